@@ -1,0 +1,108 @@
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from identity import selectors, services
+from identity.models import Learner, Role, RoleAssignment
+
+
+class RoleAssignmentInline(admin.TabularInline):
+    model = RoleAssignment
+    extra = 0
+    fields = ("role", "source", "created_at")
+    readonly_fields = ("created_at",)
+    autocomplete_fields = ("role",)
+
+
+@admin.register(Role)
+class RoleAdmin(admin.ModelAdmin):
+    list_display = ("slug", "name", "learner_count", "updated_at")
+    search_fields = ("slug", "name")
+    prepopulated_fields = {"slug": ("name",)}
+    readonly_fields = ("created_at", "updated_at")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Role]:
+        return selectors.role_list_with_learner_counts()
+
+    @admin.display(description="Learners", ordering="learner_count")
+    def learner_count(self, role: Role) -> int:
+        return role.learner_count
+
+    def save_model(self, request: HttpRequest, obj: Role, form, change: bool) -> None:
+        data = {name: form.cleaned_data[name] for name in services.ROLE_FIELDS}
+        if change:
+            services.role_update(role=Role.objects.get(pk=obj.pk), data=data)
+        else:
+            obj.__dict__.update(services.role_create(**data).__dict__)
+
+
+@admin.register(Learner)
+class LearnerAdmin(admin.ModelAdmin):
+    list_display = ("external_id", "display_name", "email", "roles", "is_active", "timezone", "updated_at")
+    list_filter = ("is_active", "role_assignments__role", "role_assignments__source")
+    search_fields = ("external_id", "email", "display_name")
+    autocomplete_fields = ("user",)
+    readonly_fields = ("is_active", "deactivated_at", "created_at", "updated_at")
+    fieldsets = (
+        (None, {"fields": ("external_id", "display_name", "email", "user")}),
+        ("Locale", {"fields": ("timezone", "locale")}),
+        ("Identity attributes", {"fields": ("attributes",)}),
+        ("Status", {"fields": ("is_active", "deactivated_at", "created_at", "updated_at")}),
+    )
+    inlines = (RoleAssignmentInline,)
+    actions = ("deactivate", "reactivate")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Learner]:
+        return selectors.learner_list()
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Learner | None = None) -> tuple[str, ...]:
+        # external_id is the key identity sources match on: editable only when the learner is created by hand.
+        return (*self.readonly_fields, "external_id") if obj else self.readonly_fields
+
+    @admin.display(description="Roles")
+    def roles(self, learner: Learner) -> str:
+        return ", ".join(selectors.learner_role_slugs(learner=learner)) or "-"
+
+    def save_model(self, request: HttpRequest, obj: Learner, form, change: bool) -> None:
+        data = {name: form.cleaned_data[name] for name in services.LEARNER_UPDATE_FIELDS}
+        if change:
+            services.learner_update(learner=Learner.objects.get(pk=obj.pk), data=data)
+        else:
+            learner = services.learner_create(external_id=form.cleaned_data["external_id"], **data)
+            obj.__dict__.update(learner.__dict__)
+
+    def save_formset(self, request: HttpRequest, form, formset, change: bool) -> None:
+        if formset.model is not RoleAssignment:
+            return super().save_formset(request, form, formset, change)
+        learner = form.instance
+        for inline_form in formset.deleted_forms:
+            if inline_form.instance.pk:
+                old = inline_form.instance
+                services.role_unassign(learner=learner, role=old.role, source=old.source)
+        for inline_form in formset.forms:
+            if inline_form in formset.deleted_forms or not inline_form.has_changed():
+                continue
+            if inline_form.instance.pk:  # an edited row: withdraw the old claim, make the new one
+                old = RoleAssignment.objects.select_related("role").get(pk=inline_form.instance.pk)
+                services.role_unassign(learner=learner, role=old.role, source=old.source)
+            data = inline_form.cleaned_data
+            services.role_assign(learner=learner, role=data["role"], source=data["source"])
+
+    @admin.action(description="Deactivate selected learners (leavers)", permissions=["change"])
+    def deactivate(self, request: HttpRequest, queryset: QuerySet[Learner]) -> None:
+        self._apply(request, queryset, services.learner_deactivate, "deactivated")
+
+    @admin.action(description="Reactivate selected learners", permissions=["change"])
+    def reactivate(self, request: HttpRequest, queryset: QuerySet[Learner]) -> None:
+        self._apply(request, queryset, services.learner_reactivate, "reactivated")
+
+    def _apply(self, request: HttpRequest, queryset: QuerySet[Learner], service, verb: str) -> None:
+        done = 0
+        for learner in queryset:
+            try:
+                service(learner=learner)
+                done += 1
+            except ValidationError as exc:
+                self.message_user(request, f"{learner}: {'; '.join(exc.messages)}", messages.ERROR)
+        self.message_user(request, f"{done} learner(s) {verb}.", messages.SUCCESS)

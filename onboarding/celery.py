@@ -1,0 +1,33 @@
+"""The Celery app. Settings come from Django settings with the CELERY_ prefix (onboarding/settings/base.py)."""
+
+import os
+from enum import StrEnum
+
+from celery import Celery
+from kombu import Queue
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "onboarding.settings.base")
+
+
+class CeleryQueue(StrEnum):
+    """One queue per workload, so that a burst of identity sync never delays event evaluation."""
+
+    DEFAULT = "default"
+    EVENTS = "events"
+    REMINDERS = "reminders"
+    IDENTITY = "identity"
+
+
+# Tasks do not name their queue; routing by stable task name keeps the lower apps free of this module.
+TASK_ROUTES = {
+    "identity.*": {"queue": CeleryQueue.IDENTITY.value},
+    "signals_app.reminders.*": {"queue": CeleryQueue.REMINDERS.value},
+    "signals_app.*": {"queue": CeleryQueue.EVENTS.value},
+}
+
+app = Celery("onboarding")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.conf.task_queues = [Queue(queue.value) for queue in CeleryQueue]
+app.conf.task_default_queue = CeleryQueue.DEFAULT.value
+app.conf.task_routes = TASK_ROUTES
+app.autodiscover_tasks()

@@ -1,0 +1,174 @@
+"""Settings for every environment, driven by environment variables.
+
+The defaults run with no servers at all (the "embedded" mode of the README's first command): SQLite in
+``var/``, Celery over kombu's ``filesystem://`` transport, console e-mail. Production overrides come from the
+environment; ``production.py`` only makes some of them required and turns on the secure flags.
+"""
+
+from pathlib import Path
+
+from onboarding.settings.env import database_from_env, ensure_folders, env, read_secret
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+# Runtime state of the embedded mode (SQLite file, broker folders, static files). Override to run several
+# independent instances side by side, as the test of the README's first command does.
+VAR_DIR = Path(env.str("ONBOARDING_VAR_DIR", default=str(BASE_DIR / "var")))
+
+# ---------------------------------------------------------------------------------------------------------------
+# Core (https://docs.djangoproject.com/en/5.2/ref/settings/#core-settings)
+# ---------------------------------------------------------------------------------------------------------------
+DEBUG = env.bool("DEBUG", default=False)
+# Only for the embedded default; production.py requires SECRET_KEY (or SECRET_KEY_FILE) instead.
+SECRET_KEY = read_secret("SECRET_KEY", default="django-insecure-embedded-mode-only-never-use-in-production")
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
+# loaddemo refuses to create its well-known admin login where this is off (production.py turns it off).
+DEMO_DATA_ALLOWED = env.bool("DEMO_DATA_ALLOWED", default=True)
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "django_celery_beat",
+    # Ours, bottom layer first: identity <- playbooks <- signals_app <- onboarding.
+    "identity",
+    "playbooks",
+    "signals_app",
+    "onboarding",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "onboarding.urls"
+WSGI_APPLICATION = "onboarding.wsgi.application"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# ---------------------------------------------------------------------------------------------------------------
+# Database (https://docs.djangoproject.com/en/5.2/ref/databases/)
+# DATABASE_URL: postgres://user:password@host:5432/name, or sqlite:////absolute/path.sqlite3 (the default).
+# ---------------------------------------------------------------------------------------------------------------
+DATABASES = {"default": database_from_env(default_sqlite_path=VAR_DIR / "db.sqlite3")}
+
+# ---------------------------------------------------------------------------------------------------------------
+# Auth, i18n, static files
+# ---------------------------------------------------------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "/accounts/login/"
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(VAR_DIR / "static")))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+
+# ---------------------------------------------------------------------------------------------------------------
+# E-mail (https://docs.djangoproject.com/en/5.2/topics/email/); EMAIL_URL such as smtp+tls://user:pw@host:587
+# ---------------------------------------------------------------------------------------------------------------
+vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="onboarding@localhost")
+
+# ---------------------------------------------------------------------------------------------------------------
+# Django REST framework (https://www.django-rest-framework.org/api-guide/settings/)
+# ---------------------------------------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "EXCEPTION_HANDLER": "onboarding.api.exception_handler",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+
+# ---------------------------------------------------------------------------------------------------------------
+# Celery (https://docs.celeryq.dev/en/stable/userguide/configuration.html), read by onboarding/celery.py.
+# The embedded broker is a folder shared by the web process, the worker and beat.
+# ---------------------------------------------------------------------------------------------------------------
+CELERY_BROKER_URL = read_secret("CELERY_BROKER_URL", default="filesystem://")
+CELERY_BROKER_TRANSPORT_OPTIONS = (
+    {
+        "data_folder_in": str(VAR_DIR / "broker" / "queue"),
+        "data_folder_out": str(VAR_DIR / "broker" / "queue"),
+        "control_folder": str(VAR_DIR / "broker" / "control"),
+        "store_processed": False,
+        "polling_interval": 0.2,  # kombu polls the folder; its 1 s default makes every task wait ~0.5 s
+    }
+    if CELERY_BROKER_URL.startswith("filesystem://")
+    else {
+        # Longer than any task may run, so that a late ack is never redelivered to a second worker mid-task.
+        "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600),
+    }
+)
+CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default=f"file://{VAR_DIR / 'celery-results'}")
+# The embedded broker and result store are plain folders, which kombu and Celery expect to exist.
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    ensure_folders(CELERY_BROKER_TRANSPORT_OPTIONS["data_folder_in"], CELERY_BROKER_TRANSPORT_OPTIONS["control_folder"])
+if CELERY_RESULT_BACKEND.startswith("file://"):
+    ensure_folders(CELERY_RESULT_BACKEND.removeprefix("file://"))
+CELERY_RESULT_EXPIRES = 3600
+CELERY_TASK_IGNORE_RESULT = True  # our tasks write their effects to the database; results only where asked
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=300)
+CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=240)
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_TIMEZONE = TIME_ZONE
+# How many tasks a worker process runs before Django's database connection is recycled. Without it Celery's
+# Django fixup closes the connection around every task (measured: 3,000 tasks opened 3,001 connections).
+CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1000)
+
+# ---------------------------------------------------------------------------------------------------------------
+# Logging: one line per record on stderr, dotted event keys (identity.sync.leaver_deactivated) as messages.
+# ---------------------------------------------------------------------------------------------------------------
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {"django.db.backends": {"level": "INFO"}},
+}

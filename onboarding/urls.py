@@ -1,0 +1,14 @@
+from django.contrib import admin
+from django.urls import path
+
+from onboarding import health
+
+admin.site.site_header = "Onboarding platform"
+admin.site.site_title = "Onboarding admin"
+admin.site.index_title = "Playbooks, learners and content"
+
+urlpatterns = [
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+    path("admin/", admin.site.urls),
+]

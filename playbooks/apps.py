@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class PlaybooksConfig(AppConfig):
+    name = "playbooks"
+    verbose_name = "Playbooks and content"
