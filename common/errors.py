@@ -8,8 +8,15 @@ class ApplicationError(Exception):
 
     status_code = 400
 
-    def __init__(self, code: str, message: str, *, field: str | None = None, status_code: int | None = None,
-                 extra: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        *,
+        field: str | None = None,
+        status_code: int | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message

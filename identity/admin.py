@@ -76,18 +76,26 @@ class LearnerAdmin(admin.ModelAdmin):
         if formset.model is not RoleAssignment:
             return super().save_formset(request, form, formset, change)
         learner = form.instance
+        # The admin's change message reads these three lists, which formset.save() would otherwise fill.
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
         for inline_form in formset.deleted_forms:
             if inline_form.instance.pk:
                 old = inline_form.instance
                 services.role_unassign(learner=learner, role=old.role, source=old.source)
+                formset.deleted_objects.append(old)
         for inline_form in formset.forms:
             if inline_form in formset.deleted_forms or not inline_form.has_changed():
                 continue
-            if inline_form.instance.pk:  # an edited row: withdraw the old claim, make the new one
+            edited = inline_form.instance.pk is not None
+            if edited:  # withdraw the old claim, make the new one
                 old = RoleAssignment.objects.select_related("role").get(pk=inline_form.instance.pk)
                 services.role_unassign(learner=learner, role=old.role, source=old.source)
             data = inline_form.cleaned_data
-            services.role_assign(learner=learner, role=data["role"], source=data["source"])
+            assignment = services.role_assign(learner=learner, role=data["role"], source=data["source"])
+            if edited:
+                formset.changed_objects.append((assignment, inline_form.changed_data))
+            else:
+                formset.new_objects.append(assignment)
 
     @admin.action(description="Deactivate selected learners (leavers)", permissions=["change"])
     def deactivate(self, request: HttpRequest, queryset: QuerySet[Learner]) -> None:

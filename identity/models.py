@@ -41,7 +41,11 @@ class Learner(models.Model):
     is_active = models.BooleanField(default=True)
     deactivated_at = models.DateTimeField(null=True, blank=True)
     user = models.OneToOneField(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="learner",
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="learner",
         help_text="The login this learner uses for the learner page, if any.",
     )
     created_at = models.DateTimeField(auto_now_add=True)

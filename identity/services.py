@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
@@ -30,8 +31,9 @@ def role_upsert(*, slug: str, name: str, description: str = "") -> Role:
 
 
 @transaction.atomic
-def learner_create(*, external_id: str, roles: list[Role] | None = None, source: str = RoleSource.MANUAL,
-                   **fields: Any) -> Learner:
+def learner_create(
+    *, external_id: str, roles: list[Role] | None = None, source: str = RoleSource.MANUAL, **fields: Any
+) -> Learner:
     learner = model_create(model=Learner, data={"external_id": external_id, **fields}, fields=LEARNER_CREATE_FIELDS)
     for role in roles or []:
         role_assign(learner=learner, role=role, source=source)
@@ -64,11 +66,21 @@ def learner_reactivate(*, learner: Learner) -> Learner:
 
 def role_assign(*, learner: Learner, role: Role, source: str = RoleSource.MANUAL) -> RoleAssignment:
     """Give ``learner`` the role on behalf of ``source``; idempotent, so a retried sync adds nothing."""
+    _check_source(source)
     assignment, _created = RoleAssignment.objects.get_or_create(learner=learner, role=role, source=source)
     return assignment
 
 
 def role_unassign(*, learner: Learner, role: Role, source: str = RoleSource.MANUAL) -> bool:
     """Withdraw ``source``'s claim; the learner keeps the role if another source also grants it."""
+    _check_source(source)
     deleted, _ = RoleAssignment.objects.filter(learner=learner, role=role, source=source).delete()
     return bool(deleted)
+
+
+def _check_source(source: str) -> None:
+    if source not in RoleSource.values:
+        raise ValidationError(
+            {"source": f"{source!r} is not a role source; use one of: {', '.join(RoleSource.values)}."},
+            code="unknown_source",
+        )

@@ -17,10 +17,22 @@ from playbooks import services as playbook_services
 DEMO_PLAYBOOK = Path(__file__).resolve().parent.parent / "playbooks" / "demo" / "support-specialist.yaml"
 
 DEMO_LEARNERS = (
-    {"external_id": "demo-alex", "username": "alex", "display_name": "Alex Rivera", "email": "alex@example.com",
-     "timezone": "Europe/Berlin", "attributes": {"api_access": True, "department": "support"}},
-    {"external_id": "demo-sam", "username": "sam", "display_name": "Sam Patel", "email": "sam@example.com",
-     "timezone": "America/New_York", "attributes": {"api_access": False, "department": "support"}},
+    {
+        "external_id": "demo-alex",
+        "username": "alex",
+        "display_name": "Alex Rivera",
+        "email": "alex@example.com",
+        "timezone": "Europe/Berlin",
+        "attributes": {"api_access": True, "department": "support"},
+    },
+    {
+        "external_id": "demo-sam",
+        "username": "sam",
+        "display_name": "Sam Patel",
+        "email": "sam@example.com",
+        "timezone": "America/New_York",
+        "attributes": {"api_access": False, "department": "support"},
+    },
 )
 
 
@@ -50,8 +62,14 @@ def demo_load(*, admin_username: str, password: str, playbook_path: Path = DEMO_
 
 
 def _module_fields(module: dict[str, Any]) -> dict[str, Any]:
-    return {"slug": module["slug"], "title": module["title"], "kind": module.get("kind", "article"),
-            "url": module.get("url", ""), "minutes": module.get("minutes", 5), "tags": module.get("tags", [])}
+    return {
+        "slug": module["slug"],
+        "title": module["title"],
+        "kind": module.get("kind", "article"),
+        "url": module.get("url", ""),
+        "minutes": module.get("minutes", 5),
+        "tags": module.get("tags", []),
+    }
 
 
 def _role_upsert(slug: str, summary: DemoSummary) -> Role:

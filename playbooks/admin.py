@@ -1,4 +1,5 @@
 from django.contrib import admin, messages
+from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
@@ -19,6 +20,7 @@ class ContentModuleAdmin(admin.ModelAdmin):
         ("History", {"fields": ("created_at", "updated_at")}),
     )
     actions = ("activate", "deactivate")
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}  # Django 6's default, adopted now
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[ContentModule]:
         return selectors.module_list()
