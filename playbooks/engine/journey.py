@@ -1,0 +1,427 @@
+"""The engine: from a playbook, a learner's facts, their events and their journey so far, decide what comes next.
+
+Pure Python over plain data. ``evaluate`` takes the state and returns a new one with the decisions that led to it,
+each with the rule and the values it saw; ``resolve`` reads the next module off a state without deciding anything.
+"""
+
+import copy
+import re
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from playbooks.engine.conditions import EVENT_FILTER, Condition, compile_condition
+from playbooks.engine.durations import parse_duration
+from playbooks.engine.signals import (
+    COMPLETED,
+    NO_EVENT,
+    SKIPPED,
+    CompiledSignal,
+    EventFact,
+    builtin_signals,
+    declared_signals,
+    module_values,
+)
+from playbooks.engine.spec import ActionSpec, BranchOption, PlaybookSpec, StepSpec, TriggerSpec
+from playbooks.engine.validation import vocabulary_of
+
+ACTIVE, COMPLETED_STATUS = "active", "completed"
+
+
+@dataclass(frozen=True)
+class LearnerFacts:
+    external_id: str
+    roles: tuple[str, ...] = ()
+    attributes: dict[str, Any] = field(default_factory=dict)
+    timezone: str = "UTC"
+
+
+@dataclass
+class TriggerMemory:
+    last: bool = False  # the condition's value at the previous evaluation: triggers fire on false → true
+    fired: int = 0
+
+
+@dataclass
+class JourneyState:
+    """Where a learner is in one playbook version. Serialises to JSON for the Enrollment row."""
+
+    enrolled_at: str = ""  # ISO 8601
+    done: dict[str, str] = field(default_factory=dict)  # module slug → "completed" | "skipped"
+    choices: dict[str, str] = field(default_factory=dict)  # branch step key → "module:<slug>" | "goto:<step>"
+    inserted: list[str] = field(default_factory=list)  # modules delivered ahead of the path, first is next
+    swaps: dict[str, str] = field(default_factory=dict)  # step key → module that replaces the step's own
+    unlocked: list[str] = field(default_factory=list)
+    passed: list[str] = field(default_factory=list)  # step keys jumped over by a goto
+    triggers: dict[str, TriggerMemory] = field(default_factory=dict)
+    flags: list[str] = field(default_factory=list)
+    reasons: dict[str, dict[str, str]] = field(default_factory=dict)  # module → why it was given
+    ended: bool = False  # a 'complete' action ended the journey before the path did
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "JourneyState":
+        data = dict(data)
+        data["triggers"] = {name: TriggerMemory(**memory) for name, memory in data.get("triggers", {}).items()}
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class Reason:
+    rule: str
+    explanation: str
+
+
+@dataclass(frozen=True)
+class Position:
+    status: str  # "active" | "completed"
+    module: str | None = None
+    step: str | None = None
+    reason: Reason | None = None
+    pending_branch: bool = False
+    step_index: int | None = None
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One thing the engine decided, with the rule and the values it saw: a row of the decision log."""
+
+    kind: str  # branch | trigger | suppressed | action | next_module | completed
+    rule: str
+    explanation: str
+    values: dict[str, Any] = field(default_factory=dict)
+    step: str | None = None
+    module: str | None = None
+    action: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    state: JourneyState
+    decisions: list[Decision]
+    position: Position
+
+
+class CompiledPlaybook:
+    """A version's conditions compiled once (cached by the caller per published version)."""
+
+    def __init__(self, spec: PlaybookSpec) -> None:
+        vocabulary = vocabulary_of(spec)
+        self.spec = spec
+        self.audience_when = compile_condition(spec.audience.when, vocabulary) if spec.audience.when else None
+        self.options: dict[tuple[int, int], Condition] = {
+            (index, number): compile_condition(option.when, vocabulary)
+            for index, step in enumerate(spec.steps)
+            for number, option in enumerate(step.branch or ())
+            if not option.is_otherwise
+        }
+        self.triggers: list[tuple[TriggerSpec, Condition]] = [
+            (trigger, compile_condition(trigger.when, vocabulary)) for trigger in spec.triggers
+        ]
+        self.signals = [
+            CompiledSignal(
+                name=s.name,
+                event=s.event,
+                aggregate=s.aggregate,
+                property=s.property,
+                window=parse_duration(s.window) if s.window else None,
+                where=compile_condition(s.where, EVENT_FILTER) if s.where else None,
+            )
+            for s in spec.signals
+        ]
+        self.step_keys = [step.key for step in spec.steps]
+
+
+def matches_audience(playbook: CompiledPlaybook, facts: LearnerFacts, *, now: datetime) -> bool:
+    audience = playbook.spec.audience
+    if audience.roles and not set(audience.roles) & set(facts.roles):
+        return False
+    if playbook.audience_when is None:
+        return True
+    state = JourneyState(enrolled_at=now.isoformat())
+    return playbook.audience_when.evaluate(_context(playbook, facts, state, [], None, now, None))[0]
+
+
+def start(playbook: CompiledPlaybook, facts: LearnerFacts, *, now: datetime) -> Outcome:
+    """Enrol: the first step is reached now (a first step that is a branch is decided now)."""
+    return evaluate(playbook, facts, JourneyState(enrolled_at=now.isoformat()), events=[], event=None, now=now)
+
+
+def evaluate(
+    playbook: CompiledPlaybook,
+    facts: LearnerFacts,
+    state: JourneyState,
+    *,
+    events: Sequence[EventFact],
+    event: EventFact | None,
+    now: datetime,
+) -> Outcome:
+    """Take ``event`` (None when the clock drives the evaluation) into the journey.
+
+    ``events`` are all the learner's events up to ``now``, ``event`` included, in occurred_at order.
+    """
+    state = copy.deepcopy(state)
+    before = resolve(playbook, state)
+    decisions: list[Decision] = []
+    if event is not None:
+        _take_event(state, event)
+    base = _context(playbook, facts, state, events, event, now, None)
+    _advance(playbook, state, base, events, decisions)
+    _fire_triggers(playbook, state, base, events, decisions)
+    _advance(playbook, state, base, events, decisions)
+    after = resolve(playbook, state)
+    if after.status == COMPLETED_STATUS and before.status != COMPLETED_STATUS:
+        decisions.append(Decision("completed", "path complete", "Every step of the playbook is done."))
+    elif after.module != before.module and after.module is not None:
+        reason = after.reason or Reason("path", "next step")
+        decisions.append(Decision("next_module", reason.rule, reason.explanation, step=after.step, module=after.module))
+    return Outcome(state, decisions, after)
+
+
+def resolve(playbook: CompiledPlaybook, state: JourneyState) -> Position:
+    """The learner's next module: inserted modules first, then the first step of the path not done."""
+    if state.ended:
+        return Position(COMPLETED_STATUS, reason=Reason("complete", "A trigger completed this journey."))
+    for module in state.inserted:
+        if module not in state.done:
+            return Position(ACTIVE, module, None, _reason(state, module, "inserted", "Inserted ahead of the path."))
+    for index, step in enumerate(playbook.spec.steps):
+        if step.key in state.passed:
+            continue
+        module = _module_of(step, state)
+        if module is None and step.key not in state.choices:
+            return Position(ACTIVE, None, step.key, pending_branch=True, step_index=index)
+        if module is None or module in state.done or step.module in state.done:
+            continue
+        reason = _reason(state, module, "path", f"Step {index + 1} of {len(playbook.spec.steps)} of the playbook.")
+        return Position(ACTIVE, module, step.key, reason, step_index=index)
+    return Position(COMPLETED_STATUS, reason=Reason("path complete", "Every step of the playbook is done."))
+
+
+def _module_of(step: StepSpec, state: JourneyState) -> str | None:
+    if step.key in state.swaps:
+        return state.swaps[step.key]
+    if not step.is_branch:
+        return step.module
+    kind, _, target = state.choices.get(step.key, ":").partition(":")
+    return target if kind == "module" else None
+
+
+def _reason(state: JourneyState, module: str, rule: str, explanation: str) -> Reason:
+    saved = state.reasons.get(module)
+    return Reason(**saved) if saved else Reason(rule, explanation)
+
+
+def _take_event(state: JourneyState, event: EventFact) -> None:
+    if event.type in (COMPLETED, SKIPPED) and event.module:
+        outcome = "completed" if event.type == COMPLETED else "skipped"
+        if state.done.get(event.module) != "completed":  # a completion after a skip upgrades it, never the reverse
+            state.done[event.module] = outcome
+
+
+def _context(
+    playbook: CompiledPlaybook,
+    facts: LearnerFacts,
+    state: JourneyState,
+    events: Sequence[EventFact],
+    event: EventFact | None,
+    now: datetime,
+    module: str | None,
+) -> dict[str, Any]:
+    enrolled_at = datetime.fromisoformat(state.enrolled_at) if state.enrolled_at else now
+    local = now.astimezone(ZoneInfo(facts.timezone or "UTC"))
+    return {
+        "roles": list(facts.roles),
+        "role": facts.roles[0] if facts.roles else None,
+        "attributes": facts.attributes,
+        "days_enrolled": max((now - enrolled_at).total_seconds(), 0) / 86_400,
+        "now": {"hour": local.hour, "weekday": local.isoweekday()},
+        **builtin_signals(events, now=now, enrolled_at=enrolled_at),
+        **declared_signals(events, playbook.signals, now=now),
+        "module": module_values(events, module),
+        "event": event.as_context() if event else NO_EVENT,
+    }
+
+
+def _advance(
+    playbook: CompiledPlaybook,
+    state: JourneyState,
+    context: dict[str, Any],
+    events: Sequence[EventFact],
+    decisions: list[Decision],
+) -> None:
+    """Decide every branch point the learner has reached (gotos only jump forward, so this ends)."""
+    while (position := resolve(playbook, state)).pending_branch:
+        index = position.step_index
+        step = playbook.spec.steps[index]
+        option, condition = _first_match(playbook, index, step, context)
+        rule = f"branch '{step.key}': {option.when if condition else 'otherwise'}"
+        values = (
+            referenced_values(condition.expression, context) if condition else _branch_values(playbook, index, context)
+        )
+        explanation = _explain_choice(option.when, values, matched_by_rule=condition is not None)
+        if option.module:
+            state.choices[step.key] = f"module:{option.module}"
+            state.reasons[option.module] = {"rule": rule, "explanation": explanation}
+        else:
+            state.choices[step.key] = f"goto:{option.goto}"
+            _jump(playbook, state, from_index=index + 1, to_key=option.goto)
+        decisions.append(
+            Decision(
+                "branch",
+                rule,
+                explanation,
+                values,
+                step=step.key,
+                module=option.module,
+                action=None if option.module else {"goto": option.goto},
+            )
+        )
+
+
+def _first_match(
+    playbook: CompiledPlaybook, index: int, step: StepSpec, context: dict[str, Any]
+) -> tuple[BranchOption, Condition | None]:
+    """The first option whose condition holds, else the final 'otherwise' (whose condition is None)."""
+    for number, option in enumerate(step.branch or ()):
+        condition = playbook.options.get((index, number))
+        if condition is None or condition.evaluate(context)[0]:
+            return option, condition
+    raise AssertionError(f"branch '{step.key}' has no 'otherwise': validation should have refused it")
+
+
+def _fire_triggers(
+    playbook: CompiledPlaybook,
+    state: JourneyState,
+    base: dict[str, Any],
+    events: Sequence[EventFact],
+    decisions: list[Decision],
+) -> None:
+    current = resolve(playbook, state).module
+    context = {**base, "module": module_values(events, current)}
+    for trigger, condition in playbook.triggers:
+        memory = state.triggers.setdefault(trigger.name, TriggerMemory())
+        now_true, note = condition.evaluate(context)
+        was_true, memory.last = memory.last, now_true
+        if not now_true or was_true:
+            continue  # fire on the edge only
+        values = referenced_values(condition.expression, context)
+        rule = f"trigger '{trigger.name}': {trigger.when}"
+        if trigger.limit_per_learner is not None and memory.fired >= trigger.limit_per_learner:
+            decisions.append(
+                Decision(
+                    "suppressed",
+                    rule,
+                    f"Not fired: limit of {trigger.limit_per_learner} per learner reached ({_describe(values)}).",
+                    values,
+                )
+            )
+            continue
+        memory.fired += 1
+        decisions.append(Decision("trigger", rule, f"Fired because {_describe(values)}.", values))
+        for action in trigger.then:
+            decisions.append(_apply(playbook, state, trigger, action, rule, values))
+
+
+def _apply(
+    playbook: CompiledPlaybook,
+    state: JourneyState,
+    trigger: TriggerSpec,
+    action: ActionSpec,
+    rule: str,
+    values: dict[str, Any],
+) -> Decision:
+    reason = {"rule": rule, "explanation": f"Trigger '{trigger.name}' fired because {_describe(values)}."}
+    position = resolve(playbook, state)
+    kind, argument = action.kind, action.argument
+    if kind == "insert_module":
+        if argument in state.inserted:
+            state.inserted.remove(argument)
+        state.inserted.insert(0, argument)
+        state.done.pop(argument, None)  # inserting again means doing it again
+        state.reasons[argument] = reason
+    elif kind == "swap_module" and position.module is not None:
+        if position.step is None:  # the current module is an inserted one
+            state.inserted[state.inserted.index(position.module)] = argument
+        else:
+            state.swaps[position.step] = argument
+        state.reasons[argument] = reason
+    elif kind == "unlock_module" and argument not in state.unlocked:
+        state.unlocked.append(argument)
+    elif kind == "goto":
+        _jump(playbook, state, from_index=position.step_index or 0, to_key=argument)
+    elif kind == "flag" and argument not in state.flags:
+        state.flags.append(argument)
+    elif kind == "complete":
+        state.ended = True
+    # remind and webhook are recorded here and delivered by the signals_app from the decision log.
+    return Decision(
+        "action",
+        rule,
+        reason["explanation"],
+        values,
+        step=position.step,
+        module=position.module,
+        action={kind: argument if argument is not None else True},
+    )
+
+
+def _jump(playbook: CompiledPlaybook, state: JourneyState, *, from_index: int, to_key: str) -> None:
+    """Move the path's cursor to step ``to_key``: forward passes over the steps between, backward re-opens them."""
+    target = playbook.step_keys.index(to_key)
+    if target >= from_index:
+        state.passed.extend(key for key in playbook.step_keys[from_index:target] if key not in state.passed)
+        return
+    for step in playbook.spec.steps[target:]:
+        if step.key in state.passed:
+            state.passed.remove(step.key)
+        state.choices.pop(step.key, None)
+        state.swaps.pop(step.key, None)
+        for module in {step.module, *(o.module for o in step.branch or ())} - {None}:
+            state.done.pop(module, None)
+
+
+_DOTTED_NAME = re.compile(r"(?<![\w.\"'])[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
+_LITERALS = frozenset({"and", "or", "not", "in", "true", "false", "null", "if", "else", "for"})
+
+
+def referenced_values(expression: str, context: dict[str, Any]) -> dict[str, Any]:
+    """The values a condition looked at, by the name it used: ``{"skips": 3, "event.type": "module_skipped"}``."""
+    masked = re.sub(r"\"(?:\\.|[^\"\\])*\"|'(?:\\.|[^'\\])*'", lambda m: " " * len(m.group()), expression)
+    values: dict[str, Any] = {}
+    for name in _DOTTED_NAME.findall(masked):
+        if name in _LITERALS or name in values:
+            continue
+        value: Any = context
+        for part in name.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        values[name] = value
+    return values
+
+
+def _branch_values(playbook: CompiledPlaybook, index: int, context: dict[str, Any]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for (step_index, _number), condition in playbook.options.items():
+        if step_index == index:
+            values.update(referenced_values(condition.expression, context))
+    return values
+
+
+def _explain_choice(when: str | None, values: dict[str, Any], *, matched_by_rule: bool) -> str:
+    if matched_by_rule:
+        return f"Chosen because {when} held ({_describe(values)})."
+    return f"No condition matched ({_describe(values)}), so the 'otherwise' option was taken."
+
+
+def _describe(values: dict[str, Any]) -> str:
+    return ", ".join(f"{name} = {_show(value)}" for name, value in values.items()) or "no values"
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return "null" if value is None else repr(value) if isinstance(value, str) else str(value)

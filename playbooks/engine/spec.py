@@ -1,0 +1,139 @@
+"""A playbook as plain data: what the YAML file says, what the database rows say, what the engine runs."""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+AGGREGATES = ("count", "sum", "avg", "min", "max", "distinct", "last", "days_active")
+# Aggregates over a property's values; count and days_active need none.
+PROPERTY_AGGREGATES = frozenset({"sum", "avg", "min", "max", "distinct", "last"})
+ACTIONS = ("insert_module", "swap_module", "unlock_module", "goto", "remind", "flag", "complete", "webhook")
+MODULE_ACTIONS = frozenset({"insert_module", "swap_module", "unlock_module"})
+MODULE_KINDS = ("article", "video", "checklist", "quiz", "course", "interactive", "link")
+
+
+@dataclass(frozen=True)
+class ModuleSpec:
+    slug: str
+    title: str
+    kind: str = "article"
+    url: str = ""
+    body: str = ""
+    minutes: int = 5
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SignalSpec:
+    name: str
+    event: str
+    aggregate: str
+    property: str | None = None
+    window: str | None = None  # a duration as written ("7d"), None for all time
+    where: str | None = None
+
+
+@dataclass(frozen=True)
+class BranchOption:
+    """One way out of a branch point: to a module, or a jump (``goto``) to a later step. ``when`` None = otherwise."""
+
+    when: str | None
+    module: str | None = None
+    goto: str | None = None
+
+    @property
+    def is_otherwise(self) -> bool:
+        return self.when is None
+
+
+@dataclass(frozen=True)
+class StepSpec:
+    id: str | None = None
+    module: str | None = None
+    branch: tuple[BranchOption, ...] | None = None
+
+    @property
+    def key(self) -> str:
+        """How decisions and enrolments refer to the step: its id, else its module's slug."""
+        return self.id or self.module or ""
+
+    @property
+    def is_branch(self) -> bool:
+        return self.branch is not None
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    kind: str
+    argument: Any = None  # a module slug, a step id, a flag name, or a dict for remind/webhook
+
+
+@dataclass(frozen=True)
+class TriggerSpec:
+    name: str
+    when: str
+    then: tuple[ActionSpec, ...]
+    limit_per_learner: int | None = None
+
+
+@dataclass(frozen=True)
+class PolicySpec:
+    frequency_cap_max: int | None = None
+    frequency_cap_per: str | None = None
+    quiet_hours_start: str | None = None  # "21:00", in the learner's own time zone
+    quiet_hours_end: str | None = None
+
+    @property
+    def is_empty(self) -> bool:
+        return self == PolicySpec()
+
+
+@dataclass(frozen=True)
+class AudienceSpec:
+    roles: tuple[str, ...] = ()
+    when: str | None = None
+
+
+@dataclass(frozen=True)
+class PlaybookSpec:
+    slug: str
+    name: str
+    description: str = ""
+    audience: AudienceSpec = field(default_factory=AudienceSpec)
+    modules: tuple[ModuleSpec, ...] = ()
+    signals: tuple[SignalSpec, ...] = ()
+    steps: tuple[StepSpec, ...] = ()
+    triggers: tuple[TriggerSpec, ...] = ()
+    policy: PolicySpec = field(default_factory=PolicySpec)
+    tests: tuple[dict[str, Any], ...] = ()  # saved journeys, run before publishing
+
+    def step_index(self, key: str) -> int | None:
+        return next((index for index, step in enumerate(self.steps) if step.key == key), None)
+
+    def path_modules(self) -> set[str]:
+        """Every module a learner can be given by this playbook."""
+        slugs = {step.module for step in self.steps if step.module}
+        for step in self.steps:
+            slugs.update(option.module for option in step.branch or () if option.module)
+        for trigger in self.triggers:
+            slugs.update(action.argument for action in trigger.then if action.kind in MODULE_ACTIONS)
+        return slugs
+
+
+@dataclass(frozen=True)
+class SpecError:
+    """One problem in a playbook, at a path such as ``steps[4].branch[0].when``."""
+
+    path: str
+    message: str
+    pointer: str | None = None  # the expression with a caret, for condition errors
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}" if self.path else self.message
+
+
+class PlaybookInvalid(Exception):
+    """Raised with every problem found, so the admin fixes them all in one pass."""
+
+    def __init__(self, errors: list[SpecError]) -> None:
+        super().__init__("\n".join(map(str, errors)))
+        self.errors = errors

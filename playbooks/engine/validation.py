@@ -1,0 +1,251 @@
+"""What a playbook means: names resolve, conditions type-check, references exist, branches end in ``otherwise``.
+
+Every problem is reported with its path, all at once; nothing is written while any remains.
+"""
+
+import difflib
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from playbooks.engine.conditions import (
+    BASE_VOCABULARY,
+    EVENT_FILTER,
+    ConditionError,
+    Vocabulary,
+    compile_condition,
+    vocabulary_for,
+)
+from playbooks.engine.durations import DurationError, parse_duration
+from playbooks.engine.spec import (
+    ACTIONS,
+    AGGREGATES,
+    MODULE_ACTIONS,
+    MODULE_KINDS,
+    PROPERTY_AGGREGATES,
+    PlaybookInvalid,
+    PlaybookSpec,
+    SpecError,
+    StepSpec,
+    TriggerSpec,
+)
+
+SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+SNAKE = re.compile(r"^[a-z][a-z0-9_]*$")
+CLOCK = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+CHANNELS = ("email", "slack", "webhook", "in_app")
+
+
+def signals_key(spec: PlaybookSpec) -> tuple[tuple[str, str], ...]:
+    return tuple((signal.name, signal.aggregate) for signal in spec.signals)
+
+
+def vocabulary_of(spec: PlaybookSpec) -> Vocabulary:
+    return vocabulary_for(signals_key(spec))
+
+
+def check_playbook(spec: PlaybookSpec, *, library_modules: Iterable[str] = ()) -> None:
+    """Raise PlaybookInvalid listing every problem; ``library_modules`` are slugs already in the content library."""
+    errors = validate_spec(spec, library_modules=library_modules)
+    if errors:
+        raise PlaybookInvalid(errors)
+
+
+def validate_spec(spec: PlaybookSpec, *, library_modules: Iterable[str] = ()) -> list[SpecError]:
+    errors: list[SpecError] = []
+    known_modules = {module.slug for module in spec.modules} | set(library_modules)
+    vocabulary = vocabulary_of(spec)
+    checker = _Checker(errors, known_modules, vocabulary)
+    if not SLUG.match(spec.slug or ""):
+        errors.append(SpecError("slug", f"{spec.slug!r} is not a slug: lower-case letters, digits, - and _"))
+    checker.modules(spec)
+    checker.signals(spec)
+    for index, role in enumerate(spec.audience.roles):
+        if not SLUG.match(role):
+            errors.append(SpecError(f"audience.roles[{index}]", f"{role!r} is not a role slug"))
+    checker.condition(spec.audience.when, "audience.when")
+    checker.steps(spec)
+    checker.triggers(spec)
+    checker.policy(spec)
+    return errors
+
+
+class _Checker:
+    def __init__(self, errors: list[SpecError], known_modules: set[str], vocabulary: Vocabulary) -> None:
+        self.errors = errors
+        self.known_modules = known_modules
+        self.vocabulary = vocabulary
+
+    def error(self, path: str, message: str, pointer: str | None = None) -> None:
+        self.errors.append(SpecError(path, message, pointer))
+
+    def condition(self, expression: str | None, path: str, vocabulary: Vocabulary | None = None) -> None:
+        if expression is None:
+            return
+        try:
+            compile_condition(expression, vocabulary or self.vocabulary)
+        except ConditionError as exc:
+            self.error(path, exc.message, exc.pointer())
+
+    def module_ref(self, slug: Any, path: str) -> None:
+        if not isinstance(slug, str) or not slug:
+            self.error(path, "name a module by its slug")
+        elif slug not in self.known_modules:
+            close = difflib.get_close_matches(slug, sorted(self.known_modules), n=1)
+            hint = (
+                f"; did you mean '{close[0]}'?" if close else "; declare it under 'modules' or create it in the library"
+            )
+            self.error(path, f"unknown module '{slug}'{hint}")
+
+    def modules(self, spec: PlaybookSpec) -> None:
+        seen: set[str] = set()
+        for index, module in enumerate(spec.modules):
+            path = f"modules[{index}]"
+            if not SLUG.match(module.slug):
+                self.error(f"{path}.slug", f"{module.slug!r} is not a slug: lower-case letters, digits, - and _")
+            if module.slug in seen:
+                self.error(f"{path}.slug", f"module '{module.slug}' is declared twice")
+            seen.add(module.slug)
+            if module.kind not in MODULE_KINDS:
+                self.error(f"{path}.kind", f"unknown kind '{module.kind}'; use one of: {', '.join(MODULE_KINDS)}")
+            if not 1 <= module.minutes <= 600:
+                self.error(f"{path}.minutes", "minutes must be between 1 and 600")
+
+    def signals(self, spec: PlaybookSpec) -> None:
+        for signal in spec.signals:
+            path = f"signals.{signal.name}"
+            if not SNAKE.match(signal.name):
+                self.error(path, f"signal name '{signal.name}' must be snake_case, usable in conditions")
+            elif signal.name in BASE_VOCABULARY:
+                self.error(path, f"'{signal.name}' is a built-in name; choose another signal name")
+            if not SNAKE.match(signal.event):
+                self.error(f"{path}.event", f"event type '{signal.event}' must be snake_case, e.g. ticket_submitted")
+            if signal.aggregate not in AGGREGATES:
+                self.error(
+                    f"{path}.aggregate", f"unknown aggregate '{signal.aggregate}'; use one of: {', '.join(AGGREGATES)}"
+                )
+            elif signal.aggregate in PROPERTY_AGGREGATES and not signal.property:
+                self.error(f"{path}.property", f"aggregate '{signal.aggregate}' needs the property it aggregates")
+            if signal.window is not None:
+                self.duration(signal.window, f"{path}.window")
+            self.condition(signal.where, f"{path}.where", EVENT_FILTER)
+
+    def duration(self, text: str, path: str) -> None:
+        try:
+            if parse_duration(text).total_seconds() <= 0:
+                self.error(path, "a duration must be longer than zero")
+        except DurationError as exc:
+            self.error(path, str(exc))
+
+    def steps(self, spec: PlaybookSpec) -> None:
+        if not spec.steps:
+            self.error("steps", "a playbook needs at least one step")
+        first_seen: dict[str, int] = {}
+        for index, step in enumerate(spec.steps):
+            path = f"steps[{index}]"
+            if step.id is not None and not SLUG.match(step.id):
+                self.error(f"{path}.id", f"step id {step.id!r} must be a slug")
+            if step.key in first_seen:
+                what = "step id" if step.id else "module step (give one of them an 'id')"
+                self.error(
+                    f"{path}.id" if step.id else f"{path}.module",
+                    f"duplicate {what} '{step.key}' (also steps[{first_seen[step.key]}])",
+                )
+            first_seen.setdefault(step.key, index)
+            if step.is_branch:
+                self.branch(spec, step, index, path)
+            else:
+                self.module_ref(step.module, f"{path}.module")
+
+    def branch(self, spec: PlaybookSpec, step: StepSpec, index: int, path: str) -> None:
+        if not step.id:
+            self.error(f"{path}.id", "a branch point needs an 'id' so that its choice can be kept and reported")
+        options = step.branch or ()
+        if not options or not options[-1].is_otherwise:
+            self.error(f"{path}.branch", "a branch needs a final 'otherwise' option, taken when no 'when' matches")
+        for number, option in enumerate(options):
+            option_path = f"{path}.branch[{number}]"
+            if option.is_otherwise and number != len(options) - 1:
+                self.error(option_path, "'otherwise' must be the last option: options after it are never reached")
+            self.condition(option.when, f"{option_path}.when")
+            if option.module is not None:
+                self.module_ref(
+                    option.module, f"{option_path}.module" if not option.is_otherwise else f"{option_path}.otherwise"
+                )
+            elif option.goto is not None:
+                self.goto(spec, option.goto, index, f"{option_path}.goto")
+
+    def goto(self, spec: PlaybookSpec, target: str, source_index: int, path: str) -> None:
+        target_index = spec.step_index(target)
+        if target_index is None:
+            self.error(path, f"unknown step '{target}'{_suggest(target, [s.key for s in spec.steps])}")
+        elif target_index <= source_index:
+            loop = " → ".join(s.key for s in spec.steps[target_index : source_index + 1])
+            self.error(path, f"a cycle of gotos: '{target}' leads back here ({loop} → {target}); jump to a later step")
+
+    def triggers(self, spec: PlaybookSpec) -> None:
+        names: set[str] = set()
+        for index, trigger in enumerate(spec.triggers):
+            path = f"triggers[{index}]"
+            if not trigger.name:
+                self.error(f"{path}.name", "a trigger needs a name")
+            elif trigger.name in names:
+                self.error(f"{path}.name", f"duplicate trigger name '{trigger.name}'")
+            names.add(trigger.name)
+            self.condition(trigger.when, f"{path}.when")
+            for number, action in enumerate(trigger.then):
+                self.action(spec, trigger, action.kind, action.argument, f"{path}.then[{number}]")
+
+    def action(self, spec: PlaybookSpec, trigger: TriggerSpec, kind: str, argument: Any, path: str) -> None:
+        if kind not in ACTIONS:
+            self.error(path, f"unknown action '{kind}'{_suggest(kind, ACTIONS)}")
+        elif kind in MODULE_ACTIONS:
+            self.module_ref(argument, f"{path}.{kind}")
+        elif kind == "goto":
+            if spec.step_index(str(argument)) is None:
+                self.error(
+                    f"{path}.goto", f"unknown step '{argument}'{_suggest(str(argument), [s.key for s in spec.steps])}"
+                )
+        elif kind == "flag" and not (isinstance(argument, str) and SNAKE.match(argument)):
+            self.error(f"{path}.flag", "a flag is a snake_case name, e.g. supervisor_review")
+        elif kind == "remind":
+            self.remind(argument, f"{path}.remind")
+        elif kind == "webhook" and not (
+            isinstance(argument, dict) and str(argument.get("url", "")).startswith("https://")
+        ):
+            self.error(f"{path}.webhook", "a webhook needs {url: https://...}")
+
+    def remind(self, argument: Any, path: str) -> None:
+        if not isinstance(argument, dict):
+            self.error(path, "a reminder is a mapping such as {channel: email, template: drop_off}")
+            return
+        channel = argument.get("channel")
+        if channel not in CHANNELS:
+            self.error(f"{path}.channel", f"unknown channel {channel!r}; use one of: {', '.join(CHANNELS)}")
+        for key in argument:
+            if key not in ("channel", "template", "attach_module", "fallback", "critical", "delay"):
+                self.error(f"{path}.{key}", f"unknown reminder key '{key}'")
+        if "attach_module" in argument:
+            self.module_ref(argument["attach_module"], f"{path}.attach_module")
+        if "delay" in argument:
+            self.duration(str(argument["delay"]), f"{path}.delay")
+
+    def policy(self, spec: PlaybookSpec) -> None:
+        policy = spec.policy
+        if policy.frequency_cap_per is not None:
+            self.duration(policy.frequency_cap_per, "policy.frequency_cap.per")
+        if (policy.frequency_cap_max is None) != (policy.frequency_cap_per is None):
+            self.error("policy.frequency_cap", "a frequency cap needs both 'max' and 'per'")
+        for name in ("start", "end"):
+            value = getattr(policy, f"quiet_hours_{name}")
+            if value is not None and not CLOCK.match(value):
+                self.error(
+                    f"policy.quiet_hours.{name}", f"{value!r} is not a time of day; write it quoted, e.g. '21:00'"
+                )
+        if (policy.quiet_hours_start is None) != (policy.quiet_hours_end is None):
+            self.error("policy.quiet_hours", "quiet hours need both 'start' and 'end'")
+
+
+def _suggest(name: str, candidates: Iterable[str]) -> str:
+    close = difflib.get_close_matches(name, list(candidates), n=1)
+    return f"; did you mean '{close[0]}'?" if close else ""
