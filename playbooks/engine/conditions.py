@@ -195,14 +195,15 @@ def _syntax_error(expression: str, exc: rule_errors.RuleSyntaxError) -> Conditio
 
 def _type_error(expression: str, masked: str, vocabulary: Vocabulary, detail: str) -> ConditionError:
     """rule-engine reports type mismatches without a position: find the first clause that fails on its own."""
+    label = "type error" if "type mismatch" in detail else "invalid expression"
     for start, clause in _clauses(masked):
         try:
             rule_engine.Rule(expression[start : start + len(clause)].strip(), context=vocabulary.context)
         except rule_errors.EngineError:
             column = start + len(clause) - len(clause.lstrip()) + 1
             text = expression[start : start + len(clause)].strip()
-            return ConditionError(expression, f"type error at column {column} in '{text}': {detail}", column)
-    return ConditionError(expression, f"type error: {detail}", 1)
+            return ConditionError(expression, f"{label} at column {column} in '{text}': {detail}", column)
+    return ConditionError(expression, f"{label}: {detail}", 1)
 
 
 def _clauses(masked: str) -> list[tuple[int, str]]:

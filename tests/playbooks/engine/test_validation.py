@@ -1,0 +1,96 @@
+"""Bad playbooks are refused whole, with every problem named by its path."""
+
+import pytest
+import yaml
+
+from playbooks.engine.document import spec_from_document
+from playbooks.engine.spec import PlaybookInvalid
+from playbooks.engine.validation import check_playbook
+from tests.playbooks.engine.replay import SCENARIOS
+
+SCENARIO = yaml.safe_load((SCENARIOS / "support-specialist" / "playbook.yaml").read_text())
+
+
+def _errors(mutate) -> list[str]:
+    document = yaml.safe_load(yaml.safe_dump(SCENARIO))
+    mutate(document)
+    with pytest.raises(PlaybookInvalid) as caught:
+        check_playbook(spec_from_document(document))
+    return [str(error) for error in caught.value.errors]
+
+
+def test_the_scenario_playbook_is_valid():
+    check_playbook(spec_from_document(SCENARIO))
+
+
+def test_unknown_name_in_a_branch_condition():
+    def mutate(doc):
+        doc["steps"][4]["branch"][0]["when"] = "avg_module_secs < 90 and skips >= 3"
+
+    assert _errors(mutate) == [
+        "steps[4].branch[0].when: unknown name 'avg_module_secs' at column 1; did you mean 'avg_module_seconds'?"
+    ]
+
+
+def test_type_error_in_a_trigger():
+    def mutate(doc):
+        doc["triggers"][1]["when"] = "skip_streak >= 'three'"
+
+    assert _errors(mutate)[0].startswith("triggers[1].when: type error at column 1")
+
+
+def test_missing_otherwise():
+    def mutate(doc):
+        doc["steps"][5]["branch"].pop()
+
+    assert _errors(mutate) == [
+        "steps[5].branch: a branch needs a final 'otherwise' option, taken when no 'when' matches"
+    ]
+
+
+def test_step_referring_to_an_unknown_module():
+    def mutate(doc):
+        doc["steps"][1]["module"] = "crm-basic"
+
+    assert _errors(mutate) == ["steps[1].module: unknown module 'crm-basic'; did you mean 'crm-basics'?"]
+
+
+def test_modules_already_in_the_library_are_known():
+    document = yaml.safe_load(yaml.safe_dump(SCENARIO))
+    document["steps"].append({"module": "library-only"})
+
+    check_playbook(spec_from_document(document), library_modules={"library-only"})
+
+
+def test_duplicate_step_id():
+    def mutate(doc):
+        doc["steps"][5]["id"] = "specialist-track"
+
+    assert _errors(mutate) == ["steps[5].id: duplicate step id 'specialist-track' (also steps[4])"]
+
+
+def test_a_cycle_of_gotos():
+    def mutate(doc):
+        doc["steps"][5]["branch"][0] = {"when": "tickets_7d >= 14", "goto": "specialist-track"}
+
+    assert _errors(mutate) == [
+        "steps[5].branch[0].goto: a cycle of gotos: 'specialist-track' leads back here "
+        "(specialist-track → escalation → specialist-track); jump to a later step"
+    ]
+
+
+def test_signal_and_action_mistakes():
+    def mutate(doc):
+        doc["signals"]["tickets_7d"] = {"event": "ticket_submitted", "aggregate": "avg", "window": "7 days"}
+        doc["signals"]["skips"] = {"event": "module_skipped", "aggregate": "count"}
+        doc["triggers"][0]["then"] = [{"insert_modul": "remedial-demo"}]
+        doc["policy"] = {"quiet_hours": {"start": 1260, "end": "08:00"}}
+
+    assert _errors(mutate) == [
+        "signals.tickets_7d.property: aggregate 'avg' needs the property it aggregates",
+        "signals.tickets_7d.window: '7 days' is not a duration; write a number and a unit (s, m, h, d, w), "
+        "e.g. 90s, 24h, 1d2h",
+        "signals.skips: 'skips' is a built-in name; choose another signal name",
+        "triggers[0].then[0]: unknown action 'insert_modul'; did you mean 'insert_module'?",
+        "policy.quiet_hours.start: '1260' is not a time of day; write it quoted, e.g. '21:00'",
+    ]
