@@ -4,7 +4,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractUser
 from django.db import transaction
@@ -16,6 +15,7 @@ from playbooks import services as playbook_services
 
 DEMO_PLAYBOOK = Path(__file__).resolve().parent.parent / "playbooks" / "demo" / "support-specialist.yaml"
 
+DEMO_ROLES = ("support_specialist",)
 DEMO_LEARNERS = (
     {
         "external_id": "demo-alex",
@@ -45,38 +45,24 @@ class DemoSummary:
             self.written.append(what)
 
 
-@transaction.atomic(durable=True)
 def demo_load(*, admin_username: str, password: str, playbook_path: Path = DEMO_PLAYBOOK) -> DemoSummary:
     """Load the demo; idempotent: a second run with the same arguments writes nothing."""
-    spec = yaml.safe_load(playbook_path.read_text())
     summary = DemoSummary()
-    for module in spec["modules"]:
-        _module, changed = playbook_services.module_upsert(**_module_fields(module))
-        summary.note(f"module {module['slug']}", changed)
-    roles = [_role_upsert(slug, summary) for slug in spec["audience"]["roles"]]
-    for person in DEMO_LEARNERS:
-        user = _user_upsert(username=person["username"], password=password, summary=summary)
-        _learner_upsert(person=person, user=user, roles=roles, summary=summary)
-    _user_upsert(username=admin_username, password=password, summary=summary, superuser=True)
+    result = playbook_services.playbook_import(text=playbook_path.read_text(), publish=True)
+    summary.note(f"playbook {result.version}", result.changed)
+    _people_load(admin_username=admin_username, password=password, summary=summary)
     return summary
 
 
-def _module_fields(module: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "slug": module["slug"],
-        "title": module["title"],
-        "kind": module.get("kind", "article"),
-        "url": module.get("url", ""),
-        "minutes": module.get("minutes", 5),
-        "tags": module.get("tags", []),
-    }
-
-
-def _role_upsert(slug: str, summary: DemoSummary) -> Role:
-    existed = Role.objects.filter(slug=slug).exists()
-    role = identity_services.role_upsert(slug=slug, name=slug.replace("_", " ").capitalize())
-    summary.note(f"role {slug}", not existed)
-    return role
+@transaction.atomic(durable=True)
+def _people_load(*, admin_username: str, password: str, summary: DemoSummary) -> None:
+    roles = list(Role.objects.filter(slug__in=DEMO_ROLES))
+    for person in DEMO_LEARNERS:
+        user = _user_upsert(username=person["username"], password=password, summary=summary)
+        learner = _learner_upsert(person=person, user=user, roles=roles, summary=summary)
+        enrolled = playbook_services.learner_enroll(learner=learner)
+        summary.note(f"enrolment of {person['external_id']}", bool(enrolled))
+    _user_upsert(username=admin_username, password=password, summary=summary, superuser=True)
 
 
 def _user_upsert(*, username: str, password: str, summary: DemoSummary, superuser: bool = False) -> AbstractUser:

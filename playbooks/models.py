@@ -1,7 +1,10 @@
+from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from simple_history.models import HistoricalRecords
 
+from playbooks.engine.spec import AGGREGATES
 from playbooks.validators import validate_tags
 
 
@@ -47,3 +50,240 @@ class ContentModule(models.Model):
 
     def __str__(self) -> str:
         return f"{self.title} ({self.slug})"
+
+
+class Playbook(models.Model):
+    """A named onboarding journey; its content lives in versions, of which at most one is published."""
+
+    slug = models.SlugField(max_length=100, unique=True)
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["slug"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class VersionStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    PUBLISHED = "published", "Published"
+    ARCHIVED = "archived", "Archived"
+
+
+class PlaybookVersion(models.Model):
+    """One version of a playbook. Drafts are edited; a published version never changes again."""
+
+    playbook = models.ForeignKey(Playbook, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    status = models.CharField(max_length=10, choices=VersionStatus.choices, default=VersionStatus.DRAFT)
+    audience_roles = models.ManyToManyField("identity.Role", blank=True, related_name="playbook_versions")
+    audience_when = models.TextField(blank=True, help_text="Optional condition learners must also meet.")
+    frequency_cap_max = models.PositiveSmallIntegerField(null=True, blank=True)
+    frequency_cap_per = models.CharField(max_length=20, blank=True, help_text="A duration such as 24h.")
+    quiet_hours_start = models.CharField(max_length=5, blank=True, help_text="HH:MM in the learner's time zone.")
+    quiet_hours_end = models.CharField(max_length=5, blank=True)
+    tests = models.JSONField(default=list, blank=True, help_text="Saved journeys that must pass before publishing.")
+    published_at = models.DateTimeField(null=True, blank=True)
+    published_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    history = HistoricalRecords(m2m_fields=[audience_roles])
+
+    class Meta:
+        ordering = ["playbook", "-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["playbook", "number"], name="playbook_version_number_unique"),
+            models.UniqueConstraint(
+                fields=["playbook"], condition=Q(status="published"), name="playbook_one_published_version"
+            ),
+            models.UniqueConstraint(fields=["playbook"], condition=Q(status="draft"), name="playbook_one_draft"),
+            models.CheckConstraint(
+                condition=Q(status="draft") | Q(published_at__isnull=False), name="playbook_version_published_at_set"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.playbook.slug} v{self.number} ({self.get_status_display()})"
+
+    @property
+    def is_editable(self) -> bool:
+        return self.status == VersionStatus.DRAFT
+
+
+class VersionModule(models.Model):
+    """A module the version's file declares, in file order (so export gives back what was imported)."""
+
+    version = models.ForeignKey(PlaybookVersion, on_delete=models.CASCADE, related_name="module_entries")
+    module = models.ForeignKey(ContentModule, on_delete=models.PROTECT, related_name="+")
+    position = models.PositiveIntegerField()
+
+    class Meta:
+        ordering = ["position"]
+        constraints = [models.UniqueConstraint(fields=["version", "module"], name="version_module_unique")]
+
+    def __str__(self) -> str:
+        return self.module.slug
+
+
+class Step(models.Model):
+    """A step of the path: a module step (``module`` set) or a branch point (options, no module)."""
+
+    version = models.ForeignKey(PlaybookVersion, on_delete=models.CASCADE, related_name="steps")
+    position = models.PositiveIntegerField()
+    step_id = models.SlugField(max_length=100, blank=True, help_text="Required on branch points.")
+    module = models.ForeignKey(ContentModule, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["position"]
+        constraints = [
+            models.UniqueConstraint(fields=["version", "position"], name="step_position_unique"),
+            models.UniqueConstraint(
+                fields=["version", "step_id"], condition=~Q(step_id=""), name="step_id_unique_in_version"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.step_id or (self.module.slug if self.module_id else f"step {self.position}")
+
+
+class BranchOption(models.Model):
+    """One way out of a branch point; a blank ``when`` is the final ``otherwise``."""
+
+    step = models.ForeignKey(Step, on_delete=models.CASCADE, related_name="options")
+    position = models.PositiveIntegerField()
+    when = models.TextField(blank=True, help_text="Leave blank for 'otherwise' (must be the last option).")
+    module = models.ForeignKey(ContentModule, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    goto = models.SlugField(max_length=100, blank=True, help_text="Jump to a later step instead of giving a module.")
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["step__position", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["step", "position"], name="branch_option_position_unique"),
+            models.CheckConstraint(
+                condition=(Q(module__isnull=False) & Q(goto="")) | (Q(module__isnull=True) & ~Q(goto="")),
+                name="branch_option_module_or_goto",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        target = self.module.slug if self.module_id else f"goto {self.goto}"
+        return f"{self.when or 'otherwise'} → {target}"
+
+
+class Trigger(models.Model):
+    version = models.ForeignKey(PlaybookVersion, on_delete=models.CASCADE, related_name="triggers")
+    position = models.PositiveIntegerField()
+    name = models.CharField(max_length=100)
+    when = models.TextField()
+    actions = models.JSONField(help_text='A list such as [{"insert_module": "remedial-demo"}].')
+    limit_per_learner = models.PositiveIntegerField(null=True, blank=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["position"]
+        constraints = [models.UniqueConstraint(fields=["version", "name"], name="trigger_name_unique_in_version")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class SignalDefinition(models.Model):
+    version = models.ForeignKey(PlaybookVersion, on_delete=models.CASCADE, related_name="signals")
+    position = models.PositiveIntegerField(default=0)
+    name = models.CharField(max_length=100)
+    event = models.CharField(max_length=100)
+    aggregate = models.CharField(max_length=20, choices=[(a, a) for a in AGGREGATES])
+    property = models.CharField(max_length=100, blank=True)
+    window = models.CharField(max_length=20, blank=True, help_text="A duration such as 7d; blank for all time.")
+    where = models.TextField(blank=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["position", "name"]
+        constraints = [models.UniqueConstraint(fields=["version", "name"], name="signal_name_unique_in_version")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class EnrollmentStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    COMPLETED = "completed", "Completed"
+    ENDED = "ended", "Ended (left the audience or the company)"
+
+
+class Enrollment(models.Model):
+    """A learner on a playbook, pinned to one version; ``state`` is the engine's JourneyState."""
+
+    learner = models.ForeignKey("identity.Learner", on_delete=models.CASCADE, related_name="enrollments")
+    playbook = models.ForeignKey(Playbook, on_delete=models.PROTECT, related_name="enrollments")
+    version = models.ForeignKey(PlaybookVersion, on_delete=models.PROTECT, related_name="enrollments")
+    migrate_to = models.ForeignKey(
+        PlaybookVersion,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="Moves to this version at the learner's next step boundary.",
+    )
+    status = models.CharField(max_length=10, choices=EnrollmentStatus.choices, default=EnrollmentStatus.ACTIVE)
+    state = models.JSONField(default=dict)
+    # The engine's answer, stored at each evaluation so that reading the next module is one indexed query.
+    current_step = models.CharField(max_length=100, blank=True)
+    current_module = models.ForeignKey(ContentModule, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    current_reason = models.JSONField(default=dict, blank=True)
+    steps_done = models.PositiveIntegerField(default=0)
+    steps_total = models.PositiveIntegerField(default=0)
+    enrolled_at = models.DateTimeField()
+    completed_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["enrolled_at", "pk"]
+        constraints = [models.UniqueConstraint(fields=["learner", "playbook"], name="enrollment_once_per_playbook")]
+        indexes = [models.Index(fields=["learner", "status"])]
+
+    def __str__(self) -> str:
+        return f"{self.learner} on {self.version}"
+
+
+class ProgressStatus(models.TextChoices):
+    STARTED = "started", "Started"
+    COMPLETED = "completed", "Completed"
+    SKIPPED = "skipped", "Skipped"
+
+
+class ModuleProgress(models.Model):
+    enrollment = models.ForeignKey(Enrollment, on_delete=models.CASCADE, related_name="progress")
+    module = models.ForeignKey(ContentModule, on_delete=models.PROTECT, related_name="+")
+    status = models.CharField(max_length=10, choices=ProgressStatus.choices, default=ProgressStatus.STARTED)
+    seconds = models.PositiveIntegerField(default=0)
+    completion_pct = models.PositiveSmallIntegerField(default=0)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["enrollment", "started_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["enrollment", "module"], name="module_progress_once"),
+            models.CheckConstraint(condition=Q(completion_pct__lte=100), name="module_progress_pct_max_100"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.module.slug}: {self.get_status_display()}"

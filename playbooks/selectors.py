@@ -1,8 +1,36 @@
-"""Reads of the content library."""
+"""Reads in the playbooks app: the content library, versions as specs, learners' next modules."""
 
-from django.db.models import QuerySet
+from dataclasses import dataclass
+from functools import lru_cache
 
-from playbooks.models import ContentModule
+from django.db.models import Prefetch, QuerySet
+
+from identity.models import Learner
+from identity.selectors import learner_role_slugs
+from playbooks.engine.journey import CompiledPlaybook, LearnerFacts
+from playbooks.engine.spec import (
+    ActionSpec,
+    AudienceSpec,
+    BranchOption,
+    ModuleSpec,
+    PlaybookSpec,
+    PolicySpec,
+    SignalSpec,
+    StepSpec,
+    TriggerSpec,
+)
+from playbooks.models import (
+    BranchOption as BranchOptionRow,
+)
+from playbooks.models import (
+    ContentModule,
+    Enrollment,
+    EnrollmentStatus,
+    Playbook,
+    PlaybookVersion,
+    Step,
+    VersionStatus,
+)
 
 
 def module_list(*, active_only: bool = False) -> QuerySet[ContentModule]:
@@ -12,3 +40,136 @@ def module_list(*, active_only: bool = False) -> QuerySet[ContentModule]:
 
 def module_get(*, slug: str) -> ContentModule | None:
     return ContentModule.objects.filter(slug=slug).first()
+
+
+def module_slugs() -> set[str]:
+    return set(ContentModule.objects.values_list("slug", flat=True))
+
+
+def version_get(*, slug: str, number: int | None = None) -> PlaybookVersion | None:
+    """A playbook's version ``number``, or its published version, or else its newest."""
+    versions = PlaybookVersion.objects.select_related("playbook").filter(playbook__slug=slug)
+    if number is not None:
+        return versions.filter(number=number).first()
+    return versions.filter(status=VersionStatus.PUBLISHED).first() or versions.order_by("-number").first()
+
+
+def version_published(*, playbook: Playbook) -> PlaybookVersion | None:
+    return playbook.versions.filter(status=VersionStatus.PUBLISHED).first()
+
+
+def version_spec(*, version: PlaybookVersion) -> PlaybookSpec:
+    """The version as the engine and the file format see it (five queries whatever its size)."""
+    version = (
+        PlaybookVersion.objects.select_related("playbook")
+        .prefetch_related(
+            "audience_roles",
+            "module_entries__module",
+            "signals",
+            "triggers",
+            Prefetch(
+                "steps",
+                Step.objects.select_related("module").prefetch_related(
+                    Prefetch("options", BranchOptionRow.objects.select_related("module").order_by("position"))
+                ),
+            ),
+        )
+        .get(pk=version.pk)
+    )
+    return PlaybookSpec(
+        slug=version.playbook.slug,
+        name=version.playbook.name,
+        description=version.playbook.description,
+        audience=AudienceSpec(
+            roles=tuple(sorted(role.slug for role in version.audience_roles.all())),
+            when=version.audience_when or None,
+        ),
+        modules=tuple(_module_spec(entry.module) for entry in version.module_entries.all()),
+        signals=tuple(
+            SignalSpec(s.name, s.event, s.aggregate, s.property or None, s.window or None, s.where or None)
+            for s in version.signals.all()
+        ),
+        steps=tuple(_step_spec(step) for step in version.steps.all()),
+        triggers=tuple(
+            TriggerSpec(t.name, t.when, tuple(_action_spec(a) for a in t.actions), t.limit_per_learner)
+            for t in version.triggers.all()
+        ),
+        policy=PolicySpec(
+            frequency_cap_max=version.frequency_cap_max,
+            frequency_cap_per=version.frequency_cap_per or None,
+            quiet_hours_start=version.quiet_hours_start or None,
+            quiet_hours_end=version.quiet_hours_end or None,
+        ),
+        tests=tuple(version.tests),
+    )
+
+
+def _module_spec(module: ContentModule) -> ModuleSpec:
+    return ModuleSpec(
+        module.slug, module.title, module.kind, module.url, module.body, module.minutes, tuple(module.tags)
+    )
+
+
+def _step_spec(step: Step) -> StepSpec:
+    options = list(step.options.all())
+    if step.module_id is not None and not options:
+        return StepSpec(id=step.step_id or None, module=step.module.slug)
+    return StepSpec(
+        id=step.step_id or None,
+        branch=tuple(
+            BranchOption(when=o.when or None, module=o.module.slug if o.module_id else None, goto=o.goto or None)
+            for o in options
+        ),
+    )
+
+
+def _action_spec(action: dict) -> ActionSpec:
+    ((kind, argument),) = action.items()
+    return ActionSpec(kind, None if kind == "complete" and argument is True else argument)
+
+
+@lru_cache(maxsize=512)
+def _compiled(version_pk: int, updated_at: str) -> CompiledPlaybook:
+    return CompiledPlaybook(version_spec(version=PlaybookVersion.objects.get(pk=version_pk)))
+
+
+def compiled_version(*, version: PlaybookVersion) -> CompiledPlaybook:
+    """The version's conditions compiled once per process; a draft's edits change ``updated_at`` and the key."""
+    return _compiled(version.pk, version.updated_at.isoformat())
+
+
+@dataclass(frozen=True)
+class NextModule:
+    status: str  # active | completed | not_enrolled
+    module: ContentModule | None = None
+    enrollment: Enrollment | None = None
+
+
+def next_module_for_learner(*, learner: Learner) -> NextModule:
+    """The learner's next module across their playbooks: the oldest active enrolment first. One query."""
+    enrollments = list(
+        Enrollment.objects.filter(learner=learner)
+        .exclude(status=EnrollmentStatus.ENDED)
+        .select_related("playbook", "version", "current_module")
+        .order_by("status", "enrolled_at", "pk")  # "active" sorts before "completed"
+    )
+    if not enrollments:
+        return NextModule("not_enrolled")
+    first = enrollments[0]
+    if first.status == EnrollmentStatus.ACTIVE:
+        return NextModule("active", first.current_module, first)
+    return NextModule("completed", None, first)
+
+
+def versions_published() -> QuerySet[PlaybookVersion]:
+    return PlaybookVersion.objects.filter(status=VersionStatus.PUBLISHED).select_related("playbook")
+
+
+def learner_facts(*, learner: Learner) -> LearnerFacts:
+    """Who the learner is, as conditions see it (roles oldest first: the first is ``role``)."""
+    roles = tuple(learner_role_slugs(learner=learner))
+    return LearnerFacts(learner.external_id, roles, dict(learner.attributes), learner.timezone or "UTC")
+
+
+def enrollments_for_learner(*, learner: Learner) -> QuerySet[Enrollment]:
+    return Enrollment.objects.filter(learner=learner).select_related("playbook", "version", "current_module")

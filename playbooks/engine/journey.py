@@ -425,3 +425,40 @@ def _show(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
     return "null" if value is None else repr(value) if isinstance(value, str) else str(value)
+
+
+def progress(playbook: CompiledPlaybook, state: JourneyState) -> tuple[int, int]:
+    """``(steps done, steps in the path)``; a step passed over by a goto counts as done."""
+    done = 0
+    for step in playbook.spec.steps:
+        module = _module_of(step, state)
+        if step.key in state.passed or (module is not None and (module in state.done or step.module in state.done)):
+            done += 1
+    return done, len(playbook.spec.steps)
+
+
+def migrate_state(state: JourneyState, playbook: CompiledPlaybook) -> JourneyState:
+    """Carry a journey onto another version: progress on shared modules and choices still possible are kept."""
+    spec = playbook.spec
+    modules = spec.path_modules()
+    branches = {step.key: step for step in spec.steps if step.is_branch}
+    keys = set(playbook.step_keys)
+    choices = {
+        key: choice
+        for key, choice in state.choices.items()
+        if key in branches and choice.partition(":")[2] in {o.module or o.goto for o in branches[key].branch or ()}
+    }
+    names = {trigger.name for trigger in spec.triggers}
+    return JourneyState(
+        enrolled_at=state.enrolled_at,
+        done=dict(state.done),
+        choices=choices,
+        inserted=[module for module in state.inserted if module in modules],
+        swaps={key: module for key, module in state.swaps.items() if key in keys and module in modules},
+        unlocked=[module for module in state.unlocked if module in modules],
+        passed=[key for key in state.passed if key in keys],
+        triggers={name: memory for name, memory in copy.deepcopy(state.triggers).items() if name in names},
+        flags=list(state.flags),
+        reasons={module: reason for module, reason in state.reasons.items() if module in modules},
+        ended=False,
+    )

@@ -1,0 +1,29 @@
+"""Writes in the playbooks app: the content library, playbook versions, enrolments."""
+
+from playbooks.services.enrollments import enrollment_evaluate, learner_enroll
+from playbooks.services.modules import MODULE_FIELDS, module_create, module_update, module_upsert
+from playbooks.services.versions import (
+    ImportResult,
+    draft_create,
+    playbook_import,
+    playbook_parse,
+    playbook_publish,
+    version_errors,
+    version_write_spec,
+)
+
+__all__ = [
+    "MODULE_FIELDS",
+    "ImportResult",
+    "draft_create",
+    "enrollment_evaluate",
+    "learner_enroll",
+    "module_create",
+    "module_update",
+    "module_upsert",
+    "playbook_import",
+    "playbook_parse",
+    "playbook_publish",
+    "version_errors",
+    "version_write_spec",
+]

@@ -1,0 +1,220 @@
+"""Playbook versions: import a file, publish a draft, start a new draft. All-or-nothing, idempotent on retry."""
+
+import logging
+from dataclasses import dataclass
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from common.errors import ApplicationError
+from identity.models import Role
+from identity.services import role_upsert
+from playbooks import selectors
+from playbooks.engine.document import load_yaml, spec_from_document
+from playbooks.engine.spec import PlaybookInvalid, PlaybookSpec, SpecError
+from playbooks.engine.validation import validate_spec
+from playbooks.models import (
+    BranchOption,
+    ContentModule,
+    Enrollment,
+    EnrollmentStatus,
+    Playbook,
+    PlaybookVersion,
+    SignalDefinition,
+    Step,
+    Trigger,
+    VersionModule,
+    VersionStatus,
+)
+from playbooks.services.modules import module_upsert
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    version: PlaybookVersion
+    changed: bool  # False when the file equals what is already there (a retried import)
+
+
+def playbook_parse(*, text: str) -> PlaybookSpec:
+    """Parse and validate a playbook file against the content library; raises PlaybookInvalid with every error."""
+    spec = spec_from_document(load_yaml(text))
+    errors = validate_spec(spec, library_modules=selectors.module_slugs())
+    if errors:
+        raise PlaybookInvalid(errors)
+    return spec
+
+
+@transaction.atomic(durable=True)
+def playbook_import(
+    *, text: str, publish: bool = False, migrate: bool = False, user: AbstractBaseUser | None = None
+) -> ImportResult:
+    """Import a playbook file as the playbook's draft (and publish it if asked). Nothing is written on any error.
+
+    Importing what is already the published version (or the draft) again writes nothing.
+    """
+    spec = playbook_parse(text=text)
+    playbook = _playbook_upsert(spec)
+    draft = playbook.versions.filter(status=VersionStatus.DRAFT).first()
+    published = selectors.version_published(playbook=playbook)
+    for existing in (draft, published):
+        if existing is not None and selectors.version_spec(version=existing) == spec:
+            if publish and existing.status == VersionStatus.DRAFT:
+                return ImportResult(_publish(existing, user=user, migrate=migrate), True)
+            return ImportResult(existing, False)
+    if draft is None:
+        draft = _version_create(playbook)
+    version_write_spec(version=draft, spec=spec)
+    if publish:
+        draft = _publish(draft, user=user, migrate=migrate)
+    return ImportResult(draft, True)
+
+
+def version_write_spec(*, version: PlaybookVersion, spec: PlaybookSpec) -> PlaybookVersion:
+    """Replace a draft's content by ``spec`` (modules are created or updated in the library by slug)."""
+    _require_draft(version)
+    for model in (VersionModule, Step, Trigger, SignalDefinition):
+        model.objects.filter(version=version).delete()
+    modules = {m.slug: module_upsert(**_module_fields(m))[0] for m in spec.modules}
+    modules.update({m.slug: m for m in ContentModule.objects.filter(slug__in=spec.path_modules() - set(modules))})
+    VersionModule.objects.bulk_create(
+        VersionModule(version=version, module=modules[m.slug], position=i) for i, m in enumerate(spec.modules)
+    )
+    for position, step in enumerate(spec.steps):
+        row = Step.objects.create(
+            version=version,
+            position=position,
+            step_id=step.id or "",
+            module=modules[step.module] if step.module else None,
+        )
+        BranchOption.objects.bulk_create(
+            BranchOption(step=row, position=i, when=o.when or "", module=modules.get(o.module), goto=o.goto or "")
+            for i, o in enumerate(step.branch or ())
+        )
+    Trigger.objects.bulk_create(
+        Trigger(
+            version=version,
+            position=i,
+            name=t.name,
+            when=t.when,
+            limit_per_learner=t.limit_per_learner,
+            actions=[{a.kind: True if a.argument is None else a.argument} for a in t.then],
+        )
+        for i, t in enumerate(spec.triggers)
+    )
+    SignalDefinition.objects.bulk_create(
+        SignalDefinition(
+            version=version,
+            position=i,
+            name=s.name,
+            event=s.event,
+            aggregate=s.aggregate,
+            property=s.property or "",
+            window=s.window or "",
+            where=s.where or "",
+        )
+        for i, s in enumerate(spec.signals)
+    )
+    version.audience_roles.set([_role(slug) for slug in spec.audience.roles])
+    version.audience_when = spec.audience.when or ""
+    version.frequency_cap_max = spec.policy.frequency_cap_max
+    version.frequency_cap_per = spec.policy.frequency_cap_per or ""
+    version.quiet_hours_start = spec.policy.quiet_hours_start or ""
+    version.quiet_hours_end = spec.policy.quiet_hours_end or ""
+    version.tests = list(spec.tests)
+    version.save()
+    return version
+
+
+def version_errors(*, version: PlaybookVersion) -> list[SpecError]:
+    """What stands between this version and publishing (empty when it can be published)."""
+    return validate_spec(selectors.version_spec(version=version))
+
+
+@transaction.atomic(durable=True)
+def playbook_publish(
+    *, version: PlaybookVersion, user: AbstractBaseUser | None = None, migrate: bool = False
+) -> PlaybookVersion:
+    """Publish a draft: the published version before it is archived; with ``migrate``, its learners move to this
+    one at their next step boundary. Publishing the published version again is a no-op."""
+    version = PlaybookVersion.objects.select_for_update().get(pk=version.pk)
+    if version.status == VersionStatus.PUBLISHED:
+        return version
+    return _publish(version, user=user, migrate=migrate)
+
+
+def _publish(version: PlaybookVersion, *, user: AbstractBaseUser | None, migrate: bool) -> PlaybookVersion:
+    _require_draft(version)
+    errors = version_errors(version=version)
+    if errors:
+        raise PlaybookInvalid(errors)
+    previous = selectors.version_published(playbook=version.playbook)
+    if previous is not None:
+        previous.status = VersionStatus.ARCHIVED
+        previous.save(update_fields=["status", "updated_at"])
+    version.status = VersionStatus.PUBLISHED
+    version.published_at = timezone.now()
+    version.published_by = user if user is not None and user.is_authenticated else None
+    version.save(update_fields=["status", "published_at", "published_by", "updated_at"])
+    if migrate:
+        moving = Enrollment.objects.filter(playbook=version.playbook, status=EnrollmentStatus.ACTIVE)
+        count = moving.exclude(version=version).update(migrate_to=version)
+        logger.info("playbooks.publish.migrating", extra={"version": version.pk, "enrollments": count})
+    return version
+
+
+@transaction.atomic(durable=True)
+def draft_create(*, playbook: Playbook) -> PlaybookVersion:
+    """A new draft holding a copy of the published (or newest) version; returns the existing draft if there is one."""
+    draft = playbook.versions.filter(status=VersionStatus.DRAFT).first()
+    if draft is not None:
+        return draft
+    source = selectors.version_published(playbook=playbook) or playbook.versions.order_by("-number").first()
+    draft = _version_create(playbook)
+    if source is not None:
+        version_write_spec(version=draft, spec=selectors.version_spec(version=source))
+    return draft
+
+
+def _version_create(playbook: Playbook) -> PlaybookVersion:
+    number = (playbook.versions.aggregate(highest=Max("number"))["highest"] or 0) + 1
+    return PlaybookVersion.objects.create(playbook=playbook, number=number)
+
+
+def _playbook_upsert(spec: PlaybookSpec) -> Playbook:
+    playbook, created = Playbook.objects.get_or_create(
+        slug=spec.slug, defaults={"name": spec.name, "description": spec.description}
+    )
+    if not created and (playbook.name, playbook.description) != (spec.name, spec.description):
+        playbook.name, playbook.description = spec.name, spec.description
+        playbook.save(update_fields=["name", "description", "updated_at"])
+    return playbook
+
+
+def _require_draft(version: PlaybookVersion) -> None:
+    if not version.is_editable:
+        raise ApplicationError(
+            "version_not_editable",
+            f"{version} is {version.get_status_display().lower()} and cannot change; start a new draft instead.",
+            status_code=409,
+        )
+
+
+def _role(slug: str) -> Role:
+    existing = Role.objects.filter(slug=slug).first()
+    return existing or role_upsert(slug=slug, name=slug.replace("_", " ").capitalize())
+
+
+def _module_fields(module) -> dict:
+    return {
+        "slug": module.slug,
+        "title": module.title,
+        "kind": module.kind,
+        "url": module.url,
+        "body": module.body,
+        "minutes": module.minutes,
+        "tags": list(module.tags),
+    }
