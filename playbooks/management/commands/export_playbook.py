@@ -7,6 +7,10 @@ from playbooks.engine.document import dump_yaml
 class Command(BaseCommand):
     help = "Print a playbook version as YAML: the published one, or --version N."
 
+    def create_parser(self, prog_name: str, subcommand: str, **kwargs):
+        # Our --version picks a playbook version (DESIGN.md §3); it replaces Django's --version of the framework.
+        return super().create_parser(prog_name, subcommand, conflict_handler="resolve", **kwargs)
+
     def add_arguments(self, parser) -> None:
         parser.add_argument("slug")
         parser.add_argument("--version", type=int, dest="number", help="Version number (default: the published one).")
