@@ -51,6 +51,23 @@ def check_playbook(spec: PlaybookSpec, *, library_modules: Iterable[str] = ()) -
         raise PlaybookInvalid(errors)
 
 
+def validate_actions(
+    spec: PlaybookSpec, actions: list[Any], *, path: str, library_modules: Iterable[str] = ()
+) -> list[SpecError]:
+    """Check a trigger's ``then`` list on its own (the admin's trigger form), in the context of ``spec``."""
+    errors: list[SpecError] = []
+    checker = _Checker(errors, {m.slug for m in spec.modules} | set(library_modules), vocabulary_of(spec))
+    if not isinstance(actions, list) or not actions:
+        return [SpecError(path, 'a list of actions such as [{"insert_module": "remedial-demo"}]')]
+    for number, action in enumerate(actions):
+        if not isinstance(action, dict) or len(action) != 1:
+            errors.append(SpecError(f"{path}[{number}]", 'an action is a one-key mapping such as {"flag": "review"}'))
+            continue
+        ((kind, argument),) = action.items()
+        checker.action(spec, None, kind, None if kind == "complete" else argument, f"{path}[{number}]")
+    return errors
+
+
 def validate_spec(spec: PlaybookSpec, *, library_modules: Iterable[str] = ()) -> list[SpecError]:
     errors: list[SpecError] = []
     known_modules = {module.slug for module in spec.modules} | set(library_modules)
@@ -196,7 +213,7 @@ class _Checker:
             for number, action in enumerate(trigger.then):
                 self.action(spec, trigger, action.kind, action.argument, f"{path}.then[{number}]")
 
-    def action(self, spec: PlaybookSpec, trigger: TriggerSpec, kind: str, argument: Any, path: str) -> None:
+    def action(self, spec: PlaybookSpec, trigger: TriggerSpec | None, kind: str, argument: Any, path: str) -> None:
         if kind not in ACTIONS:
             self.error(path, f"unknown action '{kind}'{_suggest(kind, ACTIONS)}")
         elif kind in MODULE_ACTIONS:

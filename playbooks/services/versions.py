@@ -131,7 +131,7 @@ def version_write_spec(*, version: PlaybookVersion, spec: PlaybookSpec) -> Playb
 
 def version_errors(*, version: PlaybookVersion) -> list[SpecError]:
     """What stands between this version and publishing (empty when it can be published)."""
-    return validate_spec(selectors.version_spec(version=version))
+    return validate_spec(selectors.version_spec(version=version), library_modules=selectors.module_slugs())
 
 
 @transaction.atomic(durable=True)

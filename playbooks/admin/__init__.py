@@ -1,0 +1,3 @@
+from playbooks.admin import content, enrollments, versions
+
+__all__ = ["content", "enrollments", "versions"]

@@ -1,0 +1,128 @@
+"""Admin forms that check conditions and actions as they are typed, with the message on the field."""
+
+from typing import Any
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.forms.models import BaseInlineFormSet
+from django.utils.html import format_html
+
+from playbooks import selectors
+from playbooks.engine.conditions import EVENT_FILTER, ConditionError, Vocabulary, compile_condition, vocabulary_for
+from playbooks.engine.validation import validate_actions
+from playbooks.models import BranchOption, PlaybookVersion, SignalDefinition, Step, Trigger
+
+
+def version_vocabulary(version: PlaybookVersion | None) -> Vocabulary:
+    if version is None or version.pk is None:
+        return vocabulary_for(())
+    return vocabulary_for(tuple(version.signals.values_list("name", "aggregate")))
+
+
+def check_condition(expression: str, vocabulary: Vocabulary) -> str:
+    if expression:
+        try:
+            compile_condition(expression, vocabulary)
+        except ConditionError as exc:
+            raise ValidationError(format_html("{}<pre>{}</pre>", exc.message, exc.pointer()), code="condition") from exc
+    return expression
+
+
+class VersionChildFormSet(BaseInlineFormSet):
+    """Hands each form the version it belongs to, whose signals conditions may name."""
+
+    def get_form_kwargs(self, index: int | None) -> dict[str, Any]:
+        kwargs = super().get_form_kwargs(index)
+        parent = self.instance
+        kwargs["version"] = parent.version if isinstance(parent, Step) else parent
+        return kwargs
+
+
+class VersionChildForm(forms.ModelForm):
+    def __init__(self, *args: Any, version: PlaybookVersion | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.version = version
+
+
+class TriggerForm(VersionChildForm):
+    class Meta:
+        model = Trigger
+        fields = ("position", "name", "when", "actions", "limit_per_learner")
+        widgets = {"when": forms.Textarea(attrs={"rows": 2, "cols": 50}), "actions": forms.Textarea(attrs={"rows": 2})}
+
+    def clean_when(self) -> str:
+        return check_condition(self.cleaned_data["when"], version_vocabulary(self.version))
+
+    def clean_actions(self) -> Any:
+        actions = self.cleaned_data["actions"]
+        spec = selectors.version_spec(version=self.version) if self.version and self.version.pk else None
+        if spec is not None:
+            errors = validate_actions(spec, actions, path="actions", library_modules=selectors.module_slugs())
+            if errors:
+                raise ValidationError([str(error) for error in errors])
+        return actions
+
+
+class SignalForm(VersionChildForm):
+    class Meta:
+        model = SignalDefinition
+        fields = ("position", "name", "event", "aggregate", "property", "window", "where")
+
+    def clean_where(self) -> str:
+        return check_condition(self.cleaned_data["where"], EVENT_FILTER)
+
+
+class StepForm(VersionChildForm):
+    class Meta:
+        model = Step
+        fields = ("position", "step_id", "module")
+
+
+class StepFormSet(VersionChildFormSet):
+    def clean(self) -> None:
+        super().clean()
+        seen: dict[str, int] = {}
+        for form in self.forms:
+            if not hasattr(form, "cleaned_data") or form.cleaned_data.get("DELETE") or not form.cleaned_data:
+                continue
+            key = form.cleaned_data.get("step_id") or getattr(form.cleaned_data.get("module"), "slug", "")
+            if key and key in seen:
+                form.add_error("step_id", f"duplicate step id '{key}': give each step its own id")
+            seen[key] = form.cleaned_data.get("position", 0)
+
+
+class BranchOptionForm(VersionChildForm):
+    class Meta:
+        model = BranchOption
+        fields = ("position", "when", "module", "goto")
+        widgets = {"when": forms.Textarea(attrs={"rows": 2, "cols": 60})}
+
+    def clean_when(self) -> str:
+        return check_condition(self.cleaned_data["when"], version_vocabulary(self.version))
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if bool(data.get("module")) == bool(data.get("goto")):
+            raise ValidationError("An option leads to exactly one of a module or a goto (a later step's id).")
+        return data
+
+
+class BranchOptionFormSet(VersionChildFormSet):
+    def clean(self) -> None:
+        super().clean()
+        options = sorted(
+            (
+                f.cleaned_data
+                for f in self.forms
+                if getattr(f, "cleaned_data", None) and not f.cleaned_data.get("DELETE")
+            ),
+            key=lambda data: data.get("position", 0),
+        )
+        if options and options[-1].get("when"):
+            raise ValidationError(
+                "A branch needs a final 'otherwise' option (blank 'when'), taken when no 'when' matches."
+            )
+        if any(not data.get("when") for data in options[:-1]):
+            raise ValidationError(
+                "'otherwise' (blank 'when') must be the last option: options after it are never reached."
+            )

@@ -1,0 +1,229 @@
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from identity.services import learner_create, role_upsert
+from playbooks.models import Playbook, PlaybookVersion, Step, Trigger, VersionStatus
+from playbooks.services import draft_create, learner_enroll, playbook_import
+from tests.playbooks.engine.replay import SCENARIOS
+
+pytestmark = pytest.mark.django_db
+
+PLAYBOOK = (SCENARIOS / "support-specialist" / "playbook.yaml").read_text()
+IMPORT = reverse("admin:playbooks_playbook_import")
+
+
+def _inline(prefix: str, rows: list[dict], initial: int = 0) -> dict:
+    data = {
+        f"{prefix}-TOTAL_FORMS": len(rows),
+        f"{prefix}-INITIAL_FORMS": initial,
+        f"{prefix}-MIN_NUM_FORMS": 0,
+        f"{prefix}-MAX_NUM_FORMS": 1000,
+    }
+    for index, row in enumerate(rows):
+        data.update({f"{prefix}-{index}-{key}": value for key, value in row.items()})
+    return data
+
+
+def test_admin_imports_and_publishes_a_file(admin_client):
+    upload = SimpleUploadedFile("p.yaml", PLAYBOOK.encode())
+
+    response = admin_client.post(IMPORT, {"file": upload, "publish": "on"})
+
+    version = PlaybookVersion.objects.get()
+    assert response.status_code == 302 and version.status == VersionStatus.PUBLISHED
+
+
+def test_admin_import_of_a_bad_file_lists_the_problems_and_writes_nothing(admin_client):
+    upload = SimpleUploadedFile("p.yaml", PLAYBOOK.replace("skips >= 3'", "skipz >= 3'").encode())
+
+    response = admin_client.post(IMPORT, {"file": upload})
+
+    assert response.status_code == 200
+    assert "unknown name &#x27;skipz&#x27; at column 29; did you mean &#x27;skips&#x27;?" in response.text
+    assert not Playbook.objects.exists()
+
+
+def test_staff_without_permission_cannot_import(client, staff_without_permission):
+    client.force_login(staff_without_permission)
+
+    assert client.get(IMPORT).status_code == 403
+
+
+def test_a_published_version_is_read_only(admin_client):
+    version = playbook_import(text=PLAYBOOK, publish=True).version
+    url = reverse("admin:playbooks_playbookversion_change", args=[version.pk])
+
+    page = admin_client.get(url)
+
+    assert page.status_code == 200 and 'name="_save"' not in page.text
+    assert admin_client.post(url, {"audience_when": "skips > 1"}).status_code == 403
+
+
+def _draft_form(version: PlaybookVersion, triggers: list[dict]) -> dict:
+    steps = list(version.steps.all())
+    data = {
+        "audience_roles": [r.pk for r in version.audience_roles.all()],
+        "audience_when": "",
+        "tests": "[]",
+        "frequency_cap_max": "",
+        "frequency_cap_per": "",
+        "quiet_hours_start": "",
+        "quiet_hours_end": "",
+    }
+    data |= _inline(
+        "signals",
+        [
+            {
+                "id": s.pk,
+                "version": version.pk,
+                "position": s.position,
+                "name": s.name,
+                "event": s.event,
+                "aggregate": s.aggregate,
+                "property": "",
+                "window": s.window,
+                "where": "",
+            }
+            for s in version.signals.all()
+        ],
+        initial=version.signals.count(),
+    )
+    data |= _inline(
+        "steps",
+        [
+            {
+                "id": s.pk,
+                "version": version.pk,
+                "position": s.position,
+                "step_id": s.step_id,
+                "module": s.module_id or "",
+            }
+            for s in steps
+        ],
+        initial=len(steps),
+    )
+    data |= _inline("triggers", triggers, initial=sum(1 for t in triggers if "id" in t))
+    return data
+
+
+def test_a_trigger_with_an_unknown_name_shows_the_message_on_its_field(admin_client):
+    playbook_import(text=PLAYBOOK, publish=True)
+    draft = draft_create(playbook=Playbook.objects.get())
+    triggers = [
+        {
+            "id": t.pk,
+            "version": draft.pk,
+            "position": t.position,
+            "name": t.name,
+            "when": t.when,
+            "actions": '[{"flag": "supervisor_review"}]',
+            "limit_per_learner": 1,
+        }
+        for t in draft.triggers.all()
+    ]
+    triggers[1]["when"] = "skip_streek >= 3"
+
+    response = admin_client.post(
+        reverse("admin:playbooks_playbookversion_change", args=[draft.pk]), _draft_form(draft, triggers)
+    )
+
+    assert response.status_code == 200
+    errors = response.context["inline_admin_formsets"][2].formset.forms[1].errors["when"]
+    assert "unknown name &#x27;skip_streek&#x27; at column 1; did you mean &#x27;skip_streak&#x27;?" in str(errors)
+    assert Trigger.objects.get(version=draft, name="skip streak review").when == "skip_streak >= 3"
+
+
+def test_a_trigger_action_naming_an_unknown_module_is_refused(admin_client):
+    playbook_import(text=PLAYBOOK, publish=True)
+    draft = draft_create(playbook=Playbook.objects.get())
+    triggers = [
+        {
+            "id": t.pk,
+            "version": draft.pk,
+            "position": t.position,
+            "name": t.name,
+            "when": t.when,
+            "actions": '[{"insert_module": "remedial-dem"}]',
+            "limit_per_learner": 1,
+        }
+        for t in draft.triggers.all()
+    ]
+
+    response = admin_client.post(
+        reverse("admin:playbooks_playbookversion_change", args=[draft.pk]), _draft_form(draft, triggers)
+    )
+
+    errors = response.context["inline_admin_formsets"][2].formset.forms[0].errors["actions"]
+    assert "unknown module &#x27;remedial-dem&#x27;; did you mean &#x27;remedial-demo&#x27;?" in str(errors)
+
+
+def test_a_branch_without_otherwise_is_refused_on_the_step_page(admin_client):
+    playbook_import(text=PLAYBOOK, publish=True)
+    draft = draft_create(playbook=Playbook.objects.get())
+    step = Step.objects.get(version=draft, step_id="escalation")
+    options = list(step.options.all())
+    rows = [
+        {"id": o.pk, "step": step.pk, "position": o.position, "when": o.when, "module": o.module_id, "goto": ""}
+        for o in options
+    ]
+    rows[-1]["DELETE"] = "on"
+
+    response = admin_client.post(
+        reverse("admin:playbooks_step_change", args=[step.pk]),
+        {"position": step.position, "step_id": step.step_id, "module": ""}
+        | _inline("options", rows, initial=len(rows)),
+    )
+
+    assert response.status_code == 200
+    assert "A branch needs a final &#x27;otherwise&#x27; option" in response.text
+    assert step.options.count() == 2
+
+
+def test_publish_action_refuses_a_draft_with_problems(admin_client):
+    playbook_import(text=PLAYBOOK, publish=True)
+    draft = draft_create(playbook=Playbook.objects.get())
+    Step.objects.filter(version=draft, step_id="escalation").first().options.filter(when="").delete()
+
+    response = admin_client.post(
+        reverse("admin:playbooks_playbookversion_changelist"),
+        {"action": "publish", "_selected_action": [draft.pk]},
+        follow=True,
+    )
+
+    assert "was not published: steps[5].branch: a branch needs a final" in response.text
+    draft.refresh_from_db()
+    assert draft.status == VersionStatus.DRAFT
+
+
+def test_diff_between_versions_shows_the_changed_lines(admin_client):
+    v1 = playbook_import(text=PLAYBOOK, publish=True).version
+    v2 = playbook_import(text=PLAYBOOK.replace("tickets_7d >= 14", "tickets_7d >= 10"), publish=True).version
+
+    response = admin_client.get(reverse("admin:playbooks_playbookversion_diff", args=[v1.pk, v2.pk]))
+
+    assert "-  - when: attributes.api_access == true and tickets_7d &gt;= 14" in response.text
+    assert "+  - when: attributes.api_access == true and tickets_7d &gt;= 10" in response.text
+
+
+def test_history_records_who_published(admin_client, admin_user):
+    playbook_import(text=PLAYBOOK)
+    draft = PlaybookVersion.objects.get()
+
+    admin_client.post(
+        reverse("admin:playbooks_playbookversion_changelist"), {"action": "publish", "_selected_action": [draft.pk]}
+    )
+
+    history = admin_client.get(reverse("admin:playbooks_playbookversion_history", args=[draft.pk]))
+    assert history.status_code == 200 and admin_user.username in history.text
+
+
+def test_why_this_module_shows_the_rule_and_values(admin_client):
+    playbook_import(text=PLAYBOOK, publish=True)
+    learner = learner_create(external_id="ada", roles=[role_upsert(slug="support_specialist", name="S")])
+    enrollment = learner_enroll(learner=learner)[0]
+
+    page = admin_client.get(reverse("admin:playbooks_enrollment_change", args=[enrollment.pk]))
+
+    assert page.status_code == 200
+    assert "Step 1 of 6 of the playbook." in page.text and "welcome" in page.text
