@@ -42,3 +42,22 @@ redis_stop() {
     [ -f "$dir/redis.pid" ] && kill "$(cat "$dir/redis.pid")" 2>/dev/null
     return 0
 }
+
+# start_services : throwaway PostgreSQL and Redis on free loopback ports, stopped when the calling script exits.
+# Exports DATABASE_URL, CELERY_BROKER_URL and CELERY_RESULT_BACKEND, and where the servers keep their files.
+start_services() {
+    SERVICES_DIR="$(mktemp -d /tmp/onboarding-services.XXXXXX)"
+    chmod 755 "$SERVICES_DIR"
+    trap 'pg_stop "$SERVICES_DIR/pg"; redis_stop "$SERVICES_DIR/redis"; rm -rf "$SERVICES_DIR"' EXIT
+    local pg_port redis_port
+    pg_port="$(free_port)"
+    redis_port="$(free_port)"
+    log "Starting PostgreSQL on 127.0.0.1:$pg_port and Redis on 127.0.0.1:$redis_port"
+    pg_start "$SERVICES_DIR/pg" "$pg_port"
+    redis_start "$SERVICES_DIR/redis" "$redis_port"
+    export DATABASE_URL="postgres://postgres@127.0.0.1:$pg_port/onboarding"
+    export CELERY_BROKER_URL="redis://127.0.0.1:$redis_port/0"
+    export CELERY_RESULT_BACKEND="redis://127.0.0.1:$redis_port/1"
+    export ONBOARDING_TEST_PGDATA="$SERVICES_DIR/pg" ONBOARDING_TEST_REDIS_DIR="$SERVICES_DIR/redis"
+    export ONBOARDING_TEST_REDIS_PORT="$redis_port"
+}

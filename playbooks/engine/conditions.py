@@ -16,9 +16,12 @@ import rule_engine
 from rule_engine import DataType
 from rule_engine import errors as rule_errors
 
-# `attributes.api_access` and `event.properties.duration_seconds` are our contract (DESIGN.md §4); rule-engine 5.x
-# supports dot access on mappings but warns that 6.0 drops it. We pin 5.x; moving on means rewriting to item access.
+# `attributes.api_access` and `event.properties.duration_seconds` are our syntax (DESIGN.md §4). rule-engine 5.x
+# resolves dot access on a mapping only after a failed attribute lookup (with a fuzzy "did you mean" search: a third
+# of evaluation time) and warns that 6.0 drops it. We check the expression as written, then run it rewritten to
+# item access (attributes["api_access"]), with absent keys read as null.
 warnings.filterwarnings("ignore", category=rule_errors.MappingAttributeLookupDeprecation)
+_MAPPING_ACCESS = re.compile(r"(?<![\w.])(attributes|event\.properties)\.([A-Za-z_][A-Za-z0-9_]*)")
 
 NUMBER = DataType.FLOAT
 _EVENT = DataType.OBJECT(
@@ -74,8 +77,10 @@ class Vocabulary:
     def __init__(self, types: Mapping[str, Any]) -> None:
         self.types = dict(types)
         self.key = tuple(sorted((name, repr(kind)) for name, kind in self.types.items()))
-        self.context = rule_engine.Context(
-            type_resolver=rule_engine.type_resolver_from_dict(self.types), default_value=None
+        resolver = rule_engine.type_resolver_from_dict(self.types)
+        self.context = rule_engine.Context(type_resolver=resolver, default_value=None)
+        self.runtime_context = rule_engine.Context(
+            type_resolver=resolver, default_value=None, mapping_attribute_lookup=False
         )
 
     def __hash__(self) -> int:
@@ -102,18 +107,31 @@ EVENT_FILTER = Vocabulary(EVENT_FILTER_VOCABULARY)
 class Condition:
     """A compiled condition. ``evaluate`` never raises: a value missing at run time makes it false, with a note."""
 
-    __slots__ = ("expression", "_rule")
+    __slots__ = ("expression", "_rule", "_attribute_keys", "_property_keys")
 
-    def __init__(self, expression: str, rule: rule_engine.Rule) -> None:
+    def __init__(self, expression: str, rule: rule_engine.Rule, mapping_keys: dict[str, frozenset[str]]) -> None:
         self.expression = expression
         self._rule = rule
+        self._attribute_keys = mapping_keys.get("attributes", frozenset())
+        self._property_keys = mapping_keys.get("event.properties", frozenset())
 
     def evaluate(self, values: Mapping[str, Any]) -> tuple[bool, str | None]:
         try:
-            return bool(self._rule.evaluate(values)), None
+            return bool(self._rule.evaluate(self._with_absent_keys(values))), None
         except rule_errors.EvaluationError as exc:
             # Typically a comparison with a value this event does not carry (null < 30): not a match.
             return False, f"could not evaluate ({exc.message}); taken as false"
+
+    def _with_absent_keys(self, values: Mapping[str, Any]) -> Mapping[str, Any]:
+        """Absent attributes and properties read as null, as they did with dot access."""
+        attributes = values.get("attributes") or {}
+        if self._attribute_keys and not self._attribute_keys <= attributes.keys():
+            values = {**values, "attributes": {**dict.fromkeys(self._attribute_keys), **attributes}}
+        event = values.get("event") or {}
+        properties = event.get("properties") or {}
+        if self._property_keys and not self._property_keys <= properties.keys():
+            values = {**values, "event": {**event, "properties": {**dict.fromkeys(self._property_keys), **properties}}}
+        return values
 
     def __repr__(self) -> str:
         return f"Condition({self.expression!r})"
@@ -134,7 +152,7 @@ def compile_condition(expression: str, vocabulary: Vocabulary) -> Condition:
             regex.start() + 1,
         )
     try:
-        return Condition(expression, rule_engine.Rule(expression, context=vocabulary.context))
+        rule_engine.Rule(expression, context=vocabulary.context)  # checked as the admin wrote it
     except rule_errors.SymbolResolutionError as exc:
         raise _unknown_name(expression, masked, exc.symbol_name, vocabulary.types) from None
     except rule_errors.AttributeResolutionError as exc:
@@ -143,6 +161,21 @@ def compile_condition(expression: str, vocabulary: Vocabulary) -> Condition:
         raise _syntax_error(expression, exc) from None
     except rule_errors.EngineError as exc:
         raise _type_error(expression, masked, vocabulary, getattr(exc, "message", str(exc))) from None
+    runtime, mapping_keys = _item_access(expression, masked)
+    return Condition(expression, rule_engine.Rule(runtime, context=vocabulary.runtime_context), mapping_keys)
+
+
+def _item_access(expression: str, masked: str) -> tuple[str, dict[str, frozenset[str]]]:
+    """``attributes.api_access`` → ``attributes["api_access"]``, and the keys each mapping is asked for."""
+    keys: dict[str, set[str]] = {}
+    pieces, last = [], 0
+    for match in _MAPPING_ACCESS.finditer(masked):
+        mapping, key = match.groups()
+        keys.setdefault(mapping, set()).add(key)
+        pieces.append(expression[last : match.start()] + f'{mapping}["{key}"]')
+        last = match.end()
+    pieces.append(expression[last:])
+    return "".join(pieces), {mapping: frozenset(names) for mapping, names in keys.items()}
 
 
 def known_names(vocabulary: Vocabulary) -> list[str]:

@@ -1,0 +1,161 @@
+"""Condition evaluation: rule-engine against plain lambdas, and its share of the engine's per-event cost.
+
+    bin/bench conditions [--events 200] [--seconds 2]
+
+Prints evaluations/s for the support-specialist playbook's conditions compiled by rule-engine and written as
+Python lambdas, their ratio, and the share of condition evaluation in (1) the pure engine's ``evaluate`` and
+(2) the per-event service ``enrollment_evaluate`` on PostgreSQL (row lock, engine, enrolment and progress rows),
+which bin/bench provides. The event pipeline of signals_app adds ingestion and the decision log on top of (2).
+"""
+
+import argparse
+import os
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from playbooks.engine import conditions as conditions_module
+from playbooks.engine.document import load_yaml, spec_from_document
+from playbooks.engine.journey import CompiledPlaybook, LearnerFacts, evaluate, start
+from playbooks.engine.signals import EventFact
+
+PLAYBOOK = Path(__file__).resolve().parent.parent / "playbooks" / "demo" / "support-specialist.yaml"
+
+CONTEXT = {
+    "roles": ["support_specialist"],
+    "role": "support_specialist",
+    "attributes": {"api_access": True},
+    "days_enrolled": 3.5,
+    "now": {"hour": 10, "weekday": 2},
+    "skips": 2,
+    "skip_streak": 1,
+    "completed_modules": 3,
+    "avg_module_seconds": 104.0,
+    "idle_hours": 1.5,
+    "sessions": 4,
+    "tickets_7d": 9,
+    "module": {"slug": "product-tour", "seconds": 50, "completion_pct": 40, "views": 2},
+    "event": {"type": "module_completed", "module": "product-tour", "properties": {"duration_seconds": 95}},
+}
+# The same conditions, as a programmer would hand-write them.
+LAMBDAS = {
+    "avg_module_seconds < 90 and skips >= 3": lambda c: c["avg_module_seconds"] < 90 and c["skips"] >= 3,
+    "avg_module_seconds >= 90 and avg_module_seconds < 120 and skips <= 1": lambda c: (
+        90 <= c["avg_module_seconds"] < 120 and c["skips"] <= 1
+    ),
+    "avg_module_seconds >= 120": lambda c: c["avg_module_seconds"] >= 120,
+    "attributes.api_access == true and tickets_7d >= 14": lambda c: (
+        c["attributes"].get("api_access") is True and c["tickets_7d"] >= 14
+    ),
+    'event.type == "module_completed" and event.properties.duration_seconds < 30': lambda c: (
+        c["event"]["type"] == "module_completed" and c["event"]["properties"]["duration_seconds"] < 30
+    ),
+    "skip_streak >= 3": lambda c: c["skip_streak"] >= 3,
+}
+
+
+def rate(function, seconds: float) -> float:
+    count, started = 0, time.perf_counter()
+    while (elapsed := time.perf_counter() - started) < seconds:
+        for _ in range(1000):
+            function()
+        count += 1000
+    return count / elapsed
+
+
+def condition_rates(playbook: CompiledPlaybook, seconds: float) -> tuple[float, float]:
+    compiled = {c.expression: c for c in [*playbook.options.values(), *(c for _, c in playbook.triggers)]}
+    assert set(compiled) == set(LAMBDAS), set(compiled) ^ set(LAMBDAS)
+    for expression, condition in compiled.items():  # the two must agree before we compare their speed
+        assert condition.evaluate(CONTEXT)[0] == LAMBDAS[expression](CONTEXT), expression
+    rules, lambdas = list(compiled.values()), [LAMBDAS[c.expression] for c in compiled.values()]
+    engine = rate(lambda: [rule.evaluate(CONTEXT) for rule in rules], seconds) * len(rules)
+    plain = rate(lambda: [function(CONTEXT) for function in lambdas], seconds) * len(lambdas)
+    return engine, plain
+
+
+def journey_events(count: int) -> list[EventFact]:
+    began, kinds = datetime(2026, 3, 2, 9, tzinfo=UTC), ["module_progress", "ticket_submitted", "page_view"]
+    return [
+        EventFact(kinds[i % 3], began + timedelta(minutes=i), "product-tour", {"seconds": i, "completion_pct": i % 100})
+        for i in range(count)
+    ]
+
+
+class ConditionTimer:
+    """Adds up the time spent inside Condition.evaluate while active."""
+
+    def __enter__(self) -> "ConditionTimer":
+        self.spent, self._original = 0.0, conditions_module.Condition.evaluate
+        original = self._original
+
+        def timed(condition, values):
+            began = time.perf_counter()
+            try:
+                return original(condition, values)
+            finally:
+                self.spent += time.perf_counter() - began
+
+        conditions_module.Condition.evaluate = timed
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        conditions_module.Condition.evaluate = self._original
+
+
+def engine_share(playbook: CompiledPlaybook, events: list[EventFact]) -> tuple[float, float]:
+    facts = LearnerFacts("bench", ("support_specialist",), {"api_access": True}, "Europe/Berlin")
+    state = start(playbook, facts, now=events[0].occurred_at).state
+    with ConditionTimer() as timer:
+        began = time.perf_counter()
+        for index, event in enumerate(events):
+            now = event.occurred_at
+            state = evaluate(playbook, facts, state, events=events[: index + 1], event=event, now=now).state
+        total = time.perf_counter() - began
+    return timer.spent, total
+
+
+def service_share(events: list[EventFact]) -> tuple[float, float]:
+    """The same history through the enrolment service on the configured database."""
+    import django
+
+    django.setup()
+    from identity.services import learner_create, role_upsert
+    from playbooks.services import enrollment_evaluate, learner_enroll, playbook_import
+
+    playbook_import(text=PLAYBOOK.read_text(), publish=True)
+    role = role_upsert(slug="support_specialist", name="Support specialist")
+    learner = learner_create(external_id=f"bench-{time.time_ns()}", roles=[role], attributes={"api_access": True})
+    enrollment = learner_enroll(learner=learner, now=events[0].occurred_at)[0]
+    with ConditionTimer() as timer:
+        began = time.perf_counter()
+        for index, event in enumerate(events):
+            enrollment_evaluate(enrollment=enrollment, events=events[: index + 1], event=event, now=event.occurred_at)
+        total = time.perf_counter() - began
+    return timer.spent, total
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=200, help="events in the learner's history")
+    parser.add_argument("--seconds", type=float, default=2.0, help="time per evaluation-rate measurement")
+    args = parser.parse_args()
+    playbook = CompiledPlaybook(spec_from_document(load_yaml(PLAYBOOK.read_text())))
+
+    engine, plain = condition_rates(playbook, args.seconds)
+    print(f"rule-engine conditions: {engine:>12,.0f} evaluations/s")
+    print(f"plain Python lambdas:   {plain:>12,.0f} evaluations/s")
+    print(f"ratio rule-engine / lambdas: {engine / plain:.3f}x")
+    events = journey_events(args.events)
+    spent, total = engine_share(playbook, events)
+    print(f"engine evaluate(): {total / args.events * 1e6:.0f} us per event, conditions {spent / total:.1%} of it")
+    if os.environ.get("DATABASE_URL"):
+        spent, total = service_share(events)
+        print(
+            f"enrollment_evaluate() on the database: {total / args.events * 1e6:.0f} us per event, "
+            f"conditions {spent / total:.1%} of it"
+        )
+
+
+if __name__ == "__main__":
+    main()
