@@ -227,3 +227,44 @@ def test_why_this_module_shows_the_rule_and_values(admin_client):
 
     assert page.status_code == 200
     assert "Step 1 of 6 of the playbook." in page.text and "welcome" in page.text
+
+
+def test_a_duplicate_step_id_is_shown_on_the_step(admin_client):
+    playbook_import(text=PLAYBOOK, publish=True)
+    draft = draft_create(playbook=Playbook.objects.get())
+    form = _draft_form(draft, [])
+    form |= _inline(
+        "triggers",
+        [
+            {
+                "id": t.pk,
+                "version": draft.pk,
+                "position": t.position,
+                "name": t.name,
+                "when": t.when,
+                "actions": "[" + ", ".join(f'{{"{k}": "{v}"}}' for a in t.actions for k, v in a.items()) + "]",
+                "limit_per_learner": 1,
+            }
+            for t in draft.triggers.all()
+        ],
+        initial=2,
+    )
+    form["steps-5-step_id"] = "specialist-track"
+
+    response = admin_client.post(reverse("admin:playbooks_playbookversion_change", args=[draft.pk]), form)
+
+    assert response.status_code == 200
+    errors = response.context["inline_admin_formsets"][1].formset.forms[5].errors["step_id"]
+    assert "duplicate step id &#x27;specialist-track&#x27;" in str(errors)
+
+
+def test_a_goto_cycle_is_listed_among_the_problems_of_the_draft(admin_client):
+    playbook_import(text=PLAYBOOK, publish=True)
+    draft = draft_create(playbook=Playbook.objects.get())
+    option = Step.objects.get(version=draft, step_id="escalation").options.get(position=0)
+    option.module, option.goto = None, "specialist-track"
+    option.save()
+
+    page = admin_client.get(reverse("admin:playbooks_playbookversion_change", args=[draft.pk]))
+
+    assert "steps[5].branch[0].goto</code>: a cycle of gotos: &#x27;specialist-track&#x27; leads back here" in page.text
