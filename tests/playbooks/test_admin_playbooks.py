@@ -1,3 +1,5 @@
+import json
+
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
@@ -107,21 +109,26 @@ def _draft_form(version: PlaybookVersion, triggers: list[dict]) -> dict:
     return data
 
 
-def test_a_trigger_with_an_unknown_name_shows_the_message_on_its_field(admin_client):
-    playbook_import(text=PLAYBOOK, publish=True)
-    draft = draft_create(playbook=Playbook.objects.get())
-    triggers = [
+def _trigger_rows(draft: PlaybookVersion, actions: str | None = None) -> list[dict]:
+    """The draft's triggers as the admin form posts them (``actions`` overrides every trigger's JSON)."""
+    return [
         {
             "id": t.pk,
             "version": draft.pk,
             "position": t.position,
             "name": t.name,
             "when": t.when,
-            "actions": '[{"flag": "supervisor_review"}]',
-            "limit_per_learner": 1,
+            "actions": actions or json.dumps(t.actions),
+            "limit_per_learner": t.limit_per_learner or "",
         }
         for t in draft.triggers.all()
     ]
+
+
+def test_a_trigger_with_an_unknown_name_shows_the_message_on_its_field(admin_client):
+    playbook_import(text=PLAYBOOK, publish=True)
+    draft = draft_create(playbook=Playbook.objects.get())
+    triggers = _trigger_rows(draft)
     triggers[1]["when"] = "skip_streek >= 3"
 
     response = admin_client.post(
@@ -137,18 +144,7 @@ def test_a_trigger_with_an_unknown_name_shows_the_message_on_its_field(admin_cli
 def test_a_trigger_action_naming_an_unknown_module_is_refused(admin_client):
     playbook_import(text=PLAYBOOK, publish=True)
     draft = draft_create(playbook=Playbook.objects.get())
-    triggers = [
-        {
-            "id": t.pk,
-            "version": draft.pk,
-            "position": t.position,
-            "name": t.name,
-            "when": t.when,
-            "actions": '[{"insert_module": "remedial-dem"}]',
-            "limit_per_learner": 1,
-        }
-        for t in draft.triggers.all()
-    ]
+    triggers = _trigger_rows(draft, actions='[{"insert_module": "remedial-dem"}]')
 
     response = admin_client.post(
         reverse("admin:playbooks_playbookversion_change", args=[draft.pk]), _draft_form(draft, triggers)
@@ -232,23 +228,7 @@ def test_why_this_module_shows_the_rule_and_values(admin_client):
 def test_a_duplicate_step_id_is_shown_on_the_step(admin_client):
     playbook_import(text=PLAYBOOK, publish=True)
     draft = draft_create(playbook=Playbook.objects.get())
-    form = _draft_form(draft, [])
-    form |= _inline(
-        "triggers",
-        [
-            {
-                "id": t.pk,
-                "version": draft.pk,
-                "position": t.position,
-                "name": t.name,
-                "when": t.when,
-                "actions": "[" + ", ".join(f'{{"{k}": "{v}"}}' for a in t.actions for k, v in a.items()) + "]",
-                "limit_per_learner": 1,
-            }
-            for t in draft.triggers.all()
-        ],
-        initial=2,
-    )
+    form = _draft_form(draft, _trigger_rows(draft))
     form["steps-5-step_id"] = "specialist-track"
 
     response = admin_client.post(reverse("admin:playbooks_playbookversion_change", args=[draft.pk]), form)
