@@ -1,10 +1,11 @@
+from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from identity import selectors, services
-from identity.models import Learner, Role, RoleAssignment
+from identity.models import ApiKey, ApiScope, Learner, Role, RoleAssignment
 
 
 class RoleAssignmentInline(admin.TabularInline):
@@ -114,3 +115,64 @@ class LearnerAdmin(admin.ModelAdmin):
             except ValidationError as exc:
                 self.message_user(request, f"{learner}: {'; '.join(exc.messages)}", messages.ERROR)
         self.message_user(request, f"{done} learner(s) {verb}.", messages.SUCCESS)
+
+
+class ApiKeyForm(forms.ModelForm):
+    scopes = forms.MultipleChoiceField(choices=ApiScope.choices, widget=forms.CheckboxSelectMultiple)
+
+    class Meta:
+        model = ApiKey
+        fields = ("name", "scopes", "can_create_learners")
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    form = ApiKeyForm
+    list_display = ("name", "prefix", "scope_list", "can_create_learners", "created_at", "last_used_at", "revoked_at")
+    list_filter = ("revoked_at", "can_create_learners")
+    search_fields = ("name", "prefix")
+    actions = ("revoke",)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: ApiKey | None = None) -> tuple[str, ...]:
+        # A key's powers are fixed when it is issued: revoke it and issue another to change them.
+        if obj is None:
+            return ()
+        return (
+            "name",
+            "prefix",
+            "scopes",
+            "can_create_learners",
+            "created_by",
+            "created_at",
+            "last_used_at",
+            "revoked_at",
+        )
+
+    def get_fields(self, request: HttpRequest, obj: ApiKey | None = None) -> tuple[str, ...]:
+        return ApiKeyForm.Meta.fields if obj is None else self.get_readonly_fields(request, obj)
+
+    @admin.display(description="Scopes")
+    def scope_list(self, api_key: ApiKey) -> str:
+        return ", ".join(api_key.scopes)
+
+    def save_model(self, request: HttpRequest, obj: ApiKey, form, change: bool) -> None:
+        if change:
+            return
+        issued = services.api_key_create(
+            name=form.cleaned_data["name"],
+            scopes=form.cleaned_data["scopes"],
+            can_create_learners=form.cleaned_data["can_create_learners"],
+            created_by=request.user,
+        )
+        obj.__dict__.update(issued.api_key.__dict__)
+        self.message_user(
+            request,
+            f"The key is {issued.key} — copy it now: it is not stored and will not be shown again.",
+            messages.WARNING,
+        )
+
+    @admin.action(description="Revoke selected keys now", permissions=["change"])
+    def revoke(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
+        for api_key in queryset:
+            services.api_key_revoke(api_key=api_key)
+        self.message_user(request, f"{queryset.count()} key(s) revoked.", messages.SUCCESS)

@@ -91,3 +91,44 @@ class RoleAssignment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.role.slug} ({self.get_source_display()})"
+
+
+class ApiScope(models.TextChoices):
+    EVENTS_WRITE = "events:write", "Send behaviour events"
+    LEARNERS_READ = "learners:read", "Read learners' next modules, progress and decisions"
+    PLAYBOOKS_SIMULATE = "playbooks:simulate", "Simulate playbooks"
+
+
+class ApiKeyQuerySet(models.QuerySet["ApiKey"]):
+    def usable(self) -> "ApiKeyQuerySet":
+        return self.filter(revoked_at__isnull=True)
+
+
+class ApiKey(models.Model):
+    """A service's key to the API. Only a hash is stored: the key itself is shown once, when it is created."""
+
+    name = models.CharField(max_length=100, help_text="Who uses it, e.g. 'LMS connector'.")
+    prefix = models.CharField(max_length=12, unique=True, editable=False, help_text="Identifies the key in logs.")
+    key_hash = models.CharField(max_length=64, editable=False)
+    scopes = models.JSONField(default=list, help_text="What the key may do.")
+    can_create_learners = models.BooleanField(
+        default=False, help_text="Events for an unknown learner create them instead of being refused."
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ApiKeyQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "API key"
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    def has_scope(self, scope: str) -> bool:
+        return self.revoked_at is None and scope in self.scopes

@@ -1,13 +1,19 @@
 """Writes to learners and roles. The admin, the API, identity sources and commands all come through here."""
 
+import logging
+from dataclasses import dataclass
 from typing import Any
 
+from celery import current_app
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
 from common.services import model_create, model_update
-from identity.models import Learner, Role, RoleAssignment, RoleSource
+from identity.keys import key_generate
+from identity.models import ApiKey, ApiScope, Learner, Role, RoleAssignment, RoleSource
+
+logger = logging.getLogger(__name__)
 
 ROLE_FIELDS = ("slug", "name", "description")
 LEARNER_CREATE_FIELDS = ("external_id", "email", "display_name", "timezone", "locale", "attributes", "user")
@@ -67,7 +73,9 @@ def learner_reactivate(*, learner: Learner) -> Learner:
 def role_assign(*, learner: Learner, role: Role, source: str = RoleSource.MANUAL) -> RoleAssignment:
     """Give ``learner`` the role on behalf of ``source``; idempotent, so a retried sync adds nothing."""
     _check_source(source)
-    assignment, _created = RoleAssignment.objects.get_or_create(learner=learner, role=role, source=source)
+    assignment, created = RoleAssignment.objects.get_or_create(learner=learner, role=role, source=source)
+    if created:
+        _announce_identity_change(learner)
     return assignment
 
 
@@ -84,3 +92,56 @@ def _check_source(source: str) -> None:
             {"source": f"{source!r} is not a role source; use one of: {', '.join(RoleSource.values)}."},
             code="unknown_source",
         )
+
+
+@dataclass(frozen=True)
+class IssuedKey:
+    api_key: ApiKey
+    key: str  # shown once; only its hash is stored
+
+
+def api_key_create(
+    *, name: str, scopes: list[str], can_create_learners: bool = False, created_by: Any = None
+) -> IssuedKey:
+    unknown = sorted(set(scopes) - set(ApiScope.values))
+    if unknown or not scopes:
+        raise ValidationError(
+            {"scopes": f"Unknown or missing scopes {unknown}; choose from: {', '.join(ApiScope.values)}."},
+            code="unknown_scope",
+        )
+    key, prefix, hashed = key_generate()
+    api_key = ApiKey(
+        name=name,
+        prefix=prefix,
+        key_hash=hashed,
+        scopes=sorted(set(scopes)),
+        can_create_learners=can_create_learners,
+        created_by=created_by,
+    )
+    api_key.full_clean()
+    api_key.save()
+    return IssuedKey(api_key, key)
+
+
+def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
+    """Revoke at once; revoking twice keeps the first time."""
+    if api_key.revoked_at is None:
+        api_key.revoked_at = timezone.now()
+        api_key.save(update_fields=["revoked_at"])
+    return api_key
+
+
+def _announce_identity_change(learner: Learner) -> None:
+    """Ask the layers above to re-route the learner (enrol in newly matching playbooks), once committed.
+
+    By task name: identity is the bottom layer and imports nothing above it (DESIGN.md section 2).
+    """
+    learner_id = learner.pk
+
+    def send() -> None:
+        try:
+            current_app.send_task("playbooks.enroll_learner", kwargs={"learner_id": learner_id})
+        except Exception as exc:  # broker down: the learner's next event enrols them anyway
+            logger.warning("identity.enrol_enqueue_failed", extra={"learner": learner_id, "error": repr(exc)})
+
+    transaction.on_commit(send)

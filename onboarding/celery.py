@@ -23,6 +23,14 @@ TASK_ROUTES = {
     "identity.*": {"queue": CeleryQueue.IDENTITY.value},
     "signals_app.reminders.*": {"queue": CeleryQueue.REMINDERS.value},
     "signals_app.*": {"queue": CeleryQueue.EVENTS.value},
+    "playbooks.*": {"queue": CeleryQueue.EVENTS.value},
+}
+
+# Periodic work, in one place; django-celery-beat's DatabaseScheduler copies these into its tables at start, where
+# admins can see and pause them.
+BEAT_SCHEDULE = {
+    "sweep unprocessed events": {"task": "signals_app.sweep_unprocessed", "schedule": 60.0},
+    "evaluate time-based conditions": {"task": "signals_app.sweep_clock", "schedule": 300.0},
 }
 
 app = Celery("onboarding")
@@ -30,4 +38,5 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.conf.task_queues = [Queue(queue.value) for queue in CeleryQueue]
 app.conf.task_default_queue = CeleryQueue.DEFAULT.value
 app.conf.task_routes = TASK_ROUTES
+app.conf.beat_schedule = BEAT_SCHEDULE
 app.autodiscover_tasks()

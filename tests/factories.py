@@ -1,7 +1,7 @@
 import factory
 from django.contrib.auth import get_user_model
 
-from identity.models import Learner, Role, RoleAssignment, RoleSource
+from identity.models import ApiKey, Learner, Role, RoleAssignment, RoleSource
 from playbooks.models import ContentModule, ModuleKind
 
 
@@ -60,3 +60,11 @@ class ContentModuleFactory(factory.django.DjangoModelFactory):
     kind = ModuleKind.ARTICLE
     minutes = 5
     tags = factory.LazyFunction(lambda: ["basics"])
+
+
+def api_key(*scopes: str, can_create_learners: bool = False) -> tuple[str, "ApiKey"]:
+    """A service key holding ``scopes``: returns ``(key, ApiKey row)``."""
+    from identity.services import api_key_create
+
+    issued = api_key_create(name="test client", scopes=list(scopes), can_create_learners=can_create_learners)
+    return issued.key, issued.api_key

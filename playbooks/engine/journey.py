@@ -28,6 +28,7 @@ from playbooks.engine.spec import ActionSpec, BranchOption, PlaybookSpec, StepSp
 from playbooks.engine.validation import vocabulary_of
 
 ACTIVE, COMPLETED_STATUS = "active", "completed"
+_ROOT_NAME = re.compile(r"(?<![\w.\"'])([A-Za-z_][A-Za-z0-9_]*)")
 
 
 @dataclass(frozen=True)
@@ -134,6 +135,11 @@ class CompiledPlaybook:
             for s in spec.signals
         ]
         self.step_keys = [step.key for step in spec.steps]
+        expressions = [c.expression for c in self.options.values()] + [c.expression for _, c in self.triggers]
+        # Whether evaluating at a later moment with no new event can change anything (the clock sweep skips others):
+        # the clock's own names, and signals over a window, which shrink as time passes.
+        clock_names = {"idle_hours", "days_enrolled", "now"} | {s.name for s in spec.signals if s.window}
+        self.uses_clock = any(set(_ROOT_NAME.findall(expression)) & clock_names for expression in expressions)
 
 
 def matches_audience(playbook: CompiledPlaybook, facts: LearnerFacts, *, now: datetime) -> bool:

@@ -1,6 +1,6 @@
 """Writes in the playbooks app: the content library, playbook versions, enrolments."""
 
-from playbooks.services.enrollments import enrollment_evaluate, learner_enroll
+from playbooks.services.enrollments import enrollment_advance, enrollment_evaluate, learner_enroll
 from playbooks.services.modules import MODULE_FIELDS, module_create, module_update, module_upsert
 from playbooks.services.versions import (
     ImportResult,
@@ -16,6 +16,7 @@ __all__ = [
     "MODULE_FIELDS",
     "ImportResult",
     "draft_create",
+    "enrollment_advance",
     "enrollment_evaluate",
     "learner_enroll",
     "module_create",

@@ -1,0 +1,65 @@
+"""DRF authentication for service API keys (``Authorization: Api-Key <key>``) and the scope permission."""
+
+from django.utils import timezone
+from rest_framework import authentication, exceptions, permissions
+from rest_framework.request import Request
+
+from identity.keys import key_matches, key_prefix
+from identity.models import ApiKey
+
+# last_used_at is written at most this often per key, not on every request.
+LAST_USED_RESOLUTION_SECONDS = 60
+
+
+class ServiceClient:
+    """The authenticated caller when a service key is used: not a Django user, and never staff."""
+
+    is_authenticated = True
+    is_active = True
+    is_staff = False
+    is_superuser = False
+    is_anonymous = False
+
+    def __init__(self, api_key: ApiKey) -> None:
+        self.api_key = api_key
+        self.pk = None
+
+    def __str__(self) -> str:
+        return f"api-key:{self.api_key.prefix}"
+
+
+class ApiKeyAuthentication(authentication.BaseAuthentication):
+    keyword = "Api-Key"
+
+    def authenticate(self, request: Request) -> tuple[ServiceClient, ApiKey] | None:
+        header = authentication.get_authorization_header(request).decode("latin-1")
+        scheme, _, key = header.partition(" ")
+        if scheme != self.keyword:
+            return None
+        prefix = key_prefix(key.strip())
+        api_key = ApiKey.objects.usable().filter(prefix=prefix).first() if prefix else None
+        if api_key is None or not key_matches(key.strip(), api_key.key_hash):
+            raise exceptions.AuthenticationFailed("Invalid or revoked API key.")
+        now = timezone.now()
+        if api_key.last_used_at is None or (now - api_key.last_used_at).total_seconds() > LAST_USED_RESOLUTION_SECONDS:
+            ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
+        return ServiceClient(api_key), api_key
+
+    def authenticate_header(self, request: Request) -> str:
+        return self.keyword
+
+
+class HasScope(permissions.BasePermission):
+    """Allows service keys that hold ``required_scope`` (set on the view)."""
+
+    message = "This API key lacks the scope this endpoint needs."
+
+    def has_permission(self, request: Request, view) -> bool:
+        scope = getattr(view, "required_scope", None)
+        api_key = request.auth if isinstance(request.auth, ApiKey) else None
+        if api_key is None or scope is None:
+            return False
+        if not api_key.has_scope(scope):
+            self.message = f"This API key lacks the '{scope}' scope."
+            return False
+        return True

@@ -1,0 +1,79 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class Event(models.Model):
+    """A behaviour event, stored before it is acknowledged; ``processed_at`` is set once it has been evaluated.
+
+    ``(source, client_id)`` is unique: a client retrying a POST sends the same ids and gets duplicates, not copies.
+    """
+
+    source = models.CharField(max_length=40, help_text="Who sent it: key:<api key id> or web:<learner id>.")
+    client_id = models.CharField(max_length=200)
+    learner = models.ForeignKey("identity.Learner", on_delete=models.CASCADE, related_name="events")
+    type = models.CharField(max_length=64)
+    module = models.CharField(max_length=100, blank=True)
+    occurred_at = models.DateTimeField()
+    received_at = models.DateTimeField()
+    properties = models.JSONField(default=dict, blank=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["source", "client_id"], name="event_unique_per_source")]
+        indexes = [
+            models.Index(fields=["learner", "occurred_at"]),
+            models.Index(fields=["type", "occurred_at"]),
+            # The sweeper's and the worker's look-up of work still to do stays small however big the table gets.
+            models.Index(fields=["received_at"], condition=Q(processed_at__isnull=True), name="event_unprocessed"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type} by {self.learner_id} at {self.occurred_at:%Y-%m-%d %H:%M:%S}"
+
+
+class Decision(models.Model):
+    """One row of the decision log: what the engine decided, the rule, and the values it saw."""
+
+    learner = models.ForeignKey("identity.Learner", on_delete=models.CASCADE, related_name="decisions")
+    enrollment = models.ForeignKey("playbooks.Enrollment", on_delete=models.CASCADE, related_name="decisions")
+    event = models.ForeignKey(Event, null=True, blank=True, on_delete=models.SET_NULL, related_name="decisions")
+    # Unique per evaluation: a redelivered task that evaluates the same event again cannot log it twice.
+    dedupe_key = models.CharField(max_length=120, unique=True)
+    kind = models.CharField(max_length=20)
+    rule = models.TextField()
+    explanation = models.TextField()
+    values = models.JSONField(default=dict, blank=True)
+    step = models.CharField(max_length=100, blank=True)
+    module = models.CharField(max_length=100, blank=True)
+    action = models.JSONField(null=True, blank=True)
+    decided_at = models.DateTimeField(help_text="The moment the engine decided for (the event's time, or the clock).")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["decided_at", "pk"]
+        indexes = [models.Index(fields=["learner", "decided_at"]), models.Index(fields=["kind", "decided_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.rule}"
+
+
+class Flag(models.Model):
+    """A learner raised for a supervisor's attention by a trigger's ``flag`` action."""
+
+    learner = models.ForeignKey("identity.Learner", on_delete=models.CASCADE, related_name="flags")
+    enrollment = models.ForeignKey("playbooks.Enrollment", on_delete=models.CASCADE, related_name="flags")
+    decision = models.OneToOneField(Decision, on_delete=models.CASCADE, related_name="flag")
+    name = models.CharField(max_length=100)
+    raised_at = models.DateTimeField()
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-raised_at"]
+        indexes = [models.Index(fields=["name"], condition=Q(acknowledged_at__isnull=True), name="flag_open")]
+
+    def __str__(self) -> str:
+        return f"{self.name} for {self.learner}"

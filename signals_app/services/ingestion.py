@@ -1,0 +1,123 @@
+"""Event ingestion: validate the whole batch, then store it in one transaction; acknowledged means durable."""
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from identity.models import Learner
+from identity.services import learner_create
+from signals_app.event_input import EventInput, batch_items, validate_item
+from signals_app.models import Event
+
+logger = logging.getLogger(__name__)
+
+# Learners per evaluation task: enough to amortise a task's overhead, few enough to spread over the workers.
+LEARNERS_PER_TASK = 50
+
+
+class BatchInvalid(Exception):
+    """The batch was refused whole; nothing was written."""
+
+    def __init__(self, errors: list[dict[str, Any]]) -> None:
+        super().__init__(f"{len(errors)} invalid event field(s)")
+        self.errors = errors
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    accepted: int
+    duplicates: int
+
+
+def events_ingest(
+    *, body: Any, source: str, can_create_learners: bool = False, now: datetime | None = None
+) -> IngestResult:
+    """Store one event or a batch, all or nothing. A retried id (per ``source``) is a duplicate, not a new event.
+
+    Evaluation is enqueued once the transaction has committed; if the broker is down then, the events wait for the
+    sweeper, never lost.
+    """
+    now = now or timezone.now()
+    items, errors = batch_items(body)
+    inputs: list[EventInput] = []
+    for index, item in enumerate(items):
+        event, item_errors = validate_item(index, item, now=now)
+        errors.extend(item_errors)
+        if event is not None:
+            inputs.append(event)
+    learners = dict(
+        Learner.objects.filter(external_id__in={e.learner for e in inputs}).values_list("external_id", "pk")
+    )
+    inactive = set(
+        Learner.objects.filter(external_id__in=learners, is_active=False).values_list("external_id", flat=True)
+    )
+    for event in inputs:
+        if event.learner in inactive:
+            errors.append(_learner_error(event, "learner_inactive", f"Learner '{event.learner}' has been deactivated."))
+        elif event.learner not in learners and not can_create_learners:
+            errors.append(
+                _learner_error(
+                    event,
+                    "unknown_learner",
+                    f"No learner '{event.learner}'; create them "
+                    "first (identity sync, SCIM) or use a key allowed to create learners.",
+                )
+            )
+    if errors:
+        raise BatchInvalid(sorted(errors, key=lambda e: (e["index"] is not None, e["index"] or 0)))
+    return _store(inputs, learners, source=source, now=now)
+
+
+@transaction.atomic(durable=True)
+def _store(inputs: list[EventInput], learners: dict[str, int], *, source: str, now: datetime) -> IngestResult:
+    for external_id in sorted({e.learner for e in inputs} - set(learners)):
+        learners[external_id] = learner_create(external_id=external_id).pk
+    seen = set(
+        Event.objects.filter(source=source, client_id__in={e.client_id for e in inputs}).values_list(
+            "client_id", flat=True
+        )
+    )
+    rows = []
+    for event in inputs:
+        if event.client_id in seen:
+            continue
+        seen.add(event.client_id)  # the same id twice in one batch is a duplicate too
+        rows.append(
+            Event(
+                source=source,
+                client_id=event.client_id,
+                learner_id=learners[event.learner],
+                type=event.type,
+                module=event.module,
+                occurred_at=event.occurred_at,
+                received_at=now,
+                properties=event.properties,
+            )
+        )
+    # ON CONFLICT DO NOTHING: a concurrent retry of the same batch cannot insert an event twice.
+    Event.objects.bulk_create(rows, ignore_conflicts=True, batch_size=1000)
+    learner_ids = sorted({row.learner_id for row in rows})
+    if learner_ids:
+        transaction.on_commit(lambda: enqueue_evaluation(learner_ids), robust=True)
+    return IngestResult(accepted=len(rows), duplicates=len(inputs) - len(rows))
+
+
+def enqueue_evaluation(learner_ids: list[int]) -> None:
+    """Hand learners with new events to the workers; a broker outage leaves them to the sweeper."""
+    from signals_app.tasks import evaluate_learners as evaluate_learners_task
+
+    for start in range(0, len(learner_ids), LEARNERS_PER_TASK):
+        chunk = learner_ids[start : start + LEARNERS_PER_TASK]
+        try:
+            evaluate_learners_task.delay(learner_ids=chunk)
+        except Exception as exc:  # kombu raises many types; any of them means "not enqueued now"
+            logger.warning("signals.ingest.enqueue_failed", extra={"learners": len(chunk), "error": repr(exc)})
+            return
+
+
+def _learner_error(event: EventInput, code: str, message: str) -> dict[str, Any]:
+    return {"index": event.index, "field": "learner", "code": code, "message": message}

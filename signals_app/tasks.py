@@ -1,0 +1,62 @@
+"""Celery tasks of signals_app: thin wrappers over services, idempotent, so late acks are safe."""
+
+import logging
+from datetime import datetime, timedelta
+
+from celery import shared_task
+from django.db import InterfaceError, OperationalError
+from django.utils import timezone
+
+from signals_app import selectors
+
+logger = logging.getLogger(__name__)
+
+# An event still unprocessed this long after it was stored missed its task (broker down, worker lost).
+SWEEP_AFTER = timedelta(seconds=60)
+SWEEP_BATCH = 10_000
+
+RETRIED = {
+    "autoretry_for": (OperationalError, InterfaceError),
+    "retry_backoff": True,
+    "retry_backoff_max": 60,
+    "max_retries": 8,
+}
+
+
+@shared_task(name="signals_app.evaluate_learners", acks_late=True, reject_on_worker_lost=True, **RETRIED)
+def evaluate_learners(*, learner_ids: list[int]) -> int:
+    """Evaluate each learner's pending events. Idempotent: a redelivery finds them processed."""
+    from signals_app.services import learner_evaluate_pending
+
+    return sum(learner_evaluate_pending(learner_id=learner_id) for learner_id in learner_ids)
+
+
+@shared_task(name="signals_app.evaluate_clock", acks_late=True, reject_on_worker_lost=True, **RETRIED)
+def evaluate_clock(*, learner_ids: list[int], at: str) -> int:
+    """Time-based conditions at ``at`` (ISO 8601). Idempotent: decisions are keyed by that moment."""
+    from signals_app.services import learner_evaluate_clock
+
+    moment = datetime.fromisoformat(at)
+    return sum(learner_evaluate_clock(learner_id=learner_id, now=moment) for learner_id in learner_ids)
+
+
+@shared_task(name="signals_app.sweep_unprocessed")
+def sweep_unprocessed() -> int:
+    """Re-enqueue learners whose events were stored but never evaluated."""
+    from signals_app.services.ingestion import enqueue_evaluation
+
+    learner_ids = selectors.learners_with_stale_events(older_than=timezone.now() - SWEEP_AFTER, limit=SWEEP_BATCH)
+    if learner_ids:
+        logger.warning("signals.sweep.requeued", extra={"learners": len(learner_ids)})
+        enqueue_evaluation(learner_ids)
+    return len(learner_ids)
+
+
+@shared_task(name="signals_app.sweep_clock")
+def sweep_clock() -> int:
+    """Enqueue a clock evaluation for learners whose playbooks have time-based conditions."""
+    learner_ids = selectors.learners_with_clock_conditions()
+    at = timezone.now().replace(microsecond=0).isoformat()
+    for start in range(0, len(learner_ids), 200):
+        evaluate_clock.delay(learner_ids=learner_ids[start : start + 200], at=at)
+    return len(learner_ids)
