@@ -9,7 +9,7 @@ from identity.models import Learner
 from identity.services import api_key_revoke, learner_deactivate
 from signals_app.event_input import MAX_BATCH
 from signals_app.models import Event
-from tests.factories import LearnerFactory, api_key
+from tests.factories import api_key
 
 pytestmark = pytest.mark.django_db
 

@@ -29,7 +29,7 @@ def _send(*events, source="key:1"):
     body = {
         "events": [
             {
-                "id": f"e{minute}-{kind}",
+                "id": f"e{minute}-{kind}-{module}",
                 "learner": "sim",
                 "type": kind,
                 "module": module,
