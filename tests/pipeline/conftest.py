@@ -1,8 +1,10 @@
-"""A real Celery worker process against the test PostgreSQL database and the test Redis (no eager mode)."""
+"""Real Celery worker processes against the test PostgreSQL database and the test Redis (no eager mode)."""
 
 import os
+import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,54 +21,85 @@ def _test_database_url() -> str:
     return f"postgres://{db['USER']}{password}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
 
 
-@pytest.fixture(scope="session")
-def celery_worker_process(django_db_setup, django_db_blocker) -> Iterator[subprocess.Popen]:
-    env = {**os.environ, "DATABASE_URL": _test_database_url(), "DJANGO_SETTINGS_MODULE": "onboarding.settings.test"}
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "onboarding",
-            "worker",
-            "--queues",
-            "default,events,reminders,identity",
-            "--concurrency",
-            "2",
-            "--loglevel",
-            "INFO",
-            "--hostname",
-            f"pytest-{os.getpid()}@%h",
-            "--without-mingle",
-            "--without-gossip",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    _wait_until_ready(worker)
+class WorkerProcess:
+    """``celery worker`` in its own process group, so that a test can kill it and its children at once."""
+
+    def __init__(self, concurrency: int = 2) -> None:
+        self.concurrency = concurrency
+        self.process: subprocess.Popen | None = None
+        self.output: list[str] = []
+
+    def start(self, timeout: float = 60.0) -> "WorkerProcess":
+        env = {**os.environ, "DATABASE_URL": _test_database_url(), "DJANGO_SETTINGS_MODULE": "onboarding.settings.test"}
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "onboarding",
+                "worker",
+                "--queues",
+                "default,events,reminders,identity",
+                "--concurrency",
+                str(self.concurrency),
+                "--loglevel",
+                "INFO",
+                "--hostname",
+                f"pytest-{time.monotonic_ns()}@%h",
+                "--without-mingle",
+                "--without-gossip",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+        ready = threading.Event()
+        threading.Thread(target=self._drain, args=(ready,), daemon=True).start()
+        if not ready.wait(timeout):
+            self.kill()
+            raise RuntimeError("Celery worker not ready in time:\n" + "".join(self.output[-50:]))
+        return self
+
+    def _drain(self, ready: threading.Event) -> None:
+        # Reading all output keeps a full pipe from ever blocking the worker.
+        for line in self.process.stdout:
+            self.output.append(line)
+            if " ready." in line:
+                ready.set()
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def kill(self) -> None:
+        """kill -9 the worker and its pool processes, mid-task if need be."""
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+@pytest.fixture(scope="module")
+def celery_worker_process(django_db_setup, django_db_blocker) -> Iterator[WorkerProcess]:
+    worker = WorkerProcess().start()
     yield worker
-    worker.terminate()
-    try:
-        worker.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        worker.kill()
+    worker.stop()
 
 
-def _wait_until_ready(worker: subprocess.Popen, timeout: float = 60.0) -> None:
+def wait_until(predicate, *, timeout: float = 60.0, interval: float = 0.1, what: str = "condition") -> None:
     deadline = time.monotonic() + timeout
-    seen: list[str] = []
     while time.monotonic() < deadline:
-        line = worker.stdout.readline()
-        if not line and worker.poll() is not None:
-            raise RuntimeError("Celery worker exited during start:\n" + "".join(seen))
-        seen.append(line)
-        if " ready." in line:
-            # Keep draining its output so that a full pipe never blocks the worker.
-            subprocess.Popen(["cat"], stdin=worker.stdout, stdout=subprocess.DEVNULL)
+        if predicate():
             return
-    worker.kill()
-    raise RuntimeError("Celery worker not ready in time:\n" + "".join(seen))
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
