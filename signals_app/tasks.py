@@ -43,13 +43,9 @@ def evaluate_clock(*, learner_ids: list[int], at: str) -> int:
 @shared_task(name="signals_app.sweep_unprocessed")
 def sweep_unprocessed() -> int:
     """Re-enqueue learners whose events were stored but never evaluated."""
-    from signals_app.services.ingestion import enqueue_evaluation
+    from signals_app.services.ingestion import events_requeue_stale
 
-    learner_ids = selectors.learners_with_stale_events(older_than=timezone.now() - SWEEP_AFTER, limit=SWEEP_BATCH)
-    if learner_ids:
-        logger.warning("signals.sweep.requeued", extra={"learners": len(learner_ids)})
-        enqueue_evaluation(learner_ids)
-    return len(learner_ids)
+    return events_requeue_stale(older_than=timezone.now() - SWEEP_AFTER, limit=SWEEP_BATCH)
 
 
 @shared_task(name="signals_app.sweep_clock")

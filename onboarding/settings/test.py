@@ -12,7 +12,8 @@ try:
     CELERY_BROKER_URL = env.str("CELERY_BROKER_URL")
 except ImproperlyConfigured as exc:
     raise ImproperlyConfigured(f"{exc} ({_HINT})") from exc
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# The fault tests shorten this so that a killed worker's unacknowledged tasks come back within the test.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)}
 CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default=CELERY_BROKER_URL)
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -119,5 +119,16 @@ def enqueue_evaluation(learner_ids: list[int]) -> None:
             return
 
 
+def events_requeue_stale(*, older_than: datetime, limit: int = 10_000) -> int:
+    """Enqueue learners whose events were stored before ``older_than`` and are still unprocessed (the sweeper)."""
+    from signals_app.selectors import learners_with_stale_events
+
+    learner_ids = learners_with_stale_events(older_than=older_than, limit=limit)
+    if learner_ids:
+        logger.warning("signals.sweep.requeued", extra={"learners": len(learner_ids)})
+        enqueue_evaluation(learner_ids)
+    return len(learner_ids)
+
+
 def _learner_error(event: EventInput, code: str, message: str) -> dict[str, Any]:
     return {"index": event.index, "field": "learner", "code": code, "message": message}

@@ -96,6 +96,21 @@ def celery_worker_process(django_db_setup, django_db_blocker) -> Iterator[Worker
     worker.stop()
 
 
+@pytest.fixture
+def start_worker(django_db_setup) -> Iterator:
+    """Start workers in a test; whatever happens, none outlives it (a stray one would hold the test database)."""
+    started: list[WorkerProcess] = []
+
+    def start() -> WorkerProcess:
+        started.append(WorkerProcess().start())
+        return started[-1]
+
+    yield start
+    for worker in started:
+        if worker.process.poll() is None:
+            worker.kill()
+
+
 def wait_until(predicate, *, timeout: float = 60.0, interval: float = 0.1, what: str = "condition") -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
