@@ -5,7 +5,7 @@ from functools import lru_cache
 
 from django.db.models import Prefetch, QuerySet
 
-from identity.models import Learner
+from identity.models import Learner, RoleAssignment
 from identity.selectors import learner_role_slugs
 from playbooks.engine.journey import CompiledPlaybook, LearnerFacts
 from playbooks.engine.spec import (
@@ -169,6 +169,21 @@ def learner_facts(*, learner: Learner) -> LearnerFacts:
     """Who the learner is, as conditions see it (roles oldest first: the first is ``role``)."""
     roles = tuple(learner_role_slugs(learner=learner))
     return LearnerFacts(learner.external_id, roles, dict(learner.attributes), learner.timezone or "UTC")
+
+
+def learner_facts_many(*, learners: list[Learner]) -> dict[int, LearnerFacts]:
+    """``learner_facts`` for many learners in one query."""
+    roles: dict[int, list[str]] = {learner.pk: [] for learner in learners}
+    assignments = RoleAssignment.objects.filter(learner_id__in=roles).order_by("created_at", "pk")
+    for learner_id, slug in assignments.values_list("learner_id", "role__slug"):
+        if slug not in roles[learner_id]:
+            roles[learner_id].append(slug)
+    return {
+        learner.pk: LearnerFacts(
+            learner.external_id, tuple(roles[learner.pk]), dict(learner.attributes), learner.timezone or "UTC"
+        )
+        for learner in learners
+    }
 
 
 def enrollments_for_learner(*, learner: Learner) -> QuerySet[Enrollment]:

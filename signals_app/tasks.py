@@ -14,6 +14,7 @@ logger = logging.getLogger(__name__)
 # An event still unprocessed this long after it was stored missed its task (broker down, worker lost).
 SWEEP_AFTER = timedelta(seconds=60)
 SWEEP_BATCH = 10_000
+BUSY_RETRY_SECONDS = 0.2
 
 RETRIED = {
     "autoretry_for": (OperationalError, InterfaceError),
@@ -26,18 +27,21 @@ RETRIED = {
 @shared_task(name="signals_app.evaluate_learners", acks_late=True, reject_on_worker_lost=True, **RETRIED)
 def evaluate_learners(*, learner_ids: list[int]) -> int:
     """Evaluate each learner's pending events. Idempotent: a redelivery finds them processed."""
-    from signals_app.services import learner_evaluate_pending
+    from signals_app.services import learners_evaluate_pending
 
-    return sum(learner_evaluate_pending(learner_id=learner_id) for learner_id in learner_ids)
+    result = learners_evaluate_pending(learner_ids=learner_ids)
+    if result.busy:
+        # Another worker holds these learners now; come back to them shortly rather than wait on their locks.
+        evaluate_learners.apply_async(kwargs={"learner_ids": result.busy}, countdown=BUSY_RETRY_SECONDS)
+    return result.processed
 
 
 @shared_task(name="signals_app.evaluate_clock", acks_late=True, reject_on_worker_lost=True, **RETRIED)
 def evaluate_clock(*, learner_ids: list[int], at: str) -> int:
     """Time-based conditions at ``at`` (ISO 8601). Idempotent: decisions are keyed by that moment."""
-    from signals_app.services import learner_evaluate_clock
+    from signals_app.services import learners_evaluate_clock
 
-    moment = datetime.fromisoformat(at)
-    return sum(learner_evaluate_clock(learner_id=learner_id, now=moment) for learner_id in learner_ids)
+    return learners_evaluate_clock(learner_ids=learner_ids, now=datetime.fromisoformat(at))
 
 
 @shared_task(name="signals_app.sweep_unprocessed")

@@ -1,6 +1,12 @@
 """Writes in the playbooks app: the content library, playbook versions, enrolments."""
 
-from playbooks.services.enrollments import enrollment_advance, enrollment_evaluate, learner_enroll
+from playbooks.services.enrollments import (
+    Advance,
+    enrollment_advance,
+    enrollment_evaluate,
+    enrollments_advance,
+    learner_enroll,
+)
 from playbooks.services.modules import MODULE_FIELDS, module_create, module_update, module_upsert
 from playbooks.services.versions import (
     ImportResult,
@@ -13,6 +19,8 @@ from playbooks.services.versions import (
 )
 
 __all__ = [
+    "Advance",
+    "enrollments_advance",
     "MODULE_FIELDS",
     "ImportResult",
     "draft_create",

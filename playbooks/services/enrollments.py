@@ -1,12 +1,19 @@
-"""Enrolments: learners join matching playbooks, and the engine's decisions move them along."""
+"""Enrolments: learners join matching playbooks, and the engine's decisions move them along.
+
+Evaluation works on batches (many enrolments, several events each) so that a worker's cost per event is the
+engine's, not a dozen queries: the rows are read together, the engine runs in memory, the results are written back
+with one bulk statement per table.
+"""
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db import transaction
 from django.utils import timezone
 
+from common.bulk import bulk_update_rows
 from identity.models import Learner
 from playbooks import selectors
 from playbooks.engine.journey import (
@@ -26,6 +33,20 @@ from playbooks.models import ContentModule, Enrollment, EnrollmentStatus, Module
 
 logger = logging.getLogger(__name__)
 
+STORED_FIELDS = [
+    "version",
+    "migrate_to",
+    "status",
+    "state",
+    "current_step",
+    "current_module",
+    "current_reason",
+    "steps_done",
+    "steps_total",
+    "completed_at",
+    "updated_at",
+]
+
 
 @transaction.atomic
 def learner_enroll(*, learner: Learner, now: datetime | None = None) -> list[Enrollment]:
@@ -43,25 +64,49 @@ def learner_enroll(*, learner: Learner, now: datetime | None = None) -> list[Enr
         playbook = selectors.compiled_version(version=version)
         if not matches_audience(playbook, facts, now=now):
             continue
-        outcome = start(playbook, facts, now=now)
         enrollment = Enrollment(learner=learner, playbook_id=version.playbook_id, version=version, enrolled_at=now)
-        _store(enrollment, playbook, outcome, now=now)
+        _apply(enrollment, playbook, start(playbook, facts, now=now), now=now)
+        enrollment.current_module_id = _module_ids([enrollment.next_slug]).get(enrollment.next_slug)
+        enrollment.save()
         created.append(enrollment)
         logger.info("playbooks.enrollment.created", extra={"learner": learner.pk, "version": version.pk})
     return created
 
 
-@transaction.atomic
-def enrollment_evaluate(
-    *, enrollment: Enrollment, events: Sequence[EventFact], event: EventFact | None, now: datetime
-) -> list[Decision]:
-    """Take one event (or, with ``event=None``, the clock at ``now``) into the enrolment; returns the decisions.
+@dataclass
+class Advance:
+    """One enrolment to take forward: the learner's events in occurred_at order, and which of them are new.
 
-    ``events`` are the learner's events up to ``now`` in occurred_at order, ``event`` included.
+    ``pending`` holds ``(index in history, event)``; with none, the clock is evaluated at the batch's ``now``.
     """
-    pending = [(len(events) - 1, event)] if event is not None else []
-    results = enrollment_advance(enrollment=enrollment, history=events, pending=pending, now=now)
-    return [decision for _position, _at, decision in results]
+
+    enrollment: Enrollment
+    facts: LearnerFacts
+    history: Sequence[EventFact]
+    pending: Sequence[tuple[int, EventFact]]
+    results: list[tuple[int | None, datetime, Decision]] = field(default_factory=list)
+
+
+@transaction.atomic
+def enrollments_advance(*, batch: list[Advance], now: datetime) -> list[Advance]:
+    """Run the engine for every enrolment of the batch and store the outcomes; fills each ``results``.
+
+    The caller holds the learners' locks (enrolments change only under their learner's lock).
+    """
+    ran = [item for item in batch if item.enrollment.status == EnrollmentStatus.ACTIVE]
+    for item in ran:
+        item.results = _run(item, now)
+    progress_events = {item.enrollment.pk: [e for _i, e in item.pending if e.module] for item in ran}
+    modules = _module_ids(
+        [item.enrollment.next_slug for item in ran]
+        + [event.module for events in progress_events.values() for event in events]
+    )
+    for item in ran:
+        item.enrollment.current_module_id = modules.get(item.enrollment.next_slug)
+        item.enrollment.updated_at = timezone.now()
+    bulk_update_rows([item.enrollment for item in ran], STORED_FIELDS)
+    _record_progress(progress_events, modules)
+    return batch
 
 
 @transaction.atomic
@@ -73,41 +118,53 @@ def enrollment_advance(
     now: datetime,
     facts: LearnerFacts | None = None,
 ) -> list[tuple[int | None, datetime, Decision]]:
-    """Take several events into the enrolment at once, in order, storing the result once.
-
-    ``history`` is all the learner's events in occurred_at order; ``pending`` lists ``(index in history, event)``
-    to evaluate, each seeing the history up to itself. With no pending events the clock is evaluated at ``now``.
-    Returns ``(history index or None for the clock, moment, decision)`` for every decision. The caller holds the
-    learner's lock.
-    """
+    """One enrolment's ``enrollments_advance``, locking it (for callers that do not hold the learner's lock)."""
     enrollment = Enrollment.objects.select_for_update().select_related("version", "learner").get(pk=enrollment.pk)
-    if enrollment.status != EnrollmentStatus.ACTIVE:
-        return []
     facts = facts or selectors.learner_facts(learner=enrollment.learner)
+    item = Advance(enrollment, facts, history, pending)
+    enrollments_advance(batch=[item], now=now)
+    return item.results
+
+
+def enrollment_evaluate(
+    *, enrollment: Enrollment, events: Sequence[EventFact], event: EventFact | None, now: datetime
+) -> list[Decision]:
+    """Take one event (or, with ``event=None``, the clock at ``now``) into the enrolment; returns the decisions.
+
+    ``events`` are the learner's events up to ``now`` in occurred_at order, ``event`` included.
+    """
+    pending = [(len(events) - 1, event)] if event is not None else []
+    results = enrollment_advance(enrollment=enrollment, history=events, pending=pending, now=now)
+    return [decision for _index, _moment, decision in results]
+
+
+def _run(item: Advance, now: datetime) -> list[tuple[int | None, datetime, Decision]]:
+    enrollment = item.enrollment
     state = JourneyState.from_dict(enrollment.state)
     playbook = selectors.compiled_version(version=enrollment.version)
     results: list[tuple[int | None, datetime, Decision]] = []
-    for index, event in pending or [(None, None)]:
+    for index, event in item.pending or [(None, None)]:
         if enrollment.migrate_to_id and event is not None and event.type in (COMPLETED, SKIPPED):
             # A step boundary: the learner moves to the version the admin published, keeping shared progress.
             enrollment.version, enrollment.migrate_to = enrollment.migrate_to, None
             playbook = selectors.compiled_version(version=enrollment.version)
             state = migrate_state(state, playbook)
         moment = event.occurred_at if event is not None else now
-        seen = history[: index + 1] if index is not None else history
-        outcome = evaluate(playbook, facts, state, events=seen, event=event, now=moment)
+        seen = item.history[: index + 1] if index is not None else item.history
+        outcome = evaluate(playbook, item.facts, state, events=seen, event=event, now=moment)
         state = outcome.state
         results.extend((index, moment, decision) for decision in outcome.decisions)
-    _store(enrollment, playbook, outcome, now=moment)  # the loop runs at least once
-    _record_progress(enrollment, [event for _index, event in pending if event.module])
+    _apply(enrollment, playbook, outcome, now=moment)  # the loop runs at least once
     return results
 
 
-def _store(enrollment: Enrollment, playbook: CompiledPlaybook, outcome: Outcome, *, now: datetime) -> None:
+def _apply(enrollment: Enrollment, playbook: CompiledPlaybook, outcome: Outcome, *, now: datetime) -> None:
+    """Copy the engine's outcome onto the enrolment (not saved); ``next_slug`` names the module for the caller
+    to resolve, in one query for a whole batch."""
     position = outcome.position
     enrollment.state = outcome.state.to_dict()
     enrollment.current_step = position.step or ""
-    enrollment.current_module = ContentModule.objects.filter(slug=position.module).first() if position.module else None
+    enrollment.next_slug = position.module
     enrollment.current_reason = (
         {"rule": position.reason.rule, "explanation": position.reason.explanation} if position.reason else {}
     )
@@ -115,29 +172,42 @@ def _store(enrollment: Enrollment, playbook: CompiledPlaybook, outcome: Outcome,
     if position.status == "completed" and enrollment.status == EnrollmentStatus.ACTIVE:
         enrollment.status = EnrollmentStatus.COMPLETED
         enrollment.completed_at = now
-    enrollment.save()
 
 
-def _record_progress(enrollment: Enrollment, events: Sequence[EventFact]) -> None:
-    """Fold module events into the enrolment's ModuleProgress rows, one write per module touched."""
-    if not events:
-        return
-    modules = {m.slug: m for m in ContentModule.objects.filter(slug__in={e.module for e in events})}
-    rows = {
-        row.module_id: row for row in ModuleProgress.objects.filter(enrollment=enrollment, module__in=modules.values())
+def _module_ids(slugs: Sequence[str | None]) -> dict[str, int]:
+    wanted = {slug for slug in slugs if slug}
+    return dict(ContentModule.objects.filter(slug__in=wanted).values_list("slug", "pk")) if wanted else {}
+
+
+def _record_progress(events_by_enrollment: dict[int, list[EventFact]], modules: dict[str, int]) -> None:
+    """Fold module events into ModuleProgress rows: one read, one insert and one update for the whole batch."""
+    touched = {
+        (pk, modules[e.module]) for pk, events in events_by_enrollment.items() for e in events if e.module in modules
     }
-    touched = {}
-    for event in events:
-        module = modules.get(event.module)
-        if module is None:
-            continue  # events may name content outside the library
-        row = rows.setdefault(
-            module.pk, ModuleProgress(enrollment=enrollment, module=module, started_at=event.occurred_at)
+    if not touched:
+        return
+    existing = {
+        (row.enrollment_id, row.module_id): row
+        for row in ModuleProgress.objects.filter(
+            enrollment_id__in={pk for pk, _ in touched}, module_id__in={m for _, m in touched}
         )
-        _fold(row, event)
-        touched[module.pk] = row
-    for row in touched.values():
-        row.save()
+    }
+    new: dict[tuple[int, int], ModuleProgress] = {}
+    for enrollment_id, events in events_by_enrollment.items():
+        for event in events:
+            key = (enrollment_id, modules.get(event.module))
+            if key[1] is None:
+                continue  # events may name content outside the library
+            row = existing.get(key) or new.setdefault(
+                key, ModuleProgress(enrollment_id=enrollment_id, module_id=key[1], started_at=event.occurred_at)
+            )
+            _fold(row, event)
+    ModuleProgress.objects.bulk_create(new.values())
+    if existing:
+        bulk_update_rows(
+            [row for key, row in existing.items() if key in touched],
+            ["status", "seconds", "completion_pct", "finished_at", "updated_at"],
+        )
 
 
 def _fold(row: ModuleProgress, event: EventFact) -> None:
@@ -150,6 +220,7 @@ def _fold(row: ModuleProgress, event: EventFact) -> None:
         row.seconds = int(_number(properties.get("duration_seconds"), row.seconds))
     elif event.type == SKIPPED and row.status != ProgressStatus.COMPLETED:
         row.status, row.finished_at = ProgressStatus.SKIPPED, event.occurred_at
+    row.updated_at = timezone.now()
 
 
 def _number(value, default: float) -> float:

@@ -1,116 +1,167 @@
-"""Evaluation: a learner's new events (or the clock) through their enrolments, under the learner's row lock.
+"""Evaluation: learners' new events (or the clock) through their enrolments, under the learners' row locks.
 
-One transaction per learner holds everything it decides: enrolment state, module progress, the decision log,
-flags, and the events marked processed. A redelivered task finds nothing pending and does nothing; two workers
-given the same learner queue on the lock and the second finds nothing pending either.
+A task hands over a batch of learners; one transaction holds everything decided for them: enrolment states, module
+progress, the decision log, flags, and the events marked processed. The rows are read and written a table at a
+time, so a worker's cost per event is close to the engine's. A redelivered task finds nothing pending and does
+nothing; two workers given the same learner queue on its lock, and the second finds nothing pending either.
 """
 
 import logging
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import transaction
 from django.utils import timezone
 
 from identity.models import Learner
-from playbooks.engine.journey import Decision as EngineDecision
 from playbooks.engine.signals import EventFact
 from playbooks.models import Enrollment, EnrollmentStatus
-from playbooks.selectors import compiled_version, learner_facts
-from playbooks.services import enrollment_advance, learner_enroll
+from playbooks.selectors import compiled_version, learner_facts_many
+from playbooks.services import Advance, enrollments_advance, learner_enroll
 from signals_app.models import Decision, Event, Flag
 
 logger = logging.getLogger(__name__)
 
 
-@transaction.atomic
 def learner_evaluate_pending(*, learner_id: int, now: datetime | None = None) -> int:
-    """Evaluate the learner's unprocessed events in occurred_at order; returns how many were processed."""
-    now = now or timezone.now()
-    learner = Learner.objects.select_for_update().filter(pk=learner_id).first()
-    if learner is None:
-        return 0
-    history = list(Event.objects.filter(learner_id=learner_id).order_by("occurred_at", "pk"))
-    pending = [(index, event) for index, event in enumerate(history) if event.processed_at is None]
-    if not pending:
-        return 0
-    if learner.is_active:
-        learner_enroll(learner=learner, now=pending[0][1].occurred_at)
-        facts = [_fact(event) for event in history]
-        _evaluate(learner, facts, [(index, facts[index]) for index, _ in pending], {i: e for i, e in pending}, now)
-    Event.objects.filter(pk__in=[event.pk for _, event in pending]).update(processed_at=now)
-    return len(pending)
+    return learners_evaluate_pending(learner_ids=[learner_id], now=now).processed
+
+
+def learner_evaluate_clock(*, learner_id: int, now: datetime) -> int:
+    return learners_evaluate_clock(learner_ids=[learner_id], now=now)
+
+
+@dataclass(frozen=True)
+class PendingResult:
+    processed: int  # events evaluated
+    busy: list[int]  # learners another worker holds: the caller hands them back to the queue
 
 
 @transaction.atomic
-def learner_evaluate_clock(*, learner_id: int, now: datetime) -> int:
-    """Let time-based conditions (idle_hours, days_enrolled, now.*) fire for the learner at ``now``."""
-    learner = Learner.objects.select_for_update().filter(pk=learner_id, is_active=True).first()
-    if learner is None:
-        return 0
-    history = [
-        _fact(e)
-        for e in Event.objects.filter(learner_id=learner_id, occurred_at__lte=now).order_by("occurred_at", "pk")
+def learners_evaluate_pending(*, learner_ids: list[int], now: datetime | None = None) -> PendingResult:
+    """Evaluate the learners' unprocessed events in occurred_at order.
+
+    Learners locked by another worker are skipped, not waited for (two tasks often share learners, and waiting
+    would make the workers take turns); they are returned as ``busy``.
+    """
+    now = now or timezone.now()
+    learners = _lock(learner_ids)
+    busy = sorted(set(learner_ids) - set(learners))
+    with_pending = Event.objects.filter(learner_id__in=learners, processed_at__isnull=True).values("learner_id")
+    # One statement reads both the history and what is pending in it, so the two agree.
+    histories = _histories(Event.objects.filter(learner_id__in=with_pending))
+    pending_ids = {
+        pk for ids, _facts, processed in histories.values() for pk, done in zip(ids, processed, strict=True) if not done
+    }
+    if not pending_ids:
+        return PendingResult(0, busy)
+    active = [learners[pk] for pk in histories if learners[pk].is_active]
+    _enroll_newcomers(active, histories)
+    batch = []
+    for enrollment, facts in _enrollments(active):
+        ids, facts_list, _processed = histories[enrollment.learner_id]
+        pending = [(index, facts_list[index]) for index, pk in enumerate(ids) if pk in pending_ids]
+        batch.append(Advance(enrollment, facts, facts_list, pending))
+    _log(enrollments_advance(batch=batch, now=now), learners, histories)
+    Event.objects.filter(pk__in=pending_ids).update(processed_at=now)
+    return PendingResult(len(pending_ids), busy)
+
+
+@transaction.atomic
+def learners_evaluate_clock(*, learner_ids: list[int], now: datetime) -> int:
+    """Let time-based conditions (idle_hours, days_enrolled, now.*, windows) fire at ``now``; returns decisions."""
+    learners = _lock(learner_ids, skip_locked=False)  # the clock sweep is not in a hurry: wait for the lock
+    active = [learner for learner in learners.values() if learner.is_active]
+    histories = _histories(Event.objects.filter(learner__in=active, occurred_at__lte=now))
+    batch = [
+        Advance(enrollment, facts, histories.get(enrollment.learner_id, ([], [], []))[1], [])
+        for enrollment, facts in _enrollments(active)
+        if compiled_version(version=enrollment.version).uses_clock
     ]
-    return _evaluate(learner, history, [], {}, now)
+    return _log(enrollments_advance(batch=batch, now=now), learners, histories)
 
 
-def _evaluate(
-    learner: Learner,
-    history: list[EventFact],
-    pending: list[tuple[int, EventFact]],
-    rows: dict[int, Event],
-    now: datetime,
-) -> int:
-    facts = learner_facts(learner=learner)
+def _lock(learner_ids: list[int], *, skip_locked: bool = True) -> dict[int, Learner]:
+    # In primary-key order, so that workers locking overlapping batches cannot deadlock.
+    locked = Learner.objects.select_for_update(skip_locked=skip_locked).filter(pk__in=learner_ids).order_by("pk")
+    return {learner.pk: learner for learner in locked}
+
+
+def _histories(events) -> dict[int, tuple[list[int], list[EventFact], list[bool]]]:
+    """Each learner's events in occurred_at order: ids, the engine's facts, and whether each was processed.
+
+    No model instances: the history is re-read for every batch and is the largest read a worker makes.
+    """
+    histories: dict[int, tuple[list[int], list[EventFact], list[bool]]] = {}
+    rows = events.order_by("learner_id", "occurred_at", "pk").values_list(
+        "pk", "learner_id", "type", "occurred_at", "module", "properties", "processed_at"
+    )
+    for pk, learner_id, kind, occurred_at, module, properties, processed_at in rows:
+        ids, facts, processed = histories.setdefault(learner_id, ([], [], []))
+        ids.append(pk)
+        facts.append(EventFact(kind, occurred_at, module or None, properties))
+        processed.append(processed_at is not None)
+    return histories
+
+
+def _enroll_newcomers(learners: list[Learner], histories: dict) -> None:
+    """Learners with no enrolment yet (their identity change is still queued) are enrolled now."""
+    enrolled = set(Enrollment.objects.filter(learner__in=learners).values_list("learner_id", flat=True))
+    for learner in learners:
+        if learner.pk not in enrolled:
+            learner_enroll(learner=learner, now=histories[learner.pk][1][0].occurred_at)
+
+
+def _enrollments(learners: list[Learner]):
+    facts = learner_facts_many(learners=learners)
+    enrollments = Enrollment.objects.filter(learner__in=learners, status=EnrollmentStatus.ACTIVE).select_related(
+        "version", "migrate_to"
+    )
+    for enrollment in enrollments.order_by("learner_id", "pk"):
+        yield enrollment, facts[enrollment.learner_id]
+
+
+def _log(batch: list[Advance], learners: dict[int, Learner], histories: dict) -> int:
+    """The decision log and flags for a batch: one insert each."""
     decisions: list[Decision] = []
     flags: list[tuple[Decision, str]] = []
-    for enrollment in Enrollment.objects.filter(learner=learner, status=EnrollmentStatus.ACTIVE).select_related(
-        "version"
-    ):
-        if not pending and not compiled_version(version=enrollment.version).uses_clock:
-            continue
-        sequence: dict[object, int] = defaultdict(int)
-        for index, moment, decision in enrollment_advance(
-            enrollment=enrollment, history=history, pending=pending, now=now, facts=facts
-        ):
-            event = rows.get(index) if index is not None else None
-            anchor = f"e{event.pk}" if event is not None else f"clock:{moment.isoformat()}"
+    for item in batch:
+        enrollment = item.enrollment
+        ids = histories.get(enrollment.learner_id, ([], [], []))[0]
+        sequence: dict[str, int] = defaultdict(int)
+        for index, moment, decision in item.results:
+            event_id = ids[index] if index is not None else None
+            anchor = f"e{event_id}" if event_id is not None else f"clock:{moment.isoformat()}"
             sequence[anchor] += 1
-            row = _decision_row(
-                learner, enrollment, event, decision, moment, f"{enrollment.pk}:{anchor}:{sequence[anchor]}"
+            row = Decision(
+                learner=learners[enrollment.learner_id],
+                enrollment=enrollment,
+                event_id=event_id,
+                dedupe_key=f"{enrollment.pk}:{anchor}:{sequence[anchor]}",
+                kind=decision.kind,
+                rule=decision.rule,
+                explanation=decision.explanation,
+                values=decision.values,
+                step=decision.step or "",
+                module=decision.module or "",
+                action=decision.action,
+                decided_at=moment,
             )
             decisions.append(row)
             if decision.action and "flag" in decision.action:
                 flags.append((row, decision.action["flag"]))
     Decision.objects.bulk_create(decisions)
     Flag.objects.bulk_create(
-        Flag(learner=learner, enrollment_id=row.enrollment_id, decision=row, name=name, raised_at=row.decided_at)
+        Flag(
+            learner_id=row.learner_id,
+            enrollment_id=row.enrollment_id,
+            decision=row,
+            name=name,
+            raised_at=row.decided_at,
+        )
         for row, name in flags
     )
     if flags:
-        logger.info("signals.flag.raised", extra={"learner": learner.pk, "flags": [name for _, name in flags]})
+        logger.info("signals.flag.raised", extra={"flags": len(flags)})
     return len(decisions)
-
-
-def _decision_row(
-    learner: Learner, enrollment: Enrollment, event: Event | None, decision: EngineDecision, moment: datetime, key: str
-) -> Decision:
-    return Decision(
-        learner=learner,
-        enrollment=enrollment,
-        event=event,
-        dedupe_key=key,
-        kind=decision.kind,
-        rule=decision.rule,
-        explanation=decision.explanation,
-        values=decision.values,
-        step=decision.step or "",
-        module=decision.module or "",
-        action=decision.action,
-        decided_at=moment,
-    )
-
-
-def _fact(event: Event) -> EventFact:
-    return EventFact(event.type, event.occurred_at, event.module or None, event.properties)
