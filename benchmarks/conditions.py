@@ -4,8 +4,8 @@
 
 Prints evaluations/s for the support-specialist playbook's conditions compiled by rule-engine and written as
 Python lambdas, their ratio, and the share of condition evaluation in (1) the pure engine's ``evaluate`` and
-(2) the per-event service ``enrollment_evaluate`` on PostgreSQL (row lock, engine, enrolment and progress rows),
-which bin/bench provides. The event pipeline of signals_app adds ingestion and the decision log on top of (2).
+(2) the worker's batched evaluation on PostgreSQL (``learners_evaluate_pending``: locks, histories, engine,
+enrolments, progress, decision log), which bin/bench provides.
 """
 
 import argparse
@@ -115,24 +115,44 @@ def engine_share(playbook: CompiledPlaybook, events: list[EventFact]) -> tuple[f
     return timer.spent, total
 
 
-def service_share(events: list[EventFact]) -> tuple[float, float]:
-    """The same history through the enrolment service on the configured database."""
+def service_share(events: list[EventFact], learners: int = 200) -> tuple[float, float, int]:
+    """The per-event cost of the worker's batched evaluation (signals_app) on the configured database: the
+    history spread over ``learners`` learners, stored, then evaluated 50 learners per batch as the tasks do."""
     import django
 
     django.setup()
     from identity.services import learner_create, role_upsert
-    from playbooks.services import enrollment_evaluate, learner_enroll, playbook_import
+    from playbooks.services import learner_enroll, playbook_import
+    from signals_app.services import events_ingest, learners_evaluate_pending
 
     playbook_import(text=PLAYBOOK.read_text(), publish=True)
     role = role_upsert(slug="support_specialist", name="Support specialist")
-    learner = learner_create(external_id=f"bench-{time.time_ns()}", roles=[role], attributes={"api_access": True})
-    enrollment = learner_enroll(learner=learner, now=events[0].occurred_at)[0]
+    tag = time.time_ns()
+    ids = []
+    for number in range(learners):
+        learner = learner_create(external_id=f"bench-{tag}-{number}", roles=[role], attributes={"api_access": True})
+        learner_enroll(learner=learner, now=events[0].occurred_at)
+        ids.append(learner.pk)
+    items = [
+        {
+            "id": f"{tag}-{n}-{i}",
+            "learner": f"bench-{tag}-{n}",
+            "type": e.type,
+            "module": e.module,
+            "occurred_at": e.occurred_at.isoformat(),
+            "properties": e.properties,
+        }
+        for n in range(learners)
+        for i, e in enumerate(events[:20])
+    ]
+    for first in range(0, len(items), 500):
+        events_ingest(body={"events": items[first : first + 500]}, source="bench")
     with ConditionTimer() as timer:
         began = time.perf_counter()
-        for index, event in enumerate(events):
-            enrollment_evaluate(enrollment=enrollment, events=events[: index + 1], event=event, now=event.occurred_at)
+        for first in range(0, len(ids), 50):
+            learners_evaluate_pending(learner_ids=ids[first : first + 50])
         total = time.perf_counter() - began
-    return timer.spent, total
+    return timer.spent, total, len(items)
 
 
 def main() -> None:
@@ -150,9 +170,9 @@ def main() -> None:
     spent, total = engine_share(playbook, events)
     print(f"engine evaluate(): {total / args.events * 1e6:.0f} us per event, conditions {spent / total:.1%} of it")
     if os.environ.get("DATABASE_URL"):
-        spent, total = service_share(events)
+        spent, total, count = service_share(events)
         print(
-            f"enrollment_evaluate() on the database: {total / args.events * 1e6:.0f} us per event, "
+            f"worker's batched evaluation on the database: {total / count * 1e6:.0f} us per event, "
             f"conditions {spent / total:.1%} of it"
         )
 
