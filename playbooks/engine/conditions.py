@@ -16,6 +16,8 @@ import rule_engine
 from rule_engine import DataType
 from rule_engine import errors as rule_errors
 
+from playbooks.engine.closures import NotComparable, Unsupported, compile_closure
+
 # `attributes.api_access` and `event.properties.duration_seconds` are our syntax (DESIGN.md §4). rule-engine 5.x
 # resolves dot access on a mapping only after a failed attribute lookup (with a fuzzy "did you mean" search: a third
 # of evaluation time) and warns that 6.0 drops it. We check the expression as written, then run it rewritten to
@@ -105,17 +107,35 @@ EVENT_FILTER = Vocabulary(EVENT_FILTER_VOCABULARY)
 
 
 class Condition:
-    """A compiled condition. ``evaluate`` never raises: a value missing at run time makes it false, with a note."""
+    """A compiled condition. ``evaluate`` never raises: a value missing at run time makes it false, with a note.
 
-    __slots__ = ("expression", "_rule", "_attribute_keys", "_property_keys")
+    It runs as a tree of closures compiled from rule-engine's type-checked AST (closures.py), or on rule-engine
+    itself for the rare node kinds the closures do not cover.
+    """
+
+    __slots__ = ("expression", "_rule", "_fast", "_attribute_keys", "_property_keys")
 
     def __init__(self, expression: str, rule: rule_engine.Rule, mapping_keys: dict[str, frozenset[str]]) -> None:
         self.expression = expression
         self._rule = rule
+        try:
+            self._fast = compile_closure(rule.statement.expression)
+        except Unsupported:
+            self._fast = None
         self._attribute_keys = mapping_keys.get("attributes", frozenset())
         self._property_keys = mapping_keys.get("event.properties", frozenset())
 
     def evaluate(self, values: Mapping[str, Any]) -> tuple[bool, str | None]:
+        values = self._with_absent_keys(values)
+        if self._fast is not None:
+            try:
+                return bool(self._fast(values)), None
+            except NotComparable as exc:
+                return False, f"could not evaluate ({exc}); taken as false"
+        return self.evaluate_slowly(values)
+
+    def evaluate_slowly(self, values: Mapping[str, Any]) -> tuple[bool, str | None]:
+        """On rule-engine itself: the reference the closures are tested against."""
         try:
             return bool(self._rule.evaluate(self._with_absent_keys(values))), None
         except rule_errors.EvaluationError as exc:
