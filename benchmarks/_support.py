@@ -4,7 +4,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -51,24 +50,10 @@ def wait_for(predicate, *, timeout: float, what: str, interval: float = 0.05) ->
         time.sleep(interval)
 
 
-def start_worker(concurrency: int = 2, queues: str = "default,events,reminders,identity") -> subprocess.Popen:
-    worker = spawn(
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "onboarding",
-        "worker",
-        "--queues",
-        queues,
-        "--concurrency",
-        str(concurrency),
-        "--loglevel",
-        "WARNING",
-        "--without-mingle",
-        "--without-gossip",
-    )
-    return worker
+def start_worker(concurrency: int = 2) -> subprocess.Popen:
+    from onboarding.celery import worker_argv
+
+    return spawn(*worker_argv(concurrency=concurrency, loglevel="WARNING"))
 
 
 def percentile(values: list[float], fraction: float) -> float:

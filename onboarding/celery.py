@@ -1,6 +1,7 @@
 """The Celery app. Settings come from Django settings with the CELERY_ prefix (onboarding/settings/base.py)."""
 
 import os
+import sys
 from enum import StrEnum
 
 from celery import Celery
@@ -16,6 +17,27 @@ class CeleryQueue(StrEnum):
     EVENTS = "events"
     REMINDERS = "reminders"
     IDENTITY = "identity"
+
+
+def worker_argv(*, concurrency: int, loglevel: str = "INFO") -> list[str]:
+    """The command line of a worker consuming every queue (tests and benchmarks start workers with it)."""
+    queues = ",".join(queue.value for queue in CeleryQueue)
+    return [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "onboarding",
+        "worker",
+        "--queues",
+        queues,
+        "--concurrency",
+        str(concurrency),
+        "--loglevel",
+        loglevel,
+        "--without-mingle",
+        "--without-gossip",
+    ]
 
 
 # Tasks do not name their queue; routing by stable task name keeps the lower apps free of this module.

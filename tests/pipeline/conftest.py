@@ -3,7 +3,6 @@
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -11,6 +10,8 @@ from pathlib import Path
 
 import pytest
 from django.db import connection
+
+from onboarding.celery import worker_argv
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -32,24 +33,7 @@ class WorkerProcess:
     def start(self, timeout: float = 60.0) -> "WorkerProcess":
         env = {**os.environ, "DATABASE_URL": _test_database_url(), "DJANGO_SETTINGS_MODULE": "onboarding.settings.test"}
         self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "onboarding",
-                "worker",
-                "--queues",
-                "default,events,reminders,identity",
-                "--concurrency",
-                str(self.concurrency),
-                "--loglevel",
-                "INFO",
-                "--hostname",
-                f"pytest-{time.monotonic_ns()}@%h",
-                "--without-mingle",
-                "--without-gossip",
-            ],
+            [*worker_argv(concurrency=self.concurrency), "--hostname", f"pytest-{time.monotonic_ns()}@%h"],
             cwd=ROOT,
             env=env,
             stdout=subprocess.PIPE,
