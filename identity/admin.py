@@ -5,7 +5,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from identity import selectors, services
-from identity.models import ApiKey, ApiScope, Learner, Role, RoleAssignment
+from identity.models import ApiKey, ApiScope, Learner, LearnerToken, Role, RoleAssignment
 
 
 class RoleAssignmentInline(admin.TabularInline):
@@ -176,3 +176,36 @@ class ApiKeyAdmin(admin.ModelAdmin):
         for api_key in queryset:
             services.api_key_revoke(api_key=api_key)
         self.message_user(request, f"{queryset.count()} key(s) revoked.", messages.SUCCESS)
+
+
+@admin.register(LearnerToken)
+class LearnerTokenAdmin(admin.ModelAdmin):
+    list_display = ("name", "learner", "prefix", "created_at", "last_used_at", "revoked_at")
+    list_filter = ("revoked_at",)
+    list_select_related = ("learner",)
+    search_fields = ("=learner__external_id", "name", "prefix")
+    autocomplete_fields = ("learner",)
+    actions = ("revoke",)
+
+    def get_fields(self, request: HttpRequest, obj: LearnerToken | None = None) -> tuple[str, ...]:
+        return ("learner", "name") if obj is None else self.get_readonly_fields(request, obj)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: LearnerToken | None = None) -> tuple[str, ...]:
+        return () if obj is None else ("learner", "name", "prefix", "created_at", "last_used_at", "revoked_at")
+
+    def save_model(self, request: HttpRequest, obj: LearnerToken, form, change: bool) -> None:
+        if change:
+            return
+        issued = services.learner_token_create(learner=form.cleaned_data["learner"], name=form.cleaned_data["name"])
+        obj.__dict__.update(issued.token.__dict__)
+        self.message_user(
+            request,
+            f"The token is {issued.key} — give it to the learner now: it is not stored and will not be shown again.",
+            messages.WARNING,
+        )
+
+    @admin.action(description="Revoke selected tokens now", permissions=["change"])
+    def revoke(self, request: HttpRequest, queryset: QuerySet[LearnerToken]) -> None:
+        for token in queryset:
+            services.learner_token_revoke(token=token)
+        self.message_user(request, f"{queryset.count()} token(s) revoked.", messages.SUCCESS)

@@ -4,8 +4,8 @@ from django.utils import timezone
 from rest_framework import authentication, exceptions, permissions
 from rest_framework.request import Request
 
-from identity.keys import key_matches, key_prefix
-from identity.models import ApiKey
+from identity.keys import LEARNER, key_matches, key_prefix
+from identity.models import ApiKey, Learner, LearnerToken
 
 # last_used_at is written at most this often per key, not on every request.
 LAST_USED_RESOLUTION_SECONDS = 60
@@ -63,3 +63,48 @@ class HasScope(permissions.BasePermission):
             self.message = f"This API key lacks the '{scope}' scope."
             return False
         return True
+
+
+class LearnerTokenAuthentication(authentication.BaseAuthentication):
+    """``Authorization: Token onl_…``: a learner's personal token; ``request.auth`` is the LearnerToken."""
+
+    keyword = "Token"
+
+    def authenticate(self, request: Request) -> tuple[object, LearnerToken] | None:
+        header = authentication.get_authorization_header(request).decode("latin-1")
+        scheme, _, key = header.partition(" ")
+        if scheme != self.keyword:
+            return None
+        key = key.strip()
+        prefix = key_prefix(key, LEARNER)
+        token = (
+            LearnerToken.objects.select_related("learner__user").filter(prefix=prefix, revoked_at__isnull=True).first()
+            if prefix
+            else None
+        )
+        if token is None or not key_matches(key, token.key_hash) or not token.learner.is_active:
+            raise exceptions.AuthenticationFailed("Invalid or revoked token.")
+        now = timezone.now()
+        if token.last_used_at is None or (now - token.last_used_at).total_seconds() > LAST_USED_RESOLUTION_SECONDS:
+            LearnerToken.objects.filter(pk=token.pk).update(last_used_at=now)
+        return LearnerClient(token.learner), token
+
+    def authenticate_header(self, request: Request) -> str:
+        return self.keyword
+
+
+class LearnerClient:
+    """The authenticated caller when a learner token is used."""
+
+    is_authenticated = True
+    is_active = True
+    is_staff = False
+    is_superuser = False
+    is_anonymous = False
+    pk = None
+
+    def __init__(self, learner: Learner) -> None:
+        self.learner = learner
+
+    def __str__(self) -> str:
+        return f"learner:{self.learner.external_id}"

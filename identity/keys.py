@@ -11,10 +11,13 @@ import secrets
 PREFIX_LENGTH = 8
 
 
-def key_generate() -> tuple[str, str, str]:
+SERVICE, LEARNER = "onb", "onl"  # service API keys and learners' personal tokens
+
+
+def key_generate(kind: str = SERVICE) -> tuple[str, str, str]:
     """A new key: ``(key, prefix, hash)``. Give the key to the caller once; store the prefix and hash."""
     prefix = secrets.token_hex(PREFIX_LENGTH // 2)
-    key = f"onb_{prefix}_{secrets.token_urlsafe(32)}"
+    key = f"{kind}_{prefix}_{secrets.token_urlsafe(32)}"
     return key, prefix, key_hash(key)
 
 
@@ -22,9 +25,9 @@ def key_hash(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def key_prefix(key: str) -> str | None:
+def key_prefix(key: str, kind: str = SERVICE) -> str | None:
     parts = key.split("_", 2)  # the secret itself may contain "_"
-    if len(parts) != 3 or parts[0] != "onb" or len(parts[1]) != PREFIX_LENGTH:
+    if len(parts) != 3 or parts[0] != kind or len(parts[1]) != PREFIX_LENGTH:
         return None
     return parts[1]
 

@@ -132,3 +132,21 @@ class ApiKey(models.Model):
 
     def has_scope(self, scope: str) -> bool:
         return self.revoked_at is None and scope in self.scopes
+
+
+class LearnerToken(models.Model):
+    """A learner's personal token for apps acting on their behalf; stored hashed, shown once."""
+
+    learner = models.ForeignKey(Learner, on_delete=models.CASCADE, related_name="tokens")
+    name = models.CharField(max_length=100, help_text="Where it is used, e.g. 'mobile app'.")
+    prefix = models.CharField(max_length=12, unique=True, editable=False)
+    key_hash = models.CharField(max_length=64, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"

@@ -29,3 +29,14 @@ def learner_role_slugs(*, learner: Learner) -> list[str]:
 
 def role_list_with_learner_counts() -> QuerySet[Role]:
     return Role.objects.annotate(learner_count=Count("assignments__learner", distinct=True))
+
+
+def learner_of_caller(user: object) -> Learner | None:
+    """The learner an authenticated caller is: a learner token's owner, or the learner linked to a login."""
+    from identity.authentication import LearnerClient
+
+    if isinstance(user, LearnerClient):
+        return user.learner
+    if getattr(user, "is_authenticated", False) and getattr(user, "pk", None) is not None:
+        return Learner.objects.filter(user=user, is_active=True).first()
+    return None

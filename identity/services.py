@@ -10,8 +10,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from common.services import model_create, model_update
-from identity.keys import key_generate
-from identity.models import ApiKey, ApiScope, Learner, Role, RoleAssignment, RoleSource
+from identity.keys import LEARNER, key_generate
+from identity.models import ApiKey, ApiScope, Learner, LearnerToken, Role, RoleAssignment, RoleSource
 
 logger = logging.getLogger(__name__)
 
@@ -145,3 +145,24 @@ def _announce_identity_change(learner: Learner) -> None:
             logger.warning("identity.enrol_enqueue_failed", extra={"learner": learner_id, "error": repr(exc)})
 
     transaction.on_commit(send)
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token: LearnerToken
+    key: str  # shown once; only its hash is stored
+
+
+def learner_token_create(*, learner: Learner, name: str) -> IssuedToken:
+    key, prefix, hashed = key_generate(LEARNER)
+    token = LearnerToken(learner=learner, name=name, prefix=prefix, key_hash=hashed)
+    token.full_clean()
+    token.save()
+    return IssuedToken(token, key)
+
+
+def learner_token_revoke(*, token: LearnerToken) -> LearnerToken:
+    if token.revoked_at is None:
+        token.revoked_at = timezone.now()
+        token.save(update_fields=["revoked_at"])
+    return token

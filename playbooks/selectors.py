@@ -28,6 +28,7 @@ from playbooks.models import (
     EnrollmentStatus,
     Playbook,
     PlaybookVersion,
+    ProgressStatus,
     Step,
     VersionStatus,
 )
@@ -188,3 +189,29 @@ def learner_facts_many(*, learners: list[Learner]) -> dict[int, LearnerFacts]:
 
 def enrollments_for_learner(*, learner: Learner) -> QuerySet[Enrollment]:
     return Enrollment.objects.filter(learner=learner).select_related("playbook", "version", "current_module")
+
+
+def learner_progress(*, learner: Learner) -> dict:
+    """What the learner has completed and skipped in their current (or last) playbook, and the time spent."""
+    answer = next_module_for_learner(learner=learner)
+    enrollment = answer.enrollment
+    if enrollment is None:
+        return {
+            "playbook": None,
+            "status": "not_enrolled",
+            "current": None,
+            "completed": [],
+            "skipped": [],
+            "steps": {"done": 0, "total": 0},
+            "time_spent_seconds": 0,
+        }
+    rows = list(enrollment.progress.select_related("module").order_by("finished_at", "pk"))
+    return {
+        "playbook": enrollment.playbook.slug,
+        "status": answer.status,
+        "current": answer.module.slug if answer.module else None,
+        "completed": [row.module.slug for row in rows if row.status == ProgressStatus.COMPLETED],
+        "skipped": [row.module.slug for row in rows if row.status == ProgressStatus.SKIPPED],
+        "steps": {"done": enrollment.steps_done, "total": enrollment.steps_total},
+        "time_spent_seconds": sum(row.seconds for row in rows),
+    }

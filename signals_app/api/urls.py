@@ -1,7 +1,14 @@
 from django.urls import path
 
+from signals_app.api import learners
 from signals_app.api.views import EventsIngestApi
 
 urlpatterns = [
     path("events", EventsIngestApi.as_view(), name="events-ingest"),
+    path("me/next-module", learners.MeNextModuleApi.as_view(), name="me-next-module"),
+    path("me/progress", learners.MeProgressApi.as_view(), name="me-progress"),
+    path("me/decisions", learners.MeDecisionsApi.as_view(), name="me-decisions"),
+    path("learners/<str:external_id>/next-module", learners.LearnerNextModuleApi.as_view(), name="learner-next-module"),
+    path("learners/<str:external_id>/progress", learners.LearnerProgressApi.as_view(), name="learner-progress"),
+    path("learners/<str:external_id>/decisions", learners.LearnerDecisionsApi.as_view(), name="learner-decisions"),
 ]

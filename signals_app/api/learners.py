@@ -1,0 +1,159 @@
+"""The learner's side of the API: the next module, progress and the decision log, for the learner themself (session
+or personal token; no learner id is ever taken) or for a service holding ``learners:read``."""
+
+from django.shortcuts import get_object_or_404
+from rest_framework import serializers
+from rest_framework.authentication import SessionAuthentication
+from rest_framework.exceptions import NotFound
+from rest_framework.pagination import CursorPagination
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from identity.authentication import ApiKeyAuthentication, HasScope, LearnerTokenAuthentication
+from identity.models import Learner
+from identity.selectors import learner_of_caller
+from playbooks.selectors import learner_progress, next_module_for_learner
+from signals_app.selectors import decisions_for_learner
+
+
+class LearnerApi(APIView):
+    """Base of the endpoints about the caller's own journey: ``self.learner`` is always the caller."""
+
+    authentication_classes = [LearnerTokenAuthentication, SessionAuthentication]  # first one answers 401
+    permission_classes = [IsAuthenticated]
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        # Data is reached through selectors that take self.learner; a queryset hook would be a second door.
+        for name in ("get_queryset", "get_object"):
+            if name in cls.__dict__:
+                raise TypeError(f"{cls.__name__} must not define {name}: use selectors that take the learner")
+
+    def initial(self, request: Request, *args, **kwargs) -> None:
+        super().initial(request, *args, **kwargs)
+        self.learner = learner_of_caller(request.user)
+        if self.learner is None:
+            raise NotFound("This login is not linked to a learner.")
+
+
+class ServiceLearnerApi(APIView):
+    """Base of the endpoints a service reads a learner's journey through, by external id."""
+
+    authentication_classes = [ApiKeyAuthentication]
+    permission_classes = [HasScope]
+    required_scope = "learners:read"
+
+    def initial(self, request: Request, *args, **kwargs) -> None:
+        super().initial(request, *args, **kwargs)
+        self.learner = get_object_or_404(Learner, external_id=kwargs["external_id"])
+
+
+class ModuleOutput(serializers.Serializer):
+    slug = serializers.CharField()
+    title = serializers.CharField()
+    kind = serializers.CharField()
+    url = serializers.CharField()
+    minutes = serializers.IntegerField()
+
+
+class ReasonOutput(serializers.Serializer):
+    rule = serializers.CharField()
+    explanation = serializers.CharField()
+
+
+class NextModuleOutput(serializers.Serializer):
+    module = ModuleOutput(allow_null=True)
+    status = serializers.ChoiceField(choices=["active", "completed", "not_enrolled"])
+    playbook = serializers.CharField(allow_null=True)
+    step = serializers.CharField(allow_null=True)
+    reason = ReasonOutput(allow_null=True)
+    progress = serializers.DictField(child=serializers.IntegerField())
+
+
+def next_module_body(learner: Learner) -> dict:
+    answer = next_module_for_learner(learner=learner)
+    enrollment = answer.enrollment
+    return NextModuleOutput(
+        {
+            "module": answer.module,
+            "status": answer.status,
+            "playbook": enrollment.playbook.slug if enrollment else None,
+            "step": (enrollment.current_step or None) if enrollment else None,
+            "reason": (enrollment.current_reason or None) if enrollment else None,
+            "progress": {
+                "completed": enrollment.steps_done if enrollment else 0,
+                "total": enrollment.steps_total if enrollment else 0,
+            },
+        }
+    ).data
+
+
+class ProgressOutput(serializers.Serializer):
+    playbook = serializers.CharField(allow_null=True)
+    status = serializers.CharField()
+    current = serializers.CharField(allow_null=True)
+    completed = serializers.ListField(child=serializers.CharField())
+    skipped = serializers.ListField(child=serializers.CharField())
+    steps = serializers.DictField(child=serializers.IntegerField())
+    time_spent_seconds = serializers.IntegerField()
+
+
+class DecisionOutput(serializers.Serializer):
+    decided_at = serializers.DateTimeField()
+    kind = serializers.CharField()
+    rule = serializers.CharField()
+    explanation = serializers.CharField()
+    values = serializers.DictField()
+    step = serializers.CharField()
+    module = serializers.CharField()
+    action = serializers.DictField(allow_null=True)
+
+
+class DecisionPagination(CursorPagination):
+    ordering = ("-decided_at", "-pk")
+    page_size = 50
+    max_page_size = 200
+    page_size_query_param = "page_size"
+
+
+class _NextModule:
+    def get(self, request: Request, **kwargs) -> Response:
+        return Response(next_module_body(self.learner))
+
+
+class _Progress:
+    def get(self, request: Request, **kwargs) -> Response:
+        return Response(ProgressOutput(learner_progress(learner=self.learner)).data)
+
+
+class _Decisions:
+    def get(self, request: Request, **kwargs) -> Response:
+        paginator = DecisionPagination()
+        page = paginator.paginate_queryset(decisions_for_learner(learner=self.learner), request, view=self)
+        return paginator.get_paginated_response(DecisionOutput(page, many=True).data)
+
+
+class MeNextModuleApi(_NextModule, LearnerApi):
+    """The caller's next module, with the reason for it and their progress."""
+
+
+class MeProgressApi(_Progress, LearnerApi):
+    """What the caller has done, skipped and has left, and the time spent."""
+
+
+class MeDecisionsApi(_Decisions, LearnerApi):
+    """The caller's decision log, newest first."""
+
+
+class LearnerNextModuleApi(_NextModule, ServiceLearnerApi):
+    """A learner's next module (service key with ``learners:read``)."""
+
+
+class LearnerProgressApi(_Progress, ServiceLearnerApi):
+    """A learner's progress (service key with ``learners:read``)."""
+
+
+class LearnerDecisionsApi(_Decisions, ServiceLearnerApi):
+    """A learner's decision log, newest first (service key with ``learners:read``)."""
