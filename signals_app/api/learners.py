@@ -2,6 +2,7 @@
 or personal token; no learner id is ever taken) or for a service holding ``learners:read``."""
 
 from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.exceptions import NotFound
@@ -11,6 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from common.api import error_responses
 from identity.authentication import ApiKeyAuthentication, HasScope, LearnerTokenAuthentication
 from identity.models import Learner
 from identity.selectors import learner_of_caller
@@ -111,6 +113,12 @@ class DecisionOutput(serializers.Serializer):
     action = serializers.DictField(allow_null=True)
 
 
+class DecisionPageOutput(serializers.Serializer):
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = DecisionOutput(many=True)
+
+
 class DecisionPagination(CursorPagination):
     ordering = ("-decided_at", "-pk")
     page_size = 50
@@ -118,17 +126,28 @@ class DecisionPagination(CursorPagination):
     page_size_query_param = "page_size"
 
 
+ERRORS = error_responses(401, 403, 404)
+
+
 class _NextModule:
+    @extend_schema(responses={200: NextModuleOutput, **ERRORS})
     def get(self, request: Request, **kwargs) -> Response:
         return Response(next_module_body(self.learner))
 
 
 class _Progress:
+    @extend_schema(responses={200: ProgressOutput, **ERRORS})
     def get(self, request: Request, **kwargs) -> Response:
         return Response(ProgressOutput(learner_progress(learner=self.learner)).data)
 
 
 class _Decisions:
+    pagination_class = DecisionPagination
+
+    @extend_schema(
+        responses={200: DecisionOutput(many=True), **ERRORS},
+        parameters=[OpenApiParameter("cursor", str), OpenApiParameter("page_size", int)],
+    )
     def get(self, request: Request, **kwargs) -> Response:
         paginator = DecisionPagination()
         page = paginator.paginate_queryset(decisions_for_learner(learner=self.learner), request, view=self)
