@@ -96,6 +96,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/learn/"
+LOGOUT_REDIRECT_URL = "/accounts/login/"
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
@@ -126,6 +128,9 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "onboarding.api.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # A courtesy against runaway clients, not a security boundary (see common/throttling.py).
+    "DEFAULT_THROTTLE_CLASSES": ["common.throttling.CallerRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"caller": env.str("API_RATE_LIMIT", default="6000/minute")},
 }
 # OpenAPI 3 at /api/schema/, docs at /api/docs/ served from this site (drf-spectacular-sidecar: no CDN). The schema
 # describes the API and holds no data, so it is readable without credentials.

@@ -1,0 +1,100 @@
+"""The learner page: server-rendered, works without JavaScript. Buttons post events through the same ingestion
+service as the API, with an id minted when the page was rendered, so a double submit is a duplicate."""
+
+import uuid
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+
+from identity.models import Learner
+from identity.selectors import learner_of_caller
+from identity.services import learner_token_create, learner_token_revoke
+from playbooks.selectors import learner_progress, next_module_for_learner
+from signals_app.models import Event
+from signals_app.services import BatchInvalid, events_ingest
+
+ACTIONS = {"start": "module_started", "complete": "module_completed", "skip": "module_skipped"}
+
+
+def _learner(request: HttpRequest) -> Learner:
+    learner = learner_of_caller(request.user)
+    if learner is None:
+        raise Http404("This login is not linked to a learner.")
+    return learner
+
+
+@login_required
+@require_GET
+def learner_home(request: HttpRequest) -> HttpResponse:
+    learner = _learner(request)
+    answer = next_module_for_learner(learner=learner)
+    waiting = Event.objects.filter(learner=learner, source=f"web:{learner.pk}", processed_at__isnull=True).exists()
+    context = {
+        "learner": learner,
+        "answer": answer,
+        "progress": learner_progress(learner=learner),
+        "event_id": uuid.uuid4().hex,
+        "waiting": waiting,
+        "tokens": learner.tokens.filter(revoked_at__isnull=True),
+    }
+    return render(request, "learner/home.html", context)
+
+
+@login_required
+@require_POST
+def learner_module_action(request: HttpRequest) -> HttpResponse:
+    learner = _learner(request)
+    action, module = request.POST.get("action"), request.POST.get("module", "")
+    if action not in ACTIONS:
+        messages.error(request, "Unknown action.")
+        return HttpResponseRedirect(reverse("learner-home"))
+    event = {
+        "id": request.POST.get("event_id") or uuid.uuid4().hex,
+        "learner": learner.external_id,
+        "type": ACTIONS[action],
+        "module": module,
+        "occurred_at": timezone.now().isoformat(),
+    }
+    started = _number(request.POST.get("started_at"))
+    if action == "complete" and started is not None:
+        # Time on the page since it showed the module: the learner's time on task, as content apps report it.
+        event["properties"] = {"duration_seconds": max(0, round(timezone.now().timestamp() - started))}
+    try:
+        events_ingest(body=event, source=f"web:{learner.pk}")
+    except BatchInvalid as exc:
+        messages.error(request, exc.errors[0]["message"])
+    return HttpResponseRedirect(reverse("learner-home"))
+
+
+def _number(value: str | None) -> float | None:
+    try:
+        return float(value) if value else None
+    except ValueError:
+        return None
+
+
+@login_required
+@require_POST
+def learner_token_issue(request: HttpRequest) -> HttpResponse:
+    learner = _learner(request)
+    name = (request.POST.get("name") or "").strip()[:100] or "my token"
+    issued = learner_token_create(learner=learner, name=name)
+    messages.warning(request, f"Your new token is {issued.key}. Copy it now: it will not be shown again.")
+    return HttpResponseRedirect(reverse("learner-home"))
+
+
+@login_required
+@require_POST
+def learner_token_withdraw(request: HttpRequest, token_id: int) -> HttpResponse:
+    learner = _learner(request)
+    token = learner.tokens.filter(pk=token_id).first()  # only the caller's own tokens: another's is a 404
+    if token is None:
+        raise Http404
+    learner_token_revoke(token=token)
+    messages.success(request, f"Token '{token.name}' revoked.")
+    return HttpResponseRedirect(reverse("learner-home"))
