@@ -129,6 +129,19 @@ class DecisionPagination(CursorPagination):
 ERRORS = error_responses(401, 403, 404)
 
 
+class MeOutput(serializers.Serializer):
+    external_id = serializers.CharField()
+    display_name = serializers.CharField()
+
+
+class MeApi(LearnerApi):
+    """Who the caller is, as a learner."""
+
+    @extend_schema(responses={200: MeOutput, **error_responses(401, 404)})
+    def get(self, request: Request) -> Response:
+        return Response(MeOutput(self.learner).data)
+
+
 class _NextModule:
     @extend_schema(responses={200: NextModuleOutput, **ERRORS})
     def get(self, request: Request, **kwargs) -> Response:

@@ -5,6 +5,7 @@ from signals_app.api.views import EventsIngestApi
 
 urlpatterns = [
     path("events", EventsIngestApi.as_view(), name="events-ingest"),
+    path("me", learners.MeApi.as_view(), name="me"),
     path("me/next-module", learners.MeNextModuleApi.as_view(), name="me-next-module"),
     path("me/progress", learners.MeProgressApi.as_view(), name="me-progress"),
     path("me/decisions", learners.MeDecisionsApi.as_view(), name="me-decisions"),
