@@ -1,8 +1,10 @@
 """Reads in the playbooks app: the content library, versions as specs, learners' next modules."""
 
+import json
 from dataclasses import dataclass
 from functools import lru_cache
 
+from django.db import connection
 from django.db.models import Prefetch, QuerySet
 
 from identity.models import Learner, RoleAssignment
@@ -146,20 +148,71 @@ class NextModule:
     enrollment: Enrollment | None = None
 
 
+# The next-module read is the platform's hottest query. Written as SQL rather than built by the ORM: compiling the
+# equivalent queryset took as long as running it (cProfile), and the endpoint's target is 0.7x a trivial one.
+_NEXT_MODULE_SQL = """
+    SELECT e.id, e.status, e.current_step, e.current_reason, e.steps_done, e.steps_total, e.enrolled_at,
+           e.playbook_id, p.slug, m.id, m.slug, m.title, m.kind, m.url, m.minutes, m.body
+    FROM playbooks_enrollment e
+    JOIN playbooks_playbook p ON p.id = e.playbook_id
+    LEFT JOIN playbooks_contentmodule m ON m.id = e.current_module_id
+    WHERE e.learner_id = %s AND e.status IN ('active', 'completed')
+    ORDER BY e.status, e.enrolled_at, e.id
+    LIMIT 1
+"""
+
+
 def next_module_for_learner(*, learner: Learner) -> NextModule:
     """The learner's next module across their playbooks: the oldest active enrolment first. One query."""
-    enrollments = list(
-        Enrollment.objects.filter(learner=learner)
-        .exclude(status=EnrollmentStatus.ENDED)
-        .select_related("playbook", "version", "current_module")
-        .order_by("status", "enrolled_at", "pk")  # "active" sorts before "completed"
-    )
-    if not enrollments:
+    with connection.cursor() as cursor:
+        cursor.execute(_NEXT_MODULE_SQL, [learner.pk])
+        row = cursor.fetchone()
+    if row is None:
         return NextModule("not_enrolled")
-    first = enrollments[0]
-    if first.status == EnrollmentStatus.ACTIVE:
-        return NextModule("active", first.current_module, first)
-    return NextModule("completed", None, first)
+    (
+        pk,
+        status,
+        step,
+        reason,
+        done,
+        total,
+        enrolled_at,
+        playbook_id,
+        playbook_slug,
+        module_id,
+        slug,
+        title,
+        kind,
+        url,
+        minutes,
+        body,
+    ) = row
+    module = (
+        ContentModule(id=module_id, slug=slug, title=title, kind=kind, url=url, minutes=minutes, body=body)
+        if module_id is not None
+        else None
+    )
+    enrollment = Enrollment(
+        id=pk,
+        learner_id=learner.pk,
+        status=status,
+        current_step=step,
+        current_reason=_json(reason),
+        steps_done=done,
+        steps_total=total,
+        enrolled_at=enrolled_at,
+        playbook_id=playbook_id,
+        current_module=module,
+    )
+    enrollment.playbook = Playbook(id=playbook_id, slug=playbook_slug)
+    if status == EnrollmentStatus.ACTIVE:
+        return NextModule("active", module, enrollment)
+    return NextModule("completed", None, enrollment)
+
+
+def _json(value: object) -> dict:
+    # PostgreSQL's driver hands JSON back decoded; SQLite's as text.
+    return json.loads(value) if isinstance(value, str) else (value or {})
 
 
 def versions_published() -> QuerySet[PlaybookVersion]:

@@ -75,21 +75,29 @@ class NextModuleOutput(serializers.Serializer):
 
 
 def next_module_body(learner: Learner) -> dict:
+    """The NextModuleOutput shape, built directly: DRF's serializer copies its fields on every instantiation, a
+    third of this hot endpoint's own time (the schema still comes from NextModuleOutput)."""
     answer = next_module_for_learner(learner=learner)
-    enrollment = answer.enrollment
-    return NextModuleOutput(
-        {
-            "module": answer.module,
-            "status": answer.status,
-            "playbook": enrollment.playbook.slug if enrollment else None,
-            "step": (enrollment.current_step or None) if enrollment else None,
-            "reason": (enrollment.current_reason or None) if enrollment else None,
-            "progress": {
-                "completed": enrollment.steps_done if enrollment else 0,
-                "total": enrollment.steps_total if enrollment else 0,
-            },
+    enrollment, module = answer.enrollment, answer.module
+    return {
+        "module": {
+            "slug": module.slug,
+            "title": module.title,
+            "kind": module.kind,
+            "url": module.url,
+            "minutes": module.minutes,
         }
-    ).data
+        if module
+        else None,
+        "status": answer.status,
+        "playbook": enrollment.playbook.slug if enrollment else None,
+        "step": (enrollment.current_step or None) if enrollment else None,
+        "reason": (enrollment.current_reason or None) if enrollment else None,
+        "progress": {
+            "completed": enrollment.steps_done if enrollment else 0,
+            "total": enrollment.steps_total if enrollment else 0,
+        },
+    }
 
 
 class ProgressOutput(serializers.Serializer):
