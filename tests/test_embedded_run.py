@@ -90,3 +90,19 @@ def test_a_task_sent_to_the_running_worker_is_executed(embedded):
 
     assert result.returncode == 0, result.stderr
     assert re.match(r"Worker \S+ \(pid \d+\) answered in \d+ ms", result.stdout)
+
+
+def test_a_demo_learner_sees_their_next_module_on_the_learner_page(embedded):
+    session = requests.Session()
+    login_url = f"{embedded['url']}/accounts/login/"
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', session.get(login_url, timeout=10).text).group(1)
+
+    page = session.post(
+        login_url,
+        timeout=10,
+        headers={"Referer": login_url},
+        data={"username": "alex", "password": "demo-pass-123", "csrfmiddlewaretoken": token, "next": "/learn/"},
+    )
+
+    assert page.status_code == 200
+    assert "Next: Welcome to Support" in page.text and "Step 1 of 6 of the playbook." in page.text
