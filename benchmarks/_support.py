@@ -4,6 +4,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -48,6 +49,34 @@ def wait_for(predicate, *, timeout: float, what: str, interval: float = 0.05) ->
         if time.monotonic() > deadline:
             raise SystemExit(f"timed out waiting for {what}")
         time.sleep(interval)
+
+
+def start_web(*, workers: int, env: dict | None = None) -> tuple[subprocess.Popen, str]:
+    """gunicorn serving the project on a free loopback port; returns the process and its base URL."""
+    import requests
+
+    port = free_port()
+    web = spawn(
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "onboarding.wsgi",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        str(workers),
+        env=env,
+    )
+    url = f"http://127.0.0.1:{port}"
+
+    def up() -> bool:
+        try:
+            return requests.get(f"{url}/healthz", timeout=1).status_code == 200
+        except requests.RequestException:
+            return False
+
+    wait_for(up, timeout=60, what="gunicorn")
+    return web, url
 
 
 def start_worker(concurrency: int = 2) -> subprocess.Popen:

@@ -10,14 +10,13 @@ path adds HTTP, authentication, validation of every event, duplicate detection a
 import argparse
 import io
 import json
-import sys
 import threading
 import time
 from datetime import timedelta
 
 import requests
 
-from benchmarks._support import django_setup, free_port, spawn, stop, wait_for
+from benchmarks._support import django_setup, start_web, stop
 
 LEARNERS = 1000
 
@@ -112,21 +111,8 @@ def main() -> None:
 
     Learner.objects.bulk_create([Learner(external_id=f"bench-{n}") for n in range(LEARNERS)], ignore_conflicts=True)
     key = api_key_create(name="bench", scopes=["events:write"]).key
-    port = free_port()
-    web = spawn(
-        sys.executable,
-        "-m",
-        "gunicorn",
-        "onboarding.wsgi",
-        "--bind",
-        f"127.0.0.1:{port}",
-        "--workers",
-        str(args.web_workers),
-        env={"DJANGO_SETTINGS_MODULE": "onboarding.settings.base"},
-    )
-    url = f"http://127.0.0.1:{port}"
+    web, url = start_web(workers=args.web_workers)
     try:
-        wait_for(lambda: _up(url), timeout=60, what="gunicorn")
         api_rate(url, key, make_events(2 * args.batch, "warm"), args.batch, args.clients)  # warm connections
         copy = copy_rate(make_events(args.events, "copy"))
         api = api_rate(url, key, make_events(args.events, "api"), args.batch, args.clients)
@@ -135,13 +121,6 @@ def main() -> None:
     print(f"psycopg COPY:                {copy:>10,.0f} events/s")
     print(f"POST /api/v1/events ({args.batch}/batch, {args.clients} clients): {api:>10,.0f} events/s")
     print(f"ratio API / COPY: {api / copy:.2f}x (target >= 0.30x)")
-
-
-def _up(url: str) -> bool:
-    try:
-        return requests.get(f"{url}/healthz", timeout=1).status_code == 200
-    except requests.RequestException:
-        return False
 
 
 if __name__ == "__main__":

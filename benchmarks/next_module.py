@@ -12,12 +12,9 @@ test suite).
 import argparse
 import re
 import subprocess
-import sys
 from pathlib import Path
 
-import requests
-
-from benchmarks._support import django_setup, free_port, spawn, stop, wait_for
+from benchmarks._support import django_setup, start_web, stop
 
 PLAYBOOK = Path(__file__).resolve().parent.parent / "playbooks" / "demo" / "support-specialist.yaml"
 
@@ -51,21 +48,9 @@ def main() -> None:
     learner = learner_create(external_id="bench-learner", roles=[role_upsert(slug="support_specialist", name="S")])
     learner_enroll(learner=learner)
     token = learner_token_create(learner=learner, name="bench").key
-    port = free_port()
-    web = spawn(
-        sys.executable,
-        "-m",
-        "gunicorn",
-        "onboarding.wsgi",
-        "--bind",
-        f"127.0.0.1:{port}",
-        "--workers",
-        str(args.web_workers),
-        env={"API_RATE_LIMIT": "100000000/minute"},
-    )
-    base = f"http://127.0.0.1:{port}/api/v1"
+    web, url = start_web(workers=args.web_workers, env={"API_RATE_LIMIT": "100000000/minute"})
+    base = f"{url}/api/v1"
     try:
-        wait_for(lambda: _ok(f"{base}/me", token), timeout=60, what="gunicorn")
         for url in (f"{base}/me", f"{base}/me/next-module"):  # warm every worker's connections and caches
             wrk(url, token, 2, args.connections)
         trivial_rate, trivial_p99 = wrk(f"{base}/me", token, args.seconds, args.connections)
@@ -78,13 +63,6 @@ def main() -> None:
         f"ratio requests/s: {next_rate / trivial_rate:.2f}x (target >= 0.7x); "
         f"ratio p99: {next_p99 / trivial_p99:.2f}x (target <= 2x)"
     )
-
-
-def _ok(url: str, token: str) -> bool:
-    try:
-        return requests.get(url, headers={"Authorization": f"Token {token}"}, timeout=2).status_code == 200
-    except requests.RequestException:
-        return False
 
 
 if __name__ == "__main__":

@@ -117,6 +117,26 @@ class LearnerAdmin(admin.ModelAdmin):
         self.message_user(request, f"{done} learner(s) {verb}.", messages.SUCCESS)
 
 
+class SecretAdmin(admin.ModelAdmin):
+    """Keys and tokens: issued once through a service (the secret is shown in a message, never stored), then
+    read-only, and revoked by an action."""
+
+    actions = ("revoke",)  # subclasses define revoke_one(row) with their service
+
+    def show_once(self, request: HttpRequest, what: str, secret: str) -> None:
+        self.message_user(
+            request,
+            f"The {what} is {secret} — copy it now: it is not stored and will not be shown again.",
+            messages.WARNING,
+        )
+
+    @admin.action(description="Revoke selected now", permissions=["change"])
+    def revoke(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for row in queryset:
+            self.revoke_one(row)
+        self.message_user(request, f"{queryset.count()} revoked.", messages.SUCCESS)
+
+
 class ApiKeyForm(forms.ModelForm):
     scopes = forms.MultipleChoiceField(choices=ApiScope.choices, widget=forms.CheckboxSelectMultiple)
 
@@ -126,12 +146,11 @@ class ApiKeyForm(forms.ModelForm):
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(admin.ModelAdmin):
+class ApiKeyAdmin(SecretAdmin):
     form = ApiKeyForm
     list_display = ("name", "prefix", "scope_list", "can_create_learners", "created_at", "last_used_at", "revoked_at")
     list_filter = ("revoked_at", "can_create_learners")
     search_fields = ("name", "prefix")
-    actions = ("revoke",)
 
     def get_readonly_fields(self, request: HttpRequest, obj: ApiKey | None = None) -> tuple[str, ...]:
         # A key's powers are fixed when it is issued: revoke it and issue another to change them.
@@ -165,27 +184,19 @@ class ApiKeyAdmin(admin.ModelAdmin):
             created_by=request.user,
         )
         obj.__dict__.update(issued.api_key.__dict__)
-        self.message_user(
-            request,
-            f"The key is {issued.key} — copy it now: it is not stored and will not be shown again.",
-            messages.WARNING,
-        )
+        self.show_once(request, "key", issued.key)
 
-    @admin.action(description="Revoke selected keys now", permissions=["change"])
-    def revoke(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
-        for api_key in queryset:
-            services.api_key_revoke(api_key=api_key)
-        self.message_user(request, f"{queryset.count()} key(s) revoked.", messages.SUCCESS)
+    def revoke_one(self, api_key: ApiKey) -> None:
+        services.api_key_revoke(api_key=api_key)
 
 
 @admin.register(LearnerToken)
-class LearnerTokenAdmin(admin.ModelAdmin):
+class LearnerTokenAdmin(SecretAdmin):
     list_display = ("name", "learner", "prefix", "created_at", "last_used_at", "revoked_at")
     list_filter = ("revoked_at",)
     list_select_related = ("learner",)
     search_fields = ("=learner__external_id", "name", "prefix")
     autocomplete_fields = ("learner",)
-    actions = ("revoke",)
 
     def get_fields(self, request: HttpRequest, obj: LearnerToken | None = None) -> tuple[str, ...]:
         return ("learner", "name") if obj is None else self.get_readonly_fields(request, obj)
@@ -198,14 +209,7 @@ class LearnerTokenAdmin(admin.ModelAdmin):
             return
         issued = services.learner_token_create(learner=form.cleaned_data["learner"], name=form.cleaned_data["name"])
         obj.__dict__.update(issued.token.__dict__)
-        self.message_user(
-            request,
-            f"The token is {issued.key} — give it to the learner now: it is not stored and will not be shown again.",
-            messages.WARNING,
-        )
+        self.show_once(request, "token", issued.key)
 
-    @admin.action(description="Revoke selected tokens now", permissions=["change"])
-    def revoke(self, request: HttpRequest, queryset: QuerySet[LearnerToken]) -> None:
-        for token in queryset:
-            services.learner_token_revoke(token=token)
-        self.message_user(request, f"{queryset.count()} token(s) revoked.", messages.SUCCESS)
+    def revoke_one(self, token: LearnerToken) -> None:
+        services.learner_token_revoke(token=token)

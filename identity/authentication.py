@@ -11,18 +11,22 @@ from identity.models import ApiKey, Learner, LearnerToken
 LAST_USED_RESOLUTION_SECONDS = 60
 
 
-class ServiceClient:
-    """The authenticated caller when a service key is used: not a Django user, and never staff."""
+class TokenCaller:
+    """An authenticated caller that is not a Django user (so never staff, and with no user pk)."""
 
     is_authenticated = True
     is_active = True
     is_staff = False
     is_superuser = False
     is_anonymous = False
+    pk = None
+
+
+class ServiceClient(TokenCaller):
+    """The caller when a service key is used."""
 
     def __init__(self, api_key: ApiKey) -> None:
         self.api_key = api_key
-        self.pk = None
 
     def __str__(self) -> str:
         return f"api-key:{self.api_key.prefix}"
@@ -93,15 +97,8 @@ class LearnerTokenAuthentication(authentication.BaseAuthentication):
         return self.keyword
 
 
-class LearnerClient:
-    """The authenticated caller when a learner token is used."""
-
-    is_authenticated = True
-    is_active = True
-    is_staff = False
-    is_superuser = False
-    is_anonymous = False
-    pk = None
+class LearnerClient(TokenCaller):
+    """The caller when a learner token is used."""
 
     def __init__(self, learner: Learner) -> None:
         self.learner = learner
