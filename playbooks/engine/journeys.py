@@ -1,0 +1,188 @@
+"""The journey file (DESIGN.md §5): a synthetic learner's events on a clock, and what should happen.
+
+Pure parsing and validation, with errors that name the path (``events[3].at: …``), for the simulator and for the
+journeys saved as a playbook's tests. A journey is checked against the playbook it names, so an unknown module is
+caught before anything runs.
+"""
+
+import difflib
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import available_timezones
+
+from playbooks.engine.durations import DurationError, format_duration, parse_duration
+from playbooks.engine.spec import PlaybookSpec, SpecError
+
+EXPECTATION_KINDS = ("next_module", "reminders", "flags", "completed", "decisions")
+_SNAKE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+_TOP_KEYS = ("playbook", "learner", "start", "events", "until", "expect")
+_LEARNER_KEYS = ("external_id", "roles", "attributes", "timezone")
+
+
+@dataclass(frozen=True)
+class JourneyEvent:
+    at: timedelta
+    type: str
+    module: str | None = None
+    properties: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Expectation:
+    kind: str
+    value: Any
+    at: timedelta | None = None
+
+
+@dataclass(frozen=True)
+class Journey:
+    playbook: str
+    external_id: str
+    roles: tuple[str, ...]
+    attributes: dict[str, Any]
+    timezone: str
+    start: datetime
+    events: tuple[JourneyEvent, ...]
+    until: timedelta
+    expectations: tuple[Expectation, ...]
+
+
+class JourneyInvalid(Exception):
+    def __init__(self, errors: list[SpecError]) -> None:
+        super().__init__("\n".join(map(str, errors)))
+        self.errors = errors
+
+
+def parse_journey(document: Any, *, playbooks: dict[str, PlaybookSpec]) -> Journey:
+    """Check a loaded journey against the playbooks it may name; raises JourneyInvalid listing every problem."""
+    reader = _Reader()
+    top = reader.mapping(document, "", _TOP_KEYS)
+    slug = top.get("playbook")
+    spec = playbooks.get(slug) if isinstance(slug, str) else None
+    if spec is None:
+        reader.error("playbook", f"unknown playbook {slug!r}{_suggest(str(slug), playbooks)}")
+    learner = reader.mapping(top.get("learner"), "learner", _LEARNER_KEYS)
+    external_id = learner.get("external_id")
+    if not isinstance(external_id, str) or not external_id:
+        reader.error("learner.external_id", "required: the synthetic learner's id, e.g. sim-1")
+    timezone = learner.get("timezone", "UTC")
+    if timezone not in available_timezones():
+        reader.error("learner.timezone", f"{timezone!r} is not an IANA time zone name, e.g. Europe/Berlin")
+    start = reader.moment(top.get("start"), "start")
+    events = tuple(reader.events(top.get("events"), spec))
+    last = events[-1].at if events else timedelta(0)
+    until = reader.offset(top.get("until", "0s"), "until")
+    if until is not None and until < last:
+        reader.error("until", f"{top.get('until')} ends before the last event (at {_show(last)})")
+    expectations = tuple(reader.expectations(top.get("expect"), until))
+    if reader.errors:
+        raise JourneyInvalid(reader.errors)
+    return Journey(
+        slug,
+        external_id,
+        tuple(learner.get("roles") or ()),
+        dict(learner.get("attributes") or {}),
+        timezone,
+        start,
+        events,
+        until,
+        expectations,
+    )
+
+
+class _Reader:
+    def __init__(self) -> None:
+        self.errors: list[SpecError] = []
+
+    def error(self, path: str, message: str) -> None:
+        self.errors.append(SpecError(path, message))
+
+    def mapping(self, value: Any, path: str, allowed: tuple[str, ...]) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            self.error(path or "journey", f"expected a mapping of {', '.join(allowed)}")
+            return {}
+        for key in value:
+            if key not in allowed:
+                self.error(f"{path}.{key}" if path else str(key), f"unknown key '{key}'{_suggest(str(key), allowed)}")
+        return value
+
+    def offset(self, value: Any, path: str) -> timedelta | None:
+        try:
+            return parse_duration(value)
+        except DurationError as exc:
+            self.error(path, str(exc))
+            return None
+
+    def moment(self, value: Any, path: str) -> datetime | None:
+        try:
+            moment = datetime.fromisoformat(value) if isinstance(value, str) else None
+        except ValueError:
+            moment = None
+        if moment is None or moment.tzinfo is None:
+            self.error(path, f"{value!r} is not an ISO 8601 time with a zone, e.g. '2026-03-02T09:00:00Z'")
+            return None
+        return moment
+
+    def events(self, value: Any, spec: PlaybookSpec | None):
+        if not isinstance(value, list):
+            self.error("events", "expected a list of events such as {at: 5m, type: module_completed, module: welcome}")
+            return
+        modules = {m.slug for m in spec.modules} | spec.path_modules() if spec else None
+        previous: tuple[int, timedelta] | None = None
+        for index, item in enumerate(value):
+            path = f"events[{index}]"
+            event = self.mapping(item, path, ("at", "type", "module", "properties"))
+            at = self.offset(event.get("at"), f"{path}.at")
+            kind, module = event.get("type"), event.get("module")
+            if not isinstance(kind, str) or not _SNAKE.match(kind):
+                self.error(f"{path}.type", f"{kind!r} is not an event type: snake_case, e.g. module_completed")
+            if module is not None and modules is not None and module not in modules:
+                self.error(
+                    f"{path}.module",
+                    f"unknown module '{module}' in playbook '{spec.slug}'{_suggest(str(module), sorted(modules))}",
+                )
+            if not isinstance(event.get("properties", {}), dict):
+                self.error(f"{path}.properties", "expected a mapping of name: value")
+            if at is not None and previous is not None and at < previous[1]:
+                self.error(
+                    f"{path}.at",
+                    f"{event.get('at')} comes before events[{previous[0]}] "
+                    f"(at {_show(previous[1])}); list the events in time order",
+                )
+            if at is not None:
+                previous = (index, at)
+                yield JourneyEvent(at, str(kind), module, dict(event.get("properties") or {}))
+
+    def expectations(self, value: Any, until: timedelta | None):
+        for index, item in enumerate(value or []):
+            path = f"expect[{index}]"
+            if not isinstance(item, dict):
+                self.error(path, "expected a mapping such as {at: 6m, next_module: crm-basics}")
+                continue
+            kinds = [key for key in item if key != "at"]
+            if len(kinds) != 1 or kinds[0] not in EXPECTATION_KINDS:
+                unknown = next((k for k in kinds if k not in EXPECTATION_KINDS), None)
+                hint = (
+                    f"unknown expectation '{unknown}'{_suggest(unknown, EXPECTATION_KINDS)}"
+                    if unknown
+                    else "one expectation per item"
+                )
+                self.error(path, f"{hint}; kinds: {', '.join(EXPECTATION_KINDS)}")
+                continue
+            at = self.offset(item["at"], f"{path}.at") if "at" in item else None
+            if kinds[0] == "next_module" and "at" not in item:
+                self.error(f"{path}.at", "a next_module expectation needs the moment it is checked at")
+            if at is not None and until is not None and at > until:
+                self.error(f"{path}.at", f"{item['at']} is after the journey ends (until {_show(until)})")
+            yield Expectation(kinds[0], item[kinds[0]], at)
+
+
+def _suggest(name: str, candidates) -> str:
+    close = difflib.get_close_matches(name, list(candidates), n=1)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+def _show(delta: timedelta) -> str:
+    return format_duration(delta)
