@@ -44,9 +44,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         api_key = ApiKey.objects.usable().filter(prefix=prefix).first() if prefix else None
         if api_key is None or not key_matches(key.strip(), api_key.key_hash):
             raise exceptions.AuthenticationFailed("Invalid or revoked API key.")
-        now = timezone.now()
-        if api_key.last_used_at is None or (now - api_key.last_used_at).total_seconds() > LAST_USED_RESOLUTION_SECONDS:
-            ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
+        _note_use(api_key)
         return ServiceClient(api_key), api_key
 
     def authenticate_header(self, request: Request) -> str:
@@ -88,9 +86,7 @@ class LearnerTokenAuthentication(authentication.BaseAuthentication):
         )
         if token is None or not key_matches(key, token.key_hash) or not token.learner.is_active:
             raise exceptions.AuthenticationFailed("Invalid or revoked token.")
-        now = timezone.now()
-        if token.last_used_at is None or (now - token.last_used_at).total_seconds() > LAST_USED_RESOLUTION_SECONDS:
-            LearnerToken.objects.filter(pk=token.pk).update(last_used_at=now)
+        _note_use(token)
         return LearnerClient(token.learner), token
 
     def authenticate_header(self, request: Request) -> str:
@@ -105,3 +101,10 @@ class LearnerClient(TokenCaller):
 
     def __str__(self) -> str:
         return f"learner:{self.learner.external_id}"
+
+
+def _note_use(row: ApiKey | LearnerToken) -> None:
+    """Record when a key or token was last used, at most once a minute, not a write per request."""
+    now = timezone.now()
+    if row.last_used_at is None or (now - row.last_used_at).total_seconds() > LAST_USED_RESOLUTION_SECONDS:
+        type(row).objects.filter(pk=row.pk).update(last_used_at=now)

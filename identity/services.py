@@ -42,7 +42,8 @@ def learner_create(
 ) -> Learner:
     learner = model_create(model=Learner, data={"external_id": external_id, **fields}, fields=LEARNER_CREATE_FIELDS)
     for role in roles or []:
-        role_assign(learner=learner, role=role, source=source)
+        _assign(learner, role, source)
+    _announce_identity_change(learner)  # once, for the learner and all their roles
     return learner
 
 
@@ -72,11 +73,15 @@ def learner_reactivate(*, learner: Learner) -> Learner:
 
 def role_assign(*, learner: Learner, role: Role, source: str = RoleSource.MANUAL) -> RoleAssignment:
     """Give ``learner`` the role on behalf of ``source``; idempotent, so a retried sync adds nothing."""
-    _check_source(source)
-    assignment, created = RoleAssignment.objects.get_or_create(learner=learner, role=role, source=source)
+    assignment, created = _assign(learner, role, source)
     if created:
         _announce_identity_change(learner)
     return assignment
+
+
+def _assign(learner: Learner, role: Role, source: str) -> tuple[RoleAssignment, bool]:
+    _check_source(source)
+    return RoleAssignment.objects.get_or_create(learner=learner, role=role, source=source)
 
 
 def role_unassign(*, learner: Learner, role: Role, source: str = RoleSource.MANUAL) -> bool:

@@ -8,7 +8,6 @@ from django.db import connection
 from django.db.models import Prefetch, QuerySet
 
 from identity.models import Learner, RoleAssignment
-from identity.selectors import learner_role_slugs
 from playbooks.engine.journey import CompiledPlaybook, LearnerFacts
 from playbooks.engine.spec import (
     ActionSpec,
@@ -221,8 +220,7 @@ def versions_published() -> QuerySet[PlaybookVersion]:
 
 def learner_facts(*, learner: Learner) -> LearnerFacts:
     """Who the learner is, as conditions see it (roles oldest first: the first is ``role``)."""
-    roles = tuple(learner_role_slugs(learner=learner))
-    return LearnerFacts(learner.external_id, roles, dict(learner.attributes), learner.timezone or "UTC")
+    return learner_facts_many(learners=[learner])[learner.pk]
 
 
 def learner_facts_many(*, learners: list[Learner]) -> dict[int, LearnerFacts]:

@@ -4,7 +4,6 @@ Pure Python over plain data. ``evaluate`` takes the state and returns a new one 
 each with the rule and the values it saw; ``resolve`` reads the next module off a state without deciding anything.
 """
 
-import copy
 import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -479,7 +478,7 @@ def migrate_state(state: JourneyState, playbook: CompiledPlaybook) -> JourneySta
         swaps={key: module for key, module in state.swaps.items() if key in keys and module in modules},
         unlocked=[module for module in state.unlocked if module in modules],
         passed=[key for key in state.passed if key in keys],
-        triggers={name: memory for name, memory in copy.deepcopy(state.triggers).items() if name in names},
+        triggers={name: TriggerMemory(m.last, m.fired) for name, m in state.triggers.items() if name in names},
         flags=list(state.flags),
         reasons={module: reason for module, reason in state.reasons.items() if module in modules},
         ended=False,
