@@ -7,6 +7,8 @@ from enum import StrEnum
 from celery import Celery
 from kombu import Queue
 
+from signals_app.clock import CLOCK_SWEEP_EVERY, REMINDER_DELIVERY_EVERY
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "onboarding.settings.base")
 
 
@@ -52,7 +54,14 @@ TASK_ROUTES = {
 # admins can see and pause them.
 BEAT_SCHEDULE = {
     "sweep unprocessed events": {"task": "signals_app.sweep_unprocessed", "schedule": 60.0},
-    "evaluate time-based conditions": {"task": "signals_app.sweep_clock", "schedule": 300.0},
+    "evaluate time-based conditions": {
+        "task": "signals_app.sweep_clock",
+        "schedule": CLOCK_SWEEP_EVERY.total_seconds(),
+    },
+    "deliver due reminders": {
+        "task": "signals_app.reminders.deliver_due",
+        "schedule": REMINDER_DELIVERY_EVERY.total_seconds(),
+    },
 }
 
 app = Celery("onboarding")

@@ -77,3 +77,42 @@ class Flag(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} for {self.learner}"
+
+
+class ReminderStatus(models.TextChoices):
+    SCHEDULED = "scheduled", "Scheduled"
+    SENT = "sent", "Sent"
+    SUPPRESSED = "suppressed", "Suppressed"
+    FAILED = "failed", "Failed"
+
+
+class Reminder(models.Model):
+    """A trigger's ``remind`` action, scheduled under the playbook's policy and delivered when due.
+
+    ``note`` says why it was deferred, suppressed, or sent on a fallback channel.
+    """
+
+    learner = models.ForeignKey("identity.Learner", on_delete=models.CASCADE, related_name="reminders")
+    enrollment = models.ForeignKey("playbooks.Enrollment", on_delete=models.CASCADE, related_name="reminders")
+    decision = models.OneToOneField(Decision, on_delete=models.CASCADE, related_name="reminder")
+    channel = models.CharField(max_length=20, help_text="The channel the playbook asked for.")
+    fallback = models.CharField(max_length=20, blank=True, help_text="Tried when the channel cannot reach them.")
+    template = models.CharField(max_length=100, blank=True)
+    attach_module = models.CharField(max_length=100, blank=True)
+    due_at = models.DateTimeField()
+    status = models.CharField(max_length=12, choices=ReminderStatus.choices, default=ReminderStatus.SCHEDULED)
+    note = models.TextField(blank=True)
+    delivered_by = models.CharField(max_length=20, blank=True, help_text="The channel that delivered it.")
+    sent_at = models.DateTimeField(null=True, blank=True)
+    seen_at = models.DateTimeField(null=True, blank=True, help_text="In-app reminders: dismissed by the learner.")
+
+    class Meta:
+        ordering = ["due_at", "pk"]
+        indexes = [
+            models.Index(fields=["learner", "due_at"]),
+            # The delivery sweep reads only what is still to send.
+            models.Index(fields=["due_at"], condition=Q(status="scheduled"), name="reminder_due"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.channel} reminder for {self.learner_id} at {self.due_at:%Y-%m-%d %H:%M}"

@@ -60,3 +60,11 @@ def sweep_clock() -> int:
     for start in range(0, len(learner_ids), 200):
         evaluate_clock.delay(learner_ids=learner_ids[start : start + 200], at=at)
     return len(learner_ids)
+
+
+@shared_task(name="signals_app.reminders.deliver_due")
+def deliver_due_reminders() -> int:
+    """Send the reminders that are due. Rows are claimed under SKIP LOCKED, so overlapping runs share the work."""
+    from signals_app.services.reminders import reminders_deliver_due
+
+    return reminders_deliver_due(now=timezone.now())

@@ -117,6 +117,12 @@ STORAGES = {
 vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="onboarding@localhost")
 
+# Reminders: links in messages point here; Slack and webhook channels post JSON to these URLs (unset: the
+# reminder falls back to its next channel, and finally to the learner's page).
+PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://localhost:8000")
+REMINDER_SLACK_WEBHOOK_URL = env.str("REMINDER_SLACK_WEBHOOK_URL", default="")
+REMINDER_WEBHOOK_URL = env.str("REMINDER_WEBHOOK_URL", default="")
+
 # ---------------------------------------------------------------------------------------------------------------
 # Django REST framework (https://www.django-rest-framework.org/api-guide/settings/)
 # ---------------------------------------------------------------------------------------------------------------

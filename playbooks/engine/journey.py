@@ -5,7 +5,8 @@ each with the rule and the values it saw; ``resolve`` reads the next module off 
 """
 
 import re
-from collections.abc import Sequence
+from bisect import bisect_right
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
@@ -19,8 +20,10 @@ from playbooks.engine.signals import (
     SKIPPED,
     CompiledSignal,
     EventFact,
+    aggregate,
     builtin_signals,
     declared_signals,
+    idle_hours,
     module_values,
 )
 from playbooks.engine.spec import ActionSpec, BranchOption, PlaybookSpec, StepSpec, TriggerSpec
@@ -201,6 +204,55 @@ def evaluate(
         reason = after.reason or Reason("path", "next step")
         decisions.append(Decision("next_module", reason.rule, reason.explanation, step=after.step, module=after.module))
     return Outcome(state, decisions, after)
+
+
+def clock_wakeup(
+    playbook: CompiledPlaybook,
+    facts: LearnerFacts,
+    state: JourneyState,
+    *,
+    events: Sequence[EventFact],
+    ticks: Iterable[datetime],
+) -> datetime | None:
+    """The first of ``ticks`` at which an evaluation driven by the clock alone would change anything, else None.
+
+    ``state`` is settled (the outcome of an evaluation) and ``events`` are all the learner's events, none later than
+    the first tick. With no new event, only a trigger condition turning (true or false) can change the journey, and
+    only the clock's names move: so the probe updates those in the context and asks the triggers' compiled
+    conditions, at a small fraction of an ``evaluate`` per tick. The simulator uses it to skip the clock sweeps
+    that would decide nothing; what is decided still comes from ``evaluate``.
+    """
+    ticks = iter(ticks)
+    first = next(ticks, None)
+    if first is None or not playbook.uses_clock or not playbook.triggers:
+        return None
+    enrolled_at = datetime.fromisoformat(state.enrolled_at) if state.enrolled_at else first
+    last_seen = events[-1].occurred_at if events else enrolled_at
+    current = resolve(playbook, state).module
+    context = {**_context(playbook, facts, state, events, None, first, None), "module": module_values(events, current)}
+    windowed = [signal for signal in playbook.signals if signal.window]
+    # Windowed signals change only when one of their events leaves the window: recount at those moments only.
+    expiries = sorted(
+        event.occurred_at + signal.window
+        for signal in windowed
+        for event in events[bisect_right([e.occurred_at for e in events], first - signal.window) :]
+        if event.type == signal.event
+    )
+    expired = bisect_right(expiries, first)
+    zone = ZoneInfo(facts.timezone or "UTC")
+    for tick in (first, *ticks):
+        context["idle_hours"] = idle_hours(last_seen, now=tick)
+        context["days_enrolled"] = max((tick - enrolled_at).total_seconds(), 0) / 86_400
+        local = tick.astimezone(zone)
+        context["now"] = {"hour": local.hour, "weekday": local.isoweekday()}
+        if expired < len(expiries) and expiries[expired] <= tick:
+            expired = bisect_right(expiries, tick)
+            context.update({signal.name: aggregate(events, signal, now=tick) for signal in windowed})
+        for trigger, condition in playbook.triggers:
+            memory = state.triggers.get(trigger.name)
+            if condition.evaluate(context)[0] != (memory.last if memory else False):
+                return tick
+    return None
 
 
 def resolve(playbook: CompiledPlaybook, state: JourneyState) -> Position:

@@ -69,9 +69,14 @@ def builtin_signals(events: Sequence[EventFact], *, now: datetime, enrolled_at: 
         "skip_streak": streak,
         "completed_modules": len(completed),
         "avg_module_seconds": fmean(durations) if durations else 0.0,
-        "idle_hours": max((now - last_seen).total_seconds(), 0.0) / 3600,
+        "idle_hours": idle_hours(last_seen, now=now),
         "sessions": sessions,
     }
+
+
+def idle_hours(last_seen: datetime, *, now: datetime) -> float:
+    """Hours since the learner's last event (or their enrolment)."""
+    return max((now - last_seen).total_seconds(), 0.0) / 3600
 
 
 def module_values(events: Iterable[EventFact], module: str | None) -> dict[str, Any]:

@@ -29,7 +29,14 @@ from playbooks.engine.journey import (
     start,
 )
 from playbooks.engine.signals import COMPLETED, PROGRESS, SKIPPED, EventFact
-from playbooks.models import ContentModule, Enrollment, EnrollmentStatus, ModuleProgress, ProgressStatus
+from playbooks.models import (
+    ContentModule,
+    Enrollment,
+    EnrollmentStatus,
+    ModuleProgress,
+    PlaybookVersion,
+    ProgressStatus,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -49,8 +56,11 @@ STORED_FIELDS = [
 
 
 @transaction.atomic
-def learner_enroll(*, learner: Learner, now: datetime | None = None) -> list[Enrollment]:
-    """Enrol the learner in every published playbook whose audience they match; returns the new enrolments.
+def learner_enroll(
+    *, learner: Learner, now: datetime | None = None, versions: Sequence[PlaybookVersion] | None = None
+) -> list[Enrollment]:
+    """Enrol the learner in every published playbook (or every one of ``versions``, as the simulator does with a
+    draft) whose audience they match; returns the new enrolments.
 
     Idempotent: a playbook the learner is already enrolled in is left as it is.
     """
@@ -58,7 +68,7 @@ def learner_enroll(*, learner: Learner, now: datetime | None = None) -> list[Enr
     facts = selectors.learner_facts(learner=learner)
     enrolled = set(Enrollment.objects.filter(learner=learner).values_list("playbook_id", flat=True))
     created = []
-    for version in selectors.versions_published():
+    for version in selectors.versions_published() if versions is None else versions:
         if version.playbook_id in enrolled:
             continue
         playbook = selectors.compiled_version(version=version)

@@ -56,21 +56,26 @@ def playbook_import(
 
     Importing what is already the published version (or the draft) again writes nothing.
     """
+    result = playbook_stage(text=text)
+    if publish and result.version.status == VersionStatus.DRAFT:
+        return ImportResult(_publish(result.version, user=user, migrate=migrate), True)
+    return result
+
+
+@transaction.atomic
+def playbook_stage(*, text: str) -> ImportResult:
+    """The version holding this file: the published version or the draft when equal to it, else the draft
+    (created if needed) rewritten. In the caller's transaction: the simulator stages a file and throws it away."""
     spec = playbook_parse(text=text)
     playbook = _playbook_upsert(spec)
     draft = playbook.versions.filter(status=VersionStatus.DRAFT).first()
     published = selectors.version_published(playbook=playbook)
     for existing in (draft, published):
         if existing is not None and selectors.version_spec(version=existing) == spec:
-            if publish and existing.status == VersionStatus.DRAFT:
-                return ImportResult(_publish(existing, user=user, migrate=migrate), True)
             return ImportResult(existing, False)
     if draft is None:
         draft = _version_create(playbook)
-    version_write_spec(version=draft, spec=spec)
-    if publish:
-        draft = _publish(draft, user=user, migrate=migrate)
-    return ImportResult(draft, True)
+    return ImportResult(version_write_spec(version=draft, spec=spec), True)
 
 
 def version_write_spec(*, version: PlaybookVersion, spec: PlaybookSpec) -> PlaybookVersion:

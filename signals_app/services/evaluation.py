@@ -20,6 +20,7 @@ from playbooks.models import Enrollment, EnrollmentStatus
 from playbooks.selectors import compiled_version, learner_facts_many
 from playbooks.services import Advance, enrollments_advance, learner_enroll
 from signals_app.models import Decision, Event, Flag
+from signals_app.services.reminders import reminders_schedule
 
 logger = logging.getLogger(__name__)
 
@@ -152,6 +153,7 @@ def _log(batch: list[Advance], learners: dict[int, Learner], histories: dict) ->
             if decision.action and "flag" in decision.action:
                 flags.append((row, decision.action["flag"]))
     Decision.objects.bulk_create(decisions)
+    reminders_schedule(decisions=decisions)
     Flag.objects.bulk_create(
         Flag(
             learner_id=row.learner_id,

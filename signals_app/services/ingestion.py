@@ -32,14 +32,24 @@ class IngestResult:
     duplicates: int
 
 
+@transaction.atomic(durable=True)
 def events_ingest(
     *, body: Any, source: str, can_create_learners: bool = False, now: datetime | None = None
 ) -> IngestResult:
-    """Store one event or a batch, all or nothing. A retried id (per ``source``) is a duplicate, not a new event.
+    """Store one event or a batch, all or nothing, and commit: the API acknowledges only what is durable.
 
-    Evaluation is enqueued once the transaction has committed; if the broker is down then, the events wait for the
-    sweeper, never lost.
+    A retried id (per ``source``) is a duplicate, not a new event. Evaluation is enqueued once the transaction has
+    committed; if the broker is down then, the events wait for the sweeper, never lost.
     """
+    return events_record(body=body, source=source, can_create_learners=can_create_learners, now=now)
+
+
+@transaction.atomic
+def events_record(
+    *, body: Any, source: str, can_create_learners: bool = False, now: datetime | None = None
+) -> IngestResult:
+    """``events_ingest`` inside the caller's transaction (the simulator's throwaway one): validated and stored the
+    same way, committed (and handed to the workers) only with the caller's transaction."""
     now = now or timezone.now()
     items, errors = batch_items(body)
     inputs: list[EventInput] = []
@@ -70,7 +80,6 @@ def events_ingest(
     return _store(inputs, learners, source=source, now=now)
 
 
-@transaction.atomic(durable=True)
 def _store(inputs: list[EventInput], learners: dict[str, int], *, source: str, now: datetime) -> IngestResult:
     for external_id in sorted({e.learner for e in inputs} - set(learners)):
         learners[external_id] = learner_create(external_id=external_id).pk
