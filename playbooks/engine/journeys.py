@@ -76,7 +76,7 @@ def parse_journey(document: Any, *, playbooks: dict[str, PlaybookSpec]) -> Journ
     until = reader.offset(top.get("until", "0s"), "until")
     if until is not None and until < last:
         reader.error("until", f"{top.get('until')} ends before the last event (at {_show(last)})")
-    expectations = tuple(reader.expectations(top.get("expect"), until))
+    expectations = tuple(reader.expectations(top.get("expect"), until, spec))
     if reader.errors:
         raise JourneyInvalid(reader.errors)
     return Journey(
@@ -117,7 +117,14 @@ class _Reader:
 
     def moment(self, value: Any, path: str) -> datetime | None:
         try:
-            moment = datetime.fromisoformat(value) if isinstance(value, str) else None
+            # YAML reads an unquoted timestamp as a datetime already.
+            moment = (
+                value
+                if isinstance(value, datetime)
+                else datetime.fromisoformat(value)
+                if isinstance(value, str)
+                else None
+            )
         except ValueError:
             moment = None
         if moment is None or moment.tzinfo is None:
@@ -155,7 +162,7 @@ class _Reader:
                 previous = (index, at)
                 yield JourneyEvent(at, str(kind), module, dict(event.get("properties") or {}))
 
-    def expectations(self, value: Any, until: timedelta | None):
+    def expectations(self, value: Any, until: timedelta | None, spec: PlaybookSpec | None):
         for index, item in enumerate(value or []):
             path = f"expect[{index}]"
             if not isinstance(item, dict):
@@ -176,7 +183,46 @@ class _Reader:
                 self.error(f"{path}.at", "a next_module expectation needs the moment it is checked at")
             if at is not None and until is not None and at > until:
                 self.error(f"{path}.at", f"{item['at']} is after the journey ends (until {_show(until)})")
+            self.expected_value(kinds[0], item[kinds[0]], f"{path}.{kinds[0]}", spec)
             yield Expectation(kinds[0], item[kinds[0]], at)
+
+    def expected_value(self, kind: str, value: Any, path: str, spec: PlaybookSpec | None) -> None:
+        """Each kind's value: a module (or null once the path is done), flag names, a count, completion, rules."""
+        modules = sorted({m.slug for m in spec.modules} | spec.path_modules()) if spec else None
+        if kind == "next_module":
+            if value is not None and not isinstance(value, str):
+                self.error(path, "expected a module slug, or null for 'nothing left: the journey is complete'")
+            elif value is not None and modules is not None and value not in modules:
+                self.error(path, f"unknown module '{value}' in playbook '{spec.slug}'{_suggest(value, modules)}")
+        elif kind == "flags" and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+            self.error(path, "expected a list of flag names, e.g. [supervisor_review] (or [] for none)")
+        elif kind == "reminders" and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+            self.error(path, "expected how many reminders were scheduled, e.g. 1")
+        elif kind == "completed":
+            if isinstance(value, list):
+                for index, module in enumerate(value):
+                    if modules is not None and module not in modules:
+                        self.error(f"{path}[{index}]", f"unknown module {module!r}{_suggest(str(module), modules)}")
+            elif not isinstance(value, bool):
+                self.error(path, "expected true/false (the whole journey), or a list of modules completed")
+        elif kind == "decisions":
+            self.expected_rules(value, path, spec)
+
+    def expected_rules(self, value: Any, path: str, spec: PlaybookSpec | None) -> None:
+        if not isinstance(value, dict) or not value or set(value) - {"fired", "not_fired"}:
+            self.error(path, "expected {fired: [rule, ...], not_fired: [rule, ...]} naming triggers or branch steps")
+            return
+        rules = sorted({t.name for t in spec.triggers} | {s.key for s in spec.steps if s.is_branch}) if spec else None
+        for key, names in value.items():
+            if not isinstance(names, list):
+                self.error(f"{path}.{key}", "expected a list of trigger names or branch step ids")
+                continue
+            for index, name in enumerate(names):
+                if rules is not None and name not in rules:
+                    self.error(
+                        f"{path}.{key}[{index}]",
+                        f"no trigger or branch step {name!r} in playbook '{spec.slug}'{_suggest(str(name), rules)}",
+                    )
 
 
 def _suggest(name: str, candidates) -> str:

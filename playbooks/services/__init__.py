@@ -14,6 +14,7 @@ from playbooks.services.versions import (
     playbook_import,
     playbook_parse,
     playbook_publish,
+    playbook_stage,
     version_errors,
     version_write_spec,
 )
@@ -33,6 +34,7 @@ __all__ = [
     "playbook_import",
     "playbook_parse",
     "playbook_publish",
+    "playbook_stage",
     "version_errors",
     "version_write_spec",
 ]

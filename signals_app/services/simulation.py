@@ -1,0 +1,415 @@
+"""The simulator (DESIGN.md §5): a synthetic learner's journey through the production services on a simulated
+clock, inside a transaction that is always rolled back.
+
+There is no second engine. The journey's learner is created, enrolled, sent events and swept by the clock with the
+same services a worker runs, and what it got is read back with the same selectors the API uses. Only the choice of
+*when* to call them is the simulator's: events between two moments that matter go in one batch (the worker
+evaluates them one by one anyway), and the clock sweep, which production runs every ``CLOCK_SWEEP_EVERY``, is
+called only at the sweeps where ``clock_wakeup`` says a time-based condition turns.
+"""
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import transaction
+
+from identity.models import Learner, Role
+from identity.services import learner_create, role_upsert
+from playbooks.engine.durations import format_duration
+from playbooks.engine.journey import JourneyState, clock_wakeup, evaluate
+from playbooks.engine.journeys import Journey, JourneyInvalid, parse_journey
+from playbooks.engine.signals import EventFact
+from playbooks.engine.spec import SpecError
+from playbooks.models import Enrollment, ModuleProgress, PlaybookVersion, ProgressStatus
+from playbooks.selectors import compiled_version, learner_facts, next_module_for_learner, version_get, version_spec
+from playbooks.services import learner_enroll, playbook_stage
+from signals_app.clock import CLOCK_SWEEP_EVERY
+from signals_app.models import Decision, Reminder, ReminderStatus
+from signals_app.services.evaluation import learners_evaluate_clock, learners_evaluate_pending
+from signals_app.services.ingestion import BatchInvalid, events_record
+
+SOURCE = "simulation"
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What the learner's next module was at a moment, as ``GET …/next-module`` would have answered."""
+
+    status: str  # active | completed | not_enrolled
+    module: str | None
+    rule: str = ""
+    explanation: str = ""
+
+
+@dataclass
+class ExpectationResult:
+    kind: str
+    expected: Any
+    actual: Any
+    passed: bool
+    at: str | None  # the offset it was checked at, as written in the journey ("6m"); None: at the end
+    message: str
+    decisions: list[dict[str, Any]] = field(default_factory=list)  # the decision log up to then, when it failed
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "at": self.at,
+            "expected": self.expected,
+            "actual": self.actual,
+            "passed": self.passed,
+            "message": self.message,
+            **({"decisions": self.decisions} if not self.passed else {}),
+        }
+
+
+@dataclass
+class SimulationResult:
+    playbook: str
+    version: int
+    version_status: str
+    learner: str
+    timezone: str
+    start: datetime
+    until: datetime
+    enrolled: bool
+    timeline: list[dict[str, Any]]
+    final: dict[str, Any]
+    expectations: list[ExpectationResult]
+
+    @property
+    def passed(self) -> bool:
+        return all(result.passed for result in self.expectations)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "playbook": self.playbook,
+            "version": self.version,
+            "version_status": self.version_status,
+            "learner": self.learner,
+            "start": iso(self.start),
+            "until": iso(self.until),
+            "enrolled": self.enrolled,
+            "timeline": self.timeline,
+            "final": self.final,
+            "expectations": [result.as_dict() for result in self.expectations],
+            "passed": self.passed,
+        }
+
+
+def journey_simulate(
+    *, document: Any, version: PlaybookVersion | None = None, playbook_text: str | None = None
+) -> SimulationResult:
+    """Run a loaded journey file against ``version``, or a playbook file, or else the published (or newest) version
+    of the playbook it names. Nothing it writes outlives the call.
+
+    Raises ``JourneyInvalid`` for a journey that cannot run (every problem, by path) and ``PlaybookInvalid`` for a
+    playbook file that would not import.
+    """
+    with transaction.atomic():
+        try:
+            journey, target = journey_parse(document=document, version=version, playbook_text=playbook_text)
+            return journey_run(journey=journey, version=target)
+        finally:
+            transaction.set_rollback(True)  # the throwaway transaction: always undone, on success too
+
+
+def journey_parse(
+    *, document: Any, version: PlaybookVersion | None = None, playbook_text: str | None = None
+) -> tuple[Journey, PlaybookVersion]:
+    """The journey checked against the version it will run on (staging a playbook file first, in the caller's
+    transaction)."""
+    if playbook_text is not None:
+        version = playbook_stage(text=playbook_text).version
+    elif version is None:
+        slug = document.get("playbook") if isinstance(document, dict) else None
+        version = version_get(slug=slug) if isinstance(slug, str) else None
+        if version is None:
+            known = sorted(PlaybookVersion.objects.values_list("playbook__slug", flat=True).distinct())
+            raise JourneyInvalid([SpecError("playbook", f"unknown playbook {slug!r}; playbooks: {', '.join(known)}")])
+    spec = version_spec(version=version)
+    return parse_journey(document, playbooks={spec.slug: spec}), version
+
+
+def journey_run(*, journey: Journey, version: PlaybookVersion) -> SimulationResult:
+    """Run a parsed journey in the caller's transaction (which the caller must roll back)."""
+    return _Run(journey, version).result()
+
+
+def iso(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+class _Run:
+    def __init__(self, journey: Journey, version: PlaybookVersion) -> None:
+        self.journey = journey
+        self.version = version
+        self.start = journey.start
+        self.until = journey.start + journey.until
+        self.moments = [self.start + event.at for event in journey.events]
+        self.history = [
+            EventFact(event.type, moment, event.module or None, event.properties)
+            for event, moment in zip(journey.events, self.moments, strict=True)
+        ]
+        self.observations: dict[datetime, Observation] = {}
+        self.enrolment: Observation | None = None
+
+    def result(self) -> SimulationResult:
+        self.learner = self._learner()
+        enrolled = bool(learner_enroll(learner=self.learner, now=self.start, versions=[self.version]))
+        if enrolled:
+            self.enrolment = self._observe()  # the first step, reached at enrolment (not in the decision log)
+            self._play()
+        else:
+            not_enrolled = Observation("not_enrolled", None)
+            self.observations = {self._at(e.at): not_enrolled for e in self.journey.expectations if e.at is not None}
+        self.observations[self.until] = self._observe()
+        timeline = self._timeline()
+        return SimulationResult(
+            playbook=self.version.playbook.slug,
+            version=self.version.number,
+            version_status=self.version.status,
+            learner=self.journey.external_id,
+            timezone=self.journey.timezone,
+            start=self.start,
+            until=self.until,
+            enrolled=enrolled,
+            timeline=timeline,
+            final=self._final(),
+            expectations=[self._check(expectation, timeline, enrolled) for expectation in self.journey.expectations],
+        )
+
+    def _learner(self) -> Learner:
+        journey = self.journey
+        existing = {role.slug: role for role in Role.objects.filter(slug__in=journey.roles)}
+        roles = [existing.get(slug) or role_upsert(slug=slug, name=slug) for slug in journey.roles]
+        # A reserved id, so a synthetic learner can never collide with a real one of the same name.
+        return learner_create(
+            external_id=f"simulation:{uuid.uuid4().hex}:{journey.external_id}"[:255],
+            timezone=journey.timezone,
+            attributes=journey.attributes,
+            roles=roles,
+        )
+
+    def _at(self, offset: timedelta) -> datetime:
+        return self.start + offset
+
+    # --- driving the services ---------------------------------------------------------------------------------
+
+    def _play(self) -> None:
+        playbook = compiled_version(version=self.version)
+        facts = learner_facts(learner=self.learner)
+        checkpoints = sorted({self._at(e.at) for e in self.journey.expectations if e.at is not None})
+        sent, moment = 0, self.start
+        while True:
+            # Walk forward in memory from what the services stored, to the next moment they must be called at.
+            state = self._stored_state()
+            upto, last = sent, moment
+            while True:
+                next_event = self.moments[upto] if upto < len(self.moments) else None
+                checkpoint = next((c for c in checkpoints if c > last), None)
+                limit = min(m for m in (next_event, checkpoint, self.until) if m is not None)
+                ticks = self._ticks(after=last, before=limit, inclusive=limit != next_event)
+                wakeup = clock_wakeup(playbook, facts, state, events=self.history[:upto], ticks=ticks)
+                if wakeup is not None:
+                    stop, kind = wakeup, "clock"
+                    break
+                if limit == next_event:
+                    event = self.history[upto]
+                    seen = self.history[: upto + 1]
+                    state = evaluate(playbook, facts, state, events=seen, event=event, now=event.occurred_at).state
+                    upto, last = upto + 1, next_event
+                    continue
+                stop, kind = limit, "observe" if limit == checkpoint else "until"
+                break
+            self._send(sent, upto, now=stop)
+            if kind == "clock":
+                learners_evaluate_clock(learner_ids=[self.learner.pk], now=stop)
+            elif kind == "observe":
+                self.observations[stop] = self._observe()
+            sent, moment = upto, stop
+            if kind == "until":
+                return
+
+    def _ticks(self, *, after: datetime, before: datetime, inclusive: bool) -> Iterator[datetime]:
+        """The production clock sweeps strictly after ``after`` and before (or at) ``before``."""
+        step = CLOCK_SWEEP_EVERY
+        tick = self.start + step * ((after - self.start) // step + 1)
+        while tick < before or (inclusive and tick == before):
+            yield tick
+            tick += step
+
+    def _stored_state(self) -> JourneyState:
+        state = Enrollment.objects.filter(learner=self.learner).values_list("state", flat=True).get()
+        return JourneyState.from_dict(state)
+
+    def _send(self, first: int, end: int, *, now: datetime) -> None:
+        if first == end:
+            return
+        body = {
+            "events": [
+                {
+                    "id": f"e{index}",
+                    "learner": self.learner.external_id,
+                    "type": event.type,
+                    "module": event.module,
+                    "occurred_at": iso(self.moments[index]),
+                    "properties": event.properties,
+                }
+                for index, event in enumerate(self.journey.events[first:end], start=first)
+            ]
+        }
+        try:
+            events_record(body=body, source=SOURCE, now=now)
+        except BatchInvalid as invalid:
+            raise JourneyInvalid(
+                [
+                    SpecError(f"events[{first + (error['index'] or 0)}].{error['field']}", error["message"])
+                    for error in invalid.errors
+                ]
+            ) from invalid
+        learners_evaluate_pending(learner_ids=[self.learner.pk], now=now)
+
+    def _observe(self) -> Observation:
+        answer = next_module_for_learner(learner=self.learner)
+        reason = answer.enrollment.current_reason if answer.enrollment else {}
+        return Observation(
+            answer.status,
+            answer.module.slug if answer.module else None,
+            reason.get("rule", ""),
+            reason.get("explanation", ""),
+        )
+
+    # --- reading back what happened -----------------------------------------------------------------------------
+
+    def _timeline(self) -> list[dict[str, Any]]:
+        entries: list[tuple[datetime, int, dict[str, Any]]] = []
+        if self.enrolment is not None:
+            first = self.enrolment
+            entry = {"kind": "enrolled", "module": first.module, "rule": first.rule, "explanation": first.explanation}
+            entries.append((self.start, -1, self._entry(self.start, entry)))
+        for event, moment in zip(self.journey.events, self.moments, strict=True):
+            entry = {"kind": "event", "type": event.type, "module": event.module, "properties": event.properties}
+            entries.append((moment, 0, self._entry(moment, entry)))
+        for order, row in enumerate(Decision.objects.filter(learner=self.learner).order_by("decided_at", "pk"), 1):
+            entry = _decision_entry(row)
+            if entry is not None:
+                entries.append((row.decided_at, order * 2, self._entry(row.decided_at, entry)))
+        reminders = Reminder.objects.filter(learner=self.learner).select_related("decision").order_by("due_at", "pk")
+        for reminder in reminders:
+            entry = {
+                "kind": "reminder",
+                "channel": reminder.channel,
+                "template": reminder.template,
+                "module": reminder.attach_module or None,
+                "status": reminder.status,
+                "note": reminder.note,
+                "rule": reminder.decision.rule,
+                "decided_at": iso(reminder.decision.decided_at),
+            }
+            entries.append((reminder.due_at, 10**9, self._entry(reminder.due_at, entry)))
+        return [entry for _moment, _order, entry in sorted(entries, key=lambda item: (item[0], item[1]))]
+
+    def _entry(self, moment: datetime, entry: dict[str, Any]) -> dict[str, Any]:
+        return {"at": iso(moment), "offset": format_duration(moment - self.start), **entry}
+
+    def _final(self) -> dict[str, Any]:
+        final = self.observations[self.until]
+        progress = ModuleProgress.objects.filter(enrollment__learner=self.learner).order_by("finished_at", "pk")
+        rows = list(progress.values_list("module__slug", "status"))
+        return {
+            "status": final.status,
+            "next_module": final.module,
+            "completed": [slug for slug, status in rows if status == ProgressStatus.COMPLETED],
+            "skipped": [slug for slug, status in rows if status == ProgressStatus.SKIPPED],
+            "flags": sorted(set(self._flags(self.until))),
+            "reminders": self._reminder_count(self.until),
+        }
+
+    def _flags(self, moment: datetime) -> list[str]:
+        rows = Decision.objects.filter(learner=self.learner, kind="action", decided_at__lte=moment)
+        return [row.action["flag"] for row in rows if row.action and "flag" in row.action]
+
+    def _reminder_count(self, moment: datetime) -> int:
+        reminders = Reminder.objects.filter(learner=self.learner, decision__decided_at__lte=moment)
+        return reminders.exclude(status=ReminderStatus.SUPPRESSED).count()
+
+    def _check(self, expectation, timeline: list[dict[str, Any]], enrolled: bool) -> ExpectationResult:
+        moment = self.until if expectation.at is None else self._at(expectation.at)
+        when = f"at {format_duration(expectation.at)}" if expectation.at is not None else "by the end"
+        kind, expected = expectation.kind, expectation.value
+        if kind == "next_module":
+            seen = self.observations[moment]
+            actual = seen.module
+            passed = actual == expected and (expected is not None or seen.status == "completed")
+            got = {
+                "not_enrolled": "the learner is not enrolled: they do not match the playbook's audience",
+                "completed": "nothing: the journey was complete",
+            }.get(seen.status, f"'{actual}' ({seen.rule}: {seen.explanation})")
+            message = f"next module {when}: expected {_name(expected)}, got {got}"
+        elif kind == "flags":
+            actual = sorted(set(self._flags(moment)))
+            passed = actual == sorted(set(expected))
+            message = f"flags {when}: expected {expected or 'none'}, got {actual or 'none'}"
+        elif kind == "reminders":
+            actual = self._reminder_count(moment)
+            passed = actual == expected
+            message = f"reminders scheduled {when}: expected {expected}, got {actual}"
+        elif kind == "completed":
+            actual, passed, message = self._check_completed(expected, moment, when)
+        else:
+            actual, passed, message = self._check_rules(expected, moment, when)
+        if not enrolled and not passed:
+            message += " (the learner never enrolled: they do not match the playbook's audience)"
+        decisions = [] if passed else [e for e in timeline if e["kind"] != "event" and e["at"] <= iso(moment)]
+        at = format_duration(expectation.at) if expectation.at is not None else None
+        return ExpectationResult(kind, expected, actual, passed, at, message, decisions)
+
+    def _check_completed(self, expected, moment: datetime, when: str) -> tuple[Any, bool, str]:
+        if isinstance(expected, bool):
+            done = Decision.objects.filter(learner=self.learner, kind="completed", decided_at__lte=moment).exists()
+            return done, done == expected, f"journey complete {when}: expected {expected}, got {done}"
+        rows = ModuleProgress.objects.filter(
+            enrollment__learner=self.learner, status=ProgressStatus.COMPLETED, finished_at__lte=moment
+        )
+        done = sorted(rows.values_list("module__slug", flat=True))
+        missing = [module for module in expected if module not in done]
+        return done, not missing, f"modules completed {when}: expected {expected}, missing {missing or 'none'}"
+
+    def _check_rules(self, expected: dict, moment: datetime, when: str) -> tuple[Any, bool, str]:
+        rows = Decision.objects.filter(learner=self.learner, kind__in=["trigger", "branch"], decided_at__lte=moment)
+        fired = sorted({row.step if row.kind == "branch" else _trigger_name(row.rule) for row in rows})
+        wrong = [f"'{n}' did not fire" for n in expected.get("fired", []) if n not in fired]
+        wrong += [f"'{n}' fired" for n in expected.get("not_fired", []) if n in fired]
+        return fired, not wrong, f"rules {when}: {'; '.join(wrong) or 'as expected'} (fired: {fired or 'none'})"
+
+
+def _decision_entry(row: Decision) -> dict[str, Any] | None:
+    base = {"rule": row.rule, "explanation": row.explanation}
+    if row.kind == "next_module":
+        return {"kind": "next_module", "module": row.module, **base}
+    if row.kind == "completed":
+        return {"kind": "completed", **base}
+    if row.kind in ("trigger", "suppressed"):
+        status = "fired" if row.kind == "trigger" else "suppressed"
+        return {"kind": "trigger", "status": status, "values": row.values, **base}
+    if row.kind == "branch":
+        return {"kind": "branch", "step": row.step, "module": row.module or None, "action": row.action, **base}
+    action = row.action or {}
+    if "flag" in action:
+        return {"kind": "flag", "flag": action["flag"], **base}
+    if "remind" in action:
+        return None  # the reminder's own entry, at its due time, says what became of it
+    return {"kind": "action", "action": action, "module": row.module or None, **base}
+
+
+def _trigger_name(rule: str) -> str:
+    # "trigger 'remedial demo': when..." → "remedial demo"
+    return rule.split("'", 2)[1] if rule.count("'") >= 2 else rule
+
+
+def _name(module: str | None) -> str:
+    return "nothing (the journey complete)" if module is None else f"'{module}'"
