@@ -18,7 +18,10 @@ def parse_duration(text: object) -> timedelta:
         raise DurationError(
             f"{text!r} is not a duration; write a number and a unit (s, m, h, d, w), e.g. 90s, 24h, 1d2h"
         )
-    return timedelta(seconds=sum(int(n) * _SECONDS[unit] for n, unit in _PART.findall(text)))
+    try:
+        return timedelta(seconds=sum(int(n) * _SECONDS[unit] for n, unit in _PART.findall(text)))
+    except OverflowError:
+        raise DurationError(f"{text!r} is too long a duration") from None
 
 
 def format_duration(delta: timedelta) -> str:

@@ -16,6 +16,10 @@ from playbooks.engine.durations import DurationError, format_duration, parse_dur
 from playbooks.engine.spec import PlaybookSpec, SpecError
 
 EXPECTATION_KINDS = ("next_module", "reminders", "flags", "completed", "decisions")
+# Bounds that keep one simulation to seconds: a journey is a story about one learner, not a load test.
+MAX_EVENTS = 10_000
+MAX_SPAN = timedelta(days=366)
+_ROLE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,99}$")
 _SNAKE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 _TOP_KEYS = ("playbook", "learner", "start", "events", "until", "expect")
 _LEARNER_KEYS = ("external_id", "roles", "attributes", "timezone")
@@ -67,8 +71,16 @@ def parse_journey(document: Any, *, playbooks: dict[str, PlaybookSpec]) -> Journ
     external_id = learner.get("external_id")
     if not isinstance(external_id, str) or not external_id:
         reader.error("learner.external_id", "required: the synthetic learner's id, e.g. sim-1")
+    roles = learner.get("roles") or []
+    if not isinstance(roles, list) or not all(isinstance(r, str) and _ROLE.match(r) for r in roles):
+        reader.error("learner.roles", "expected a list of role slugs, e.g. [support_specialist]")
+        roles = []
+    attributes = learner.get("attributes") or {}
+    if not isinstance(attributes, dict):
+        reader.error("learner.attributes", "expected a mapping of name: value, e.g. {api_access: true}")
+        attributes = {}
     timezone = learner.get("timezone", "UTC")
-    if timezone not in available_timezones():
+    if not isinstance(timezone, str) or timezone not in available_timezones():
         reader.error("learner.timezone", f"{timezone!r} is not an IANA time zone name, e.g. Europe/Berlin")
     start = reader.moment(top.get("start"), "start")
     events = tuple(reader.events(top.get("events"), spec))
@@ -76,14 +88,18 @@ def parse_journey(document: Any, *, playbooks: dict[str, PlaybookSpec]) -> Journ
     until = reader.offset(top.get("until", "0s"), "until")
     if until is not None and until < last:
         reader.error("until", f"{top.get('until')} ends before the last event (at {_show(last)})")
+    if until is not None and until > MAX_SPAN:
+        reader.error("until", f"a journey spans at most {MAX_SPAN.days} days")
+    if len(events) > MAX_EVENTS:
+        reader.error("events", f"{len(events)} events; a journey holds at most {MAX_EVENTS}")
     expectations = tuple(reader.expectations(top.get("expect"), until, spec))
     if reader.errors:
         raise JourneyInvalid(reader.errors)
     return Journey(
         slug,
         external_id,
-        tuple(learner.get("roles") or ()),
-        dict(learner.get("attributes") or {}),
+        tuple(roles),
+        dict(attributes),
         timezone,
         start,
         events,
@@ -127,6 +143,9 @@ class _Reader:
             )
         except ValueError:
             moment = None
+        if moment is not None and not 1970 <= moment.year <= 2999:
+            self.error(path, f"{value!r} is out of range: a start between the years 1970 and 2999")
+            return None
         if moment is None or moment.tzinfo is None:
             self.error(path, f"{value!r} is not an ISO 8601 time with a zone, e.g. '2026-03-02T09:00:00Z'")
             return None
@@ -145,13 +164,17 @@ class _Reader:
             kind, module = event.get("type"), event.get("module")
             if not isinstance(kind, str) or not _SNAKE.match(kind):
                 self.error(f"{path}.type", f"{kind!r} is not an event type: snake_case, e.g. module_completed")
-            if module is not None and modules is not None and module not in modules:
+            if module is not None and not isinstance(module, str):
+                self.error(f"{path}.module", "expected a module slug")
+            elif module is not None and modules is not None and module not in modules:
                 self.error(
                     f"{path}.module",
                     f"unknown module '{module}' in playbook '{spec.slug}'{_suggest(str(module), sorted(modules))}",
                 )
-            if not isinstance(event.get("properties", {}), dict):
+            properties = event.get("properties") or {}
+            if not isinstance(properties, dict):
                 self.error(f"{path}.properties", "expected a mapping of name: value")
+                properties = {}
             if at is not None and previous is not None and at < previous[1]:
                 self.error(
                     f"{path}.at",
@@ -160,7 +183,7 @@ class _Reader:
                 )
             if at is not None:
                 previous = (index, at)
-                yield JourneyEvent(at, str(kind), module, dict(event.get("properties") or {}))
+                yield JourneyEvent(at, str(kind), module if isinstance(module, str) else None, dict(properties))
 
     def expectations(self, value: Any, until: timedelta | None, spec: PlaybookSpec | None):
         for index, item in enumerate(value or []):
@@ -232,3 +255,50 @@ def _suggest(name: str, candidates) -> str:
 
 def _show(delta: timedelta) -> str:
     return format_duration(delta)
+
+
+@dataclass(frozen=True)
+class SavedJourney:
+    """One of a playbook's ``tests``: a named journey that must pass before a version is published."""
+
+    index: int
+    name: str
+    document: dict[str, Any]  # the journey, its ``playbook`` filled in with the playbook's own slug
+
+
+def saved_journeys(spec: PlaybookSpec) -> list[SavedJourney]:
+    """The well-formed tests of ``spec`` (``saved_journey_errors`` reports the others)."""
+    return [
+        SavedJourney(index, test["name"], {**test["journey"], "playbook": spec.slug})
+        for index, test in enumerate(spec.tests)
+        if isinstance(test, dict) and isinstance(test.get("name"), str) and isinstance(test.get("journey"), dict)
+    ]
+
+
+def saved_journey_errors(spec: PlaybookSpec) -> list[SpecError]:
+    """Problems in a playbook's saved journeys, by path (``tests[0].journey.events[2].at: …``)."""
+    errors: list[SpecError] = []
+    names: set[str] = set()
+    for index, test in enumerate(spec.tests):
+        path = f"tests[{index}]"
+        if not isinstance(test, dict) or set(test) - {"name", "journey"}:
+            errors.append(SpecError(path, "expected {name: ..., journey: {learner: ..., start: ..., events: ...}}"))
+            continue
+        name = test.get("name")
+        if not isinstance(name, str) or not name.strip():
+            errors.append(SpecError(f"{path}.name", "required: what the journey checks, e.g. 'fast skipper'"))
+        elif name in names:
+            errors.append(SpecError(f"{path}.name", f"another test is already named {name!r}"))
+        names.add(name)
+        journey = test.get("journey")
+        if not isinstance(journey, dict):
+            errors.append(SpecError(f"{path}.journey", "expected a journey: {learner, start, events, until, expect}"))
+            continue
+        if journey.get("playbook", spec.slug) != spec.slug:
+            errors.append(SpecError(f"{path}.journey.playbook", f"a saved journey runs on '{spec.slug}' itself"))
+            continue
+        try:
+            parse_journey({**journey, "playbook": spec.slug}, playbooks={spec.slug: spec})
+        except JourneyInvalid as invalid:
+            errors.extend(SpecError(f"{path}.journey.{e.path}", e.message) for e in invalid.errors)
+    return errors

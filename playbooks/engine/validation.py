@@ -17,6 +17,7 @@ from playbooks.engine.conditions import (
     vocabulary_for,
 )
 from playbooks.engine.durations import DurationError, parse_duration
+from playbooks.engine.journeys import saved_journey_errors
 from playbooks.engine.spec import (
     ACTIONS,
     AGGREGATES,
@@ -84,6 +85,7 @@ def validate_spec(spec: PlaybookSpec, *, library_modules: Iterable[str] = ()) ->
     checker.steps(spec)
     checker.triggers(spec)
     checker.policy(spec)
+    errors.extend(saved_journey_errors(spec))
     return errors
 
 

@@ -1,6 +1,7 @@
 """Playbook versions: import a file, publish a draft, start a new draft. All-or-nothing, idempotent on retry."""
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -31,6 +32,11 @@ from playbooks.models import (
 from playbooks.services.modules import module_upsert
 
 logger = logging.getLogger(__name__)
+
+# Checks that publishing runs after validation, each returning the problems it found. Apps above this one add
+# theirs when they load (signals_app: a version's saved journeys must pass in the simulator), so that this app does
+# not import them.
+PUBLISH_CHECKS: list[Callable[[PlaybookVersion], list[SpecError]]] = []
 
 
 @dataclass(frozen=True)
@@ -154,6 +160,8 @@ def playbook_publish(
 def _publish(version: PlaybookVersion, *, user: AbstractBaseUser | None, migrate: bool) -> PlaybookVersion:
     _require_draft(version)
     errors = version_errors(version=version)
+    for check in [] if errors else PUBLISH_CHECKS:
+        errors.extend(check(version))
     if errors:
         raise PlaybookInvalid(errors)
     previous = selectors.version_published(playbook=version.playbook)

@@ -1,10 +1,12 @@
 from django.urls import path
 
 from signals_app.api import learners
+from signals_app.api.simulation import PlaybookSimulateApi
 from signals_app.api.views import EventsIngestApi
 
 urlpatterns = [
     path("events", EventsIngestApi.as_view(), name="events-ingest"),
+    path("playbooks/<str:slug>/simulate", PlaybookSimulateApi.as_view(), name="playbook-simulate"),
     path("me", learners.MeApi.as_view(), name="me"),
     path("me/next-module", learners.MeNextModuleApi.as_view(), name="me-next-module"),
     path("me/progress", learners.MeProgressApi.as_view(), name="me-progress"),

@@ -20,7 +20,7 @@ from identity.models import Learner, Role
 from identity.services import learner_create, role_upsert
 from playbooks.engine.durations import format_duration
 from playbooks.engine.journey import JourneyState, clock_wakeup, evaluate
-from playbooks.engine.journeys import Journey, JourneyInvalid, parse_journey
+from playbooks.engine.journeys import Journey, JourneyInvalid, parse_journey, saved_journeys
 from playbooks.engine.signals import EventFact
 from playbooks.engine.spec import SpecError
 from playbooks.models import Enrollment, ModuleProgress, PlaybookVersion, ProgressStatus
@@ -413,3 +413,31 @@ def _trigger_name(rule: str) -> str:
 
 def _name(module: str | None) -> str:
     return "nothing (the journey complete)" if module is None else f"'{module}'"
+
+
+@dataclass(frozen=True)
+class SavedJourneyRun:
+    name: str
+    index: int
+    result: SimulationResult
+
+
+def saved_journeys_run(*, version: PlaybookVersion) -> list[SavedJourneyRun]:
+    """Run a version's saved journeys (its ``tests``) in the simulator; nothing is kept."""
+    spec = version_spec(version=version)
+    return [
+        SavedJourneyRun(test.name, test.index, journey_simulate(document=test.document, version=version))
+        for test in saved_journeys(spec)
+    ]
+
+
+def saved_journey_failures(version: PlaybookVersion) -> list[SpecError]:
+    """The publish check: one problem per saved journey that fails, saying which expectations and why."""
+    return [
+        SpecError(
+            f"tests[{run.index}] '{run.name}'",
+            "failed: " + "; ".join(e.message for e in run.result.expectations if not e.passed),
+        )
+        for run in saved_journeys_run(version=version)
+        if not run.result.passed
+    ]
