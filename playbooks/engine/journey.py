@@ -158,6 +158,12 @@ class CompiledPlaybook:
         # the clock's own names, and signals over a window, which shrink as time passes.
         clock_names = {"idle_hours", "days_enrolled", "now"} | {s.name for s in spec.signals if s.window}
         self.uses_clock = any(set(_ROOT_NAME.findall(expression)) & clock_names for expression in expressions)
+        # The triggers whose value can change while no event arrives (the others are constant between events).
+        self.clock_triggers = [
+            (trigger, condition)
+            for trigger, condition in self.triggers
+            if set(_ROOT_NAME.findall(condition.expression)) & clock_names
+        ]
 
 
 def matches_audience(playbook: CompiledPlaybook, facts: LearnerFacts, *, now: datetime) -> bool:
@@ -240,7 +246,10 @@ def clock_wakeup(
     )
     expired = bisect_right(expiries, first)
     zone = ZoneInfo(facts.timezone or "UTC")
-    for tick in (first, *ticks):
+    # At the first tick every trigger is asked (one that held on the last event may not hold on the clock alone);
+    # after it, only those that read the clock can change.
+    triggers = playbook.triggers
+    for tick in (first, *ticks) if playbook.clock_triggers else (first,):
         context["idle_hours"] = idle_hours(last_seen, now=tick)
         context["days_enrolled"] = max((tick - enrolled_at).total_seconds(), 0) / 86_400
         local = tick.astimezone(zone)
@@ -248,10 +257,11 @@ def clock_wakeup(
         if expired < len(expiries) and expiries[expired] <= tick:
             expired = bisect_right(expiries, tick)
             context.update({signal.name: aggregate(events, signal, now=tick) for signal in windowed})
-        for trigger, condition in playbook.triggers:
+        for trigger, condition in triggers:
             memory = state.triggers.get(trigger.name)
             if condition.evaluate(context)[0] != (memory.last if memory else False):
                 return tick
+        triggers = playbook.clock_triggers
     return None
 
 

@@ -136,14 +136,14 @@ def journey_parse(
 
 def journey_run(*, journey: Journey, version: PlaybookVersion) -> SimulationResult:
     """Run a parsed journey in the caller's transaction (which the caller must roll back)."""
-    return _Run(journey, version).result()
+    return JourneyRun(journey, version).result()
 
 
 def iso(moment: datetime) -> str:
     return moment.isoformat().replace("+00:00", "Z")
 
 
-class _Run:
+class JourneyRun:
     def __init__(self, journey: Journey, version: PlaybookVersion) -> None:
         self.journey = journey
         self.version = version
@@ -157,7 +157,8 @@ class _Run:
         self.observations: dict[datetime, Observation] = {}
         self.enrolment: Observation | None = None
 
-    def result(self) -> SimulationResult:
+    def run(self) -> bool:
+        """Play the journey through the services; returns whether the learner was enrolled at all."""
         self.learner = self._learner()
         enrolled = bool(learner_enroll(learner=self.learner, now=self.start, versions=[self.version]))
         if enrolled:
@@ -167,6 +168,10 @@ class _Run:
             not_enrolled = Observation("not_enrolled", None)
             self.observations = {self._at(e.at): not_enrolled for e in self.journey.expectations if e.at is not None}
         self.observations[self.until] = self._observe()
+        return enrolled
+
+    def result(self) -> SimulationResult:
+        enrolled = self.run()
         timeline = self._timeline()
         return SimulationResult(
             playbook=self.version.playbook.slug,
@@ -381,7 +386,7 @@ class _Run:
 
     def _check_rules(self, expected: dict, moment: datetime, when: str) -> tuple[Any, bool, str]:
         rows = Decision.objects.filter(learner=self.learner, kind__in=["trigger", "branch"], decided_at__lte=moment)
-        fired = sorted({row.step if row.kind == "branch" else _trigger_name(row.rule) for row in rows})
+        fired = sorted({row.step if row.kind == "branch" else trigger_name(row.rule) for row in rows})
         wrong = [f"'{n}' did not fire" for n in expected.get("fired", []) if n not in fired]
         wrong += [f"'{n}' fired" for n in expected.get("not_fired", []) if n in fired]
         return fired, not wrong, f"rules {when}: {'; '.join(wrong) or 'as expected'} (fired: {fired or 'none'})"
@@ -406,7 +411,7 @@ def _decision_entry(row: Decision) -> dict[str, Any] | None:
     return {"kind": "action", "action": action, "module": row.module or None, **base}
 
 
-def _trigger_name(rule: str) -> str:
+def trigger_name(rule: str) -> str:
     # "trigger 'remedial demo': when..." → "remedial demo"
     return rule.split("'", 2)[1] if rule.count("'") >= 2 else rule
 

@@ -20,6 +20,8 @@ CLOCK_CONDITIONS = [
     "tickets_2h >= {n}",
     "tickets_2h < {n} and skips >= 1",
     "idle_hours >= {n} and module.completion_pct < 75",
+    "skips >= {n}",
+    'event.type == "module_skipped"',
 ]
 FIVE_MINUTES = timedelta(minutes=5)
 
@@ -76,7 +78,8 @@ def test_the_probe_wakes_at_the_first_tick_where_evaluate_changes_something(scen
     ticks = list(_ticks(last, 30))
 
     expected = None
-    for tick in ticks:
+    # Production's clock sweep visits only playbooks with time-based conditions; so does the probe.
+    for tick in ticks if playbook.uses_clock else []:
         outcome = evaluate(playbook, facts, state, events=events, event=None, now=tick)
         if outcome.decisions or outcome.state != state:
             expected = tick

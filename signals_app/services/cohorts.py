@@ -1,0 +1,146 @@
+"""Cohort simulation: many synthetic learners through the simulator, summed up per playbook version, so that an
+admin sees what a change (a threshold, a new trigger) does to the distribution before publishing it.
+
+Each learner runs in its own throwaway transaction (so progress can be reported as it goes and a cohort of any
+size holds no long transaction); only their outcome is kept, in memory.
+"""
+
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import transaction
+
+from playbooks.engine.journeys import Journey, JourneyInvalid, parse_journey
+from playbooks.engine.spec import SpecError
+from playbooks.models import Enrollment, EnrollmentStatus, PlaybookVersion
+from playbooks.selectors import version_spec
+from signals_app.models import Decision, Reminder, ReminderStatus
+from signals_app.services.simulation import JourneyRun, trigger_name
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class CohortReport:
+    """One version's outcomes over the cohort: counts of learners unless the name says otherwise."""
+
+    playbook: str
+    version: int
+    version_status: str
+    learners: int = 0
+    enrolled: int = 0
+    completed: int = 0
+    steps_done: int = 0  # summed, for the mean
+    branches: dict[str, Counter] = field(default_factory=dict)  # branch step → chosen module or goto → learners
+    triggers: Counter = field(default_factory=Counter)  # fired, learners
+    suppressed: Counter = field(default_factory=Counter)  # hit their limit, learners
+    flags: Counter = field(default_factory=Counter)
+    reminders_scheduled: int = 0  # reminders, not learners
+    reminders_suppressed: int = 0
+    learners_reminded: int = 0
+    next_modules: Counter = field(default_factory=Counter)  # where learners stand at the end
+    seconds: float = 0.0
+
+    @property
+    def label(self) -> str:
+        return f"v{self.version} ({self.version_status})"
+
+    def share(self, count: int) -> float:
+        return round(100 * count / self.learners, 1) if self.learners else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "playbook": self.playbook,
+            "version": self.version,
+            "version_status": self.version_status,
+            "learners": self.learners,
+            "enrolled": self.enrolled,
+            "completed": self.completed,
+            "completion_pct": self.share(self.completed),
+            "mean_steps_done": round(self.steps_done / self.enrolled, 2) if self.enrolled else 0,
+            "branches": {step: dict(counts.most_common()) for step, counts in self.branches.items()},
+            "triggers_fired": dict(self.triggers.most_common()),
+            "triggers_suppressed": dict(self.suppressed.most_common()),
+            "flags": dict(self.flags.most_common()),
+            "reminders": {
+                "scheduled": self.reminders_scheduled,
+                "suppressed": self.reminders_suppressed,
+                "learners_reminded": self.learners_reminded,
+            },
+            "next_modules": {str(module): count for module, count in self.next_modules.most_common()},
+            "seconds": round(self.seconds, 2),
+        }
+
+
+def cohort_parse(*, journeys: list[dict[str, Any]], version: PlaybookVersion) -> list[Journey]:
+    """Every journey of the cohort checked against the version before anything runs (all or nothing)."""
+    spec = version_spec(version=version)
+    parsed, errors = [], []
+    for number, document in enumerate(journeys, start=1):
+        try:
+            parsed.append(parse_journey({**document, "playbook": spec.slug}, playbooks={spec.slug: spec}))
+        except JourneyInvalid as invalid:
+            errors.extend(SpecError(f"learner {number}: {e.path}", e.message) for e in invalid.errors)
+            if len(errors) >= 20:
+                break  # the same template mistake repeats for every learner
+    if errors:
+        raise JourneyInvalid(errors)
+    return parsed
+
+
+def cohort_simulate(
+    *, journeys: list[dict[str, Any]], versions: list[PlaybookVersion], on_progress: Progress | None = None
+) -> list[CohortReport]:
+    """Run the cohort against each version (e.g. the draft and the published one); nothing is kept."""
+    parsed = {version.pk: cohort_parse(journeys=journeys, version=version) for version in versions}
+    total, done = len(journeys) * len(versions), 0
+    reports = []
+    for version in versions:
+        report = CohortReport(version.playbook.slug, version.number, version.status)
+        began = time.perf_counter()
+        for journey in parsed[version.pk]:
+            with transaction.atomic():
+                try:
+                    run = JourneyRun(journey, version)
+                    _tally(report, run, enrolled=run.run())
+                finally:
+                    transaction.set_rollback(True)
+            done += 1
+            if on_progress is not None:
+                on_progress(done, total)
+        report.seconds = time.perf_counter() - began
+        reports.append(report)
+    return reports
+
+
+def _tally(report: CohortReport, run: JourneyRun, *, enrolled: bool) -> None:
+    report.learners += 1
+    report.next_modules[run.observations[run.until].module or run.observations[run.until].status] += 1
+    if not enrolled:
+        return
+    report.enrolled += 1
+    enrollment = Enrollment.objects.filter(learner=run.learner).values_list("status", "steps_done").get()
+    report.completed += enrollment[0] == EnrollmentStatus.COMPLETED
+    report.steps_done += enrollment[1]
+    fired, suppressed, flags = set(), set(), set()
+    rows = Decision.objects.filter(learner=run.learner, kind__in=["branch", "trigger", "suppressed", "action"])
+    for kind, rule, step, module, action in rows.values_list("kind", "rule", "step", "module", "action"):
+        if kind == "branch":
+            report.branches.setdefault(step, Counter())[module or f"goto {action.get('goto')}"] += 1
+        elif kind == "trigger":
+            fired.add(trigger_name(rule))
+        elif kind == "suppressed":
+            suppressed.add(trigger_name(rule))
+        elif action and "flag" in action:
+            flags.add(action["flag"])
+    report.triggers.update(fired)
+    report.suppressed.update(suppressed)
+    report.flags.update(flags)
+    statuses = Counter(Reminder.objects.filter(learner=run.learner).values_list("status", flat=True))
+    suppressed_reminders = statuses.pop(ReminderStatus.SUPPRESSED, 0)
+    report.reminders_suppressed += suppressed_reminders
+    report.reminders_scheduled += sum(statuses.values())
+    report.learners_reminded += bool(statuses)
