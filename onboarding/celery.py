@@ -46,6 +46,8 @@ def worker_argv(*, concurrency: int, loglevel: str = "INFO") -> list[str]:
 TASK_ROUTES = {
     "identity.*": {"queue": CeleryQueue.IDENTITY.value},
     "signals_app.reminders.*": {"queue": CeleryQueue.REMINDERS.value},
+    # Minutes of simulation: kept off the events queue, where it would hold up live evaluation.
+    "signals_app.run_cohort": {"queue": CeleryQueue.DEFAULT.value},
     "signals_app.*": {"queue": CeleryQueue.EVENTS.value},
     "playbooks.*": {"queue": CeleryQueue.EVENTS.value},
 }

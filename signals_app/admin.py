@@ -3,7 +3,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from common.admin import LargeTablePaginator
-from signals_app.models import Decision, Event, Flag
+from signals_app.models import Decision, Event, Flag, Reminder
 from signals_app.services import flag_acknowledge
 
 STANDARD_EVENT_TYPES = (
@@ -126,3 +126,25 @@ class FlagAdmin(admin.ModelAdmin):
         for flag in queryset:
             flag_acknowledge(flag=flag, user=request.user)
         self.message_user(request, f"{queryset.count()} flag(s) acknowledged.", messages.SUCCESS)
+
+
+@admin.register(Reminder)
+class ReminderAdmin(admin.ModelAdmin):
+    """Reminders as scheduled and delivered: read-only, written by the workers."""
+
+    list_display = ("learner", "channel", "template", "due_at", "status", "delivered_by", "note")
+    list_filter = ("status", "channel")
+    list_select_related = ("learner",)
+    search_fields = ("learner__external_id",)
+    raw_id_fields = ("learner", "enrollment", "decision")
+    show_full_result_count = False
+    paginator = LargeTablePaginator
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+from signals_app import admin_simulation  # noqa: E402, F401 - the Simulate pages extend the playbook version admin

@@ -116,3 +116,44 @@ class Reminder(models.Model):
 
     def __str__(self) -> str:
         return f"{self.channel} reminder for {self.learner_id} at {self.due_at:%Y-%m-%d %H:%M}"
+
+
+class CohortRunStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class CohortRun(models.Model):
+    """A cohort simulation an admin started: its inputs, its progress, and the report (the simulated learners
+    themselves are never kept)."""
+
+    version = models.ForeignKey("playbooks.PlaybookVersion", on_delete=models.CASCADE, related_name="cohort_runs")
+    against = models.ForeignKey(
+        "playbooks.PlaybookVersion",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+        help_text="The version it is compared with (usually the published one).",
+    )
+    template = models.TextField(help_text="The journey template (YAML).")
+    learners_csv = models.TextField(blank=True)
+    learners = models.PositiveIntegerField(null=True, blank=True)
+    status = models.CharField(max_length=10, choices=CohortRunStatus.choices, default=CohortRunStatus.QUEUED)
+    done = models.PositiveIntegerField(default=0, help_text="Learner runs finished.")
+    total = models.PositiveIntegerField(default=0)
+    report = models.JSONField(default=list, blank=True)
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"cohort run {self.pk} on {self.version}"

@@ -68,3 +68,13 @@ def deliver_due_reminders() -> int:
     from signals_app.services.reminders import reminders_deliver_due
 
     return reminders_deliver_due(now=timezone.now())
+
+
+@shared_task(
+    name="signals_app.run_cohort", acks_late=True, reject_on_worker_lost=True, time_limit=3600, soft_time_limit=3540
+)
+def run_cohort(*, run_id: int) -> None:
+    """A cohort simulation started from the admin; redelivered after a worker loss, it starts again."""
+    from signals_app.services.cohorts import cohort_run_execute
+
+    cohort_run_execute(run_id=run_id)

@@ -2,7 +2,7 @@
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
@@ -14,6 +14,7 @@ from identity.models import Role
 from identity.services import role_upsert
 from playbooks import selectors
 from playbooks.engine.document import load_yaml, spec_from_document
+from playbooks.engine.journeys import saved_journey_errors
 from playbooks.engine.spec import PlaybookInvalid, PlaybookSpec, SpecError
 from playbooks.engine.validation import validate_spec
 from playbooks.models import (
@@ -231,3 +232,15 @@ def _module_fields(module) -> dict:
         "minutes": module.minutes,
         "tags": list(module.tags),
     }
+
+
+def version_tests_set(*, version: PlaybookVersion, tests: list) -> PlaybookVersion:
+    """Replace a draft's saved journeys; refused (PlaybookInvalid, by path) if one of them is malformed."""
+    _require_draft(version)
+    spec = selectors.version_spec(version=version)
+    errors = saved_journey_errors(replace(spec, tests=tuple(tests)))
+    if errors:
+        raise PlaybookInvalid(errors)
+    version.tests = list(tests)
+    version.save(update_fields=["tests", "updated_at"])
+    return version

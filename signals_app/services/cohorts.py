@@ -12,12 +12,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import transaction
+from django.utils import timezone
 
+from playbooks.engine.cohorts import CohortInvalid, expand_cohort
+from playbooks.engine.document import load_yaml
 from playbooks.engine.journeys import Journey, JourneyInvalid, parse_journey
 from playbooks.engine.spec import SpecError
 from playbooks.models import Enrollment, EnrollmentStatus, PlaybookVersion
 from playbooks.selectors import version_spec
-from signals_app.models import Decision, Reminder, ReminderStatus
+from signals_app.models import CohortRun, CohortRunStatus, Decision, Reminder, ReminderStatus
 from signals_app.services.simulation import JourneyRun, trigger_name
 
 Progress = Callable[[int, int], None]
@@ -144,3 +147,84 @@ def _tally(report: CohortReport, run: JourneyRun, *, enrolled: bool) -> None:
     report.reminders_suppressed += suppressed_reminders
     report.reminders_scheduled += sum(statuses.values())
     report.learners_reminded += bool(statuses)
+
+
+def cohort_run_start(
+    *,
+    version: PlaybookVersion,
+    against: PlaybookVersion | None,
+    template: str,
+    learners_csv: str,
+    learners: int | None,
+    user=None,
+) -> CohortRun:
+    """Check the inputs now (so the admin sees mistakes at once), then hand the run to a worker."""
+    from signals_app.tasks import run_cohort
+
+    versions = [version] + ([against] if against is not None and against.pk != version.pk else [])
+    journeys = _journeys(template, learners_csv, learners)
+    for target in versions:
+        cohort_parse(journeys=journeys, version=target)
+    run = CohortRun.objects.create(
+        version=version,
+        against=versions[1] if len(versions) > 1 else None,
+        template=template,
+        learners_csv=learners_csv,
+        learners=learners,
+        total=len(journeys) * len(versions),
+        created_by=user if user is not None and user.is_authenticated else None,
+    )
+    transaction.on_commit(lambda: run_cohort.delay(run_id=run.pk))
+    return run
+
+
+def cohort_run_execute(*, run_id: int) -> None:
+    """Run a queued cohort, recording progress as it goes; idempotent (a finished run is left alone)."""
+    # A run left "running" by a lost worker is started again: nothing of it was kept.
+    pending = [CohortRunStatus.QUEUED, CohortRunStatus.RUNNING]
+    claimed = CohortRun.objects.filter(pk=run_id, status__in=pending).update(status=CohortRunStatus.RUNNING)
+    if not claimed:
+        return
+    run = CohortRun.objects.select_related("version__playbook", "against__playbook").get(pk=run_id)
+    step = max(run.total // 50, 1)
+
+    def progress(done: int, total: int) -> None:
+        if done % step == 0 or done == total:
+            CohortRun.objects.filter(pk=run_id).update(done=done)
+
+    try:
+        journeys = _journeys(run.template, run.learners_csv, run.learners)
+        versions = [run.version] + ([run.against] if run.against_id else [])
+        reports = cohort_simulate(journeys=journeys, versions=versions, on_progress=progress)
+    except (CohortInvalid, JourneyInvalid) as exc:
+        CohortRun.objects.filter(pk=run_id).update(
+            status=CohortRunStatus.FAILED, error="\n".join(map(str, exc.errors)), finished_at=timezone.now()
+        )
+        return
+    CohortRun.objects.filter(pk=run_id).update(
+        status=CohortRunStatus.DONE,
+        report=[report.as_dict() for report in reports],
+        done=run.total,
+        finished_at=timezone.now(),
+    )
+
+
+def _journeys(template: str, learners_csv: str, learners: int | None) -> list[dict[str, Any]]:
+    return expand_cohort(load_yaml(template), learners=learners, csv_text=learners_csv or None)
+
+
+def cohort_report_from_dict(data: dict[str, Any]) -> CohortReport:
+    """A stored report (``as_dict``) back as a CohortReport, for the admin's table."""
+    report = CohortReport(data["playbook"], data["version"], data["version_status"])
+    report.learners, report.enrolled, report.completed = data["learners"], data["enrolled"], data["completed"]
+    report.steps_done = round(data["mean_steps_done"] * data["enrolled"])
+    report.branches = {step: Counter(counts) for step, counts in data["branches"].items()}
+    report.triggers = Counter(data["triggers_fired"])
+    report.suppressed = Counter(data["triggers_suppressed"])
+    report.flags = Counter(data["flags"])
+    reminders = data["reminders"]
+    report.reminders_scheduled, report.reminders_suppressed = reminders["scheduled"], reminders["suppressed"]
+    report.learners_reminded = reminders["learners_reminded"]
+    report.next_modules = Counter(data["next_modules"])
+    report.seconds = data["seconds"]
+    return report
