@@ -1,7 +1,9 @@
 """Admin forms that check conditions and actions as they are typed, with the message on the field."""
 
+from dataclasses import replace
 from typing import Any
 
+import yaml
 from django import forms
 from django.core.exceptions import ValidationError
 from django.forms.models import BaseInlineFormSet
@@ -9,6 +11,9 @@ from django.utils.html import format_html
 
 from playbooks import selectors
 from playbooks.engine.conditions import EVENT_FILTER, ConditionError, Vocabulary, compile_condition, vocabulary_for
+from playbooks.engine.document import load_yaml
+from playbooks.engine.journeys import saved_journey_errors
+from playbooks.engine.spec import PlaybookInvalid
 from playbooks.engine.validation import validate_actions
 from playbooks.models import BranchOption, PlaybookVersion, SignalDefinition, Step, Trigger
 
@@ -126,3 +131,56 @@ class BranchOptionFormSet(VersionChildFormSet):
             raise ValidationError(
                 "'otherwise' (blank 'when') must be the last option: options after it are never reached."
             )
+
+
+class SavedJourneysField(forms.CharField):
+    """A version's saved journeys edited as YAML (a list of {name, journey}), stored as JSON."""
+
+    widget = forms.Textarea(attrs={"rows": 16, "cols": 100, "class": "vLargeTextField", "spellcheck": "false"})
+
+    def prepare_value(self, value: Any) -> str:
+        if isinstance(value, str):
+            return value
+        return yaml.safe_dump(value or [], sort_keys=False, allow_unicode=True) if value else ""
+
+    def to_python(self, value: Any) -> list:
+        text = super().to_python(value)
+        if not text.strip():
+            return []
+        try:
+            tests = load_yaml(text)
+        except PlaybookInvalid as exc:
+            raise ValidationError(str(exc.errors[0]), code="yaml") from exc
+        if not isinstance(tests, list):
+            raise ValidationError("Expected a list: - {name: fast skipper, journey: {learner: ..., events: ...}}")
+        return tests
+
+
+class VersionForm(forms.ModelForm):
+    tests = SavedJourneysField(
+        required=False,
+        label="Saved journeys",
+        help_text="Journeys that must pass before this version is published (YAML; DESIGN.md section 5). "
+        "'playbook' may be left out of each journey.",
+    )
+
+    class Meta:
+        model = PlaybookVersion
+        fields = (
+            "audience_roles",
+            "audience_when",
+            "frequency_cap_max",
+            "frequency_cap_per",
+            "quiet_hours_start",
+            "quiet_hours_end",
+            "tests",
+        )
+
+    def clean_tests(self) -> list:
+        tests = self.cleaned_data["tests"]
+        if self.instance.pk is not None and tests:
+            spec = replace(selectors.version_spec(version=self.instance), tests=tuple(tests))
+            errors = saved_journey_errors(spec)
+            if errors:
+                raise ValidationError([str(error) for error in errors])
+        return tests

@@ -24,6 +24,7 @@ from playbooks.admin.forms import (
     StepFormSet,
     TriggerForm,
     VersionChildFormSet,
+    VersionForm,
 )
 from playbooks.engine.document import dump_yaml
 from playbooks.engine.spec import PlaybookInvalid
@@ -158,6 +159,7 @@ class PlaybookAdmin(SimpleHistoryAdmin):
 
 @admin.register(PlaybookVersion)
 class PlaybookVersionAdmin(SimpleHistoryAdmin):
+    form = VersionForm
     list_display = ("__str__", "playbook", "number", "status", "published_at", "published_by")
     list_filter = ("status", "playbook")
     list_select_related = ("playbook", "published_by")
@@ -171,7 +173,7 @@ class PlaybookVersionAdmin(SimpleHistoryAdmin):
             "Delivery policy",
             {"fields": ("frequency_cap_max", "frequency_cap_per", "quiet_hours_start", "quiet_hours_end")},
         ),
-        ("Saved journeys", {"fields": ("tests",), "classes": ("collapse",)}),
+        ("Saved journeys", {"fields": ("tests",)}),
     )
     inlines = (SignalInline, StepInline, TriggerInline)
     actions = ("publish", "publish_and_migrate", "export_yaml")

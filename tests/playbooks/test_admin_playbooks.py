@@ -248,3 +248,46 @@ def test_a_goto_cycle_is_listed_among_the_problems_of_the_draft(admin_client):
     page = admin_client.get(reverse("admin:playbooks_playbookversion_change", args=[draft.pk]))
 
     assert "steps[5].branch[0].goto</code>: a cycle of gotos: &#x27;specialist-track&#x27; leads back here" in page.text
+
+
+FAST_SKIPPER_TEST = """
+- name: fast skipper
+  journey:
+    learner: {external_id: sim-1, roles: [support_specialist], attributes: {api_access: true}}
+    start: '2026-03-02T09:00:00Z'
+    events:
+      - {at: 0m, type: module_completed, module: welcome, properties: {duration_seconds: 50}}
+      - {at: 2m, type: module_skipped, module: MODULE}
+    until: 1h
+    expect:
+      - {at: 1m, next_module: crm-basics}
+"""
+
+
+def test_saved_journeys_are_edited_as_yaml_on_the_draft(admin_client):
+    playbook_import(text=PLAYBOOK, publish=True)
+    draft = draft_create(playbook=Playbook.objects.get())
+    form = _draft_form(draft, _trigger_rows(draft)) | {"tests": FAST_SKIPPER_TEST.replace("MODULE", "crm-basics")}
+
+    response = admin_client.post(reverse("admin:playbooks_playbookversion_change", args=[draft.pk]), form)
+
+    assert response.status_code == 302
+    draft.refresh_from_db()
+    assert draft.tests[0]["name"] == "fast skipper"
+    assert draft.tests[0]["journey"]["events"][1] == {"at": "2m", "type": "module_skipped", "module": "crm-basics"}
+    page = admin_client.get(reverse("admin:playbooks_playbookversion_change", args=[draft.pk])).text
+    assert "name: fast skipper" in page  # shown back as YAML
+
+
+def test_a_saved_journey_naming_an_unknown_module_is_refused_on_the_field(admin_client):
+    playbook_import(text=PLAYBOOK, publish=True)
+    draft = draft_create(playbook=Playbook.objects.get())
+    form = _draft_form(draft, _trigger_rows(draft)) | {"tests": FAST_SKIPPER_TEST.replace("MODULE", "crm-basic")}
+
+    response = admin_client.post(reverse("admin:playbooks_playbookversion_change", args=[draft.pk]), form)
+
+    assert response.status_code == 200
+    errors = str(response.context["adminform"].form.errors["tests"])
+    assert "tests[0].journey.events[1].module: unknown module &#x27;crm-basic&#x27;" in errors
+    draft.refresh_from_db()
+    assert draft.tests == []
