@@ -14,6 +14,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from common.logging import simulating
 from playbooks.engine.cohorts import CohortInvalid, expand_cohort
 from playbooks.engine.document import load_yaml
 from playbooks.engine.journeys import Journey, JourneyInvalid, parse_journey
@@ -105,7 +106,7 @@ def cohort_simulate(
         report = CohortReport(version.playbook.slug, version.number, version.status)
         began = time.perf_counter()
         for journey in parsed[version.pk]:
-            with transaction.atomic():
+            with simulating(), transaction.atomic():
                 try:
                     run = JourneyRun(journey, version)
                     _tally(report, run, enrolled=run.run())

@@ -16,6 +16,7 @@ from typing import Any
 
 from django.db import transaction
 
+from common.logging import simulating
 from identity.models import Learner, Role
 from identity.services import learner_create, role_upsert
 from playbooks.engine.durations import format_duration
@@ -109,7 +110,7 @@ def journey_simulate(
     Raises ``JourneyInvalid`` for a journey that cannot run (every problem, by path) and ``PlaybookInvalid`` for a
     playbook file that would not import.
     """
-    with transaction.atomic():
+    with simulating(), transaction.atomic():
         try:
             journey, target = journey_parse(document=document, version=version, playbook_text=playbook_text)
             return journey_run(journey=journey, version=target)
