@@ -7,7 +7,7 @@ from django.db.models import QuerySet
 from identity.models import Learner
 from playbooks.models import Enrollment, EnrollmentStatus, PlaybookVersion
 from playbooks.selectors import compiled_version
-from signals_app.models import Decision, Event
+from signals_app.models import Decision, Event, Reminder, ReminderStatus
 
 
 def learners_with_stale_events(*, older_than: datetime, limit: int) -> list[int]:
@@ -24,3 +24,12 @@ def learners_with_clock_conditions() -> list[int]:
 
 def decisions_for_learner(*, learner: Learner) -> QuerySet[Decision]:
     return Decision.objects.filter(learner=learner).select_related("event").order_by("-decided_at", "-pk")
+
+
+def reminders_in_app(*, learner: Learner) -> list[Reminder]:
+    """Reminders delivered to the learner's page and not yet dismissed, newest first."""
+    return list(
+        Reminder.objects.filter(
+            learner=learner, status=ReminderStatus.SENT, delivered_by="in_app", seen_at__isnull=True
+        ).order_by("-sent_at", "-pk")[:5]
+    )

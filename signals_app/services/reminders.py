@@ -159,3 +159,8 @@ CHANNELS = {
     "webhook": _by_post("REMINDER_WEBHOOK_URL"),
     IN_APP: _in_app,
 }
+
+
+def reminder_dismiss(*, learner, reminder_id: int, now: datetime) -> bool:
+    """The learner dismisses an in-app reminder of theirs; another learner's id changes nothing."""
+    return bool(Reminder.objects.filter(pk=reminder_id, learner=learner, seen_at__isnull=True).update(seen_at=now))

@@ -13,6 +13,7 @@ from playbooks.services import playbook_import
 from signals_app.models import Reminder, ReminderStatus
 from signals_app.services import events_ingest, learner_evaluate_clock, learner_evaluate_pending
 from signals_app.services.reminders import reminders_deliver_due
+from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -173,3 +174,19 @@ def test_a_failing_slack_hook_falls_back_to_email(slack_hook):
     assert (reminder.status, reminder.delivered_by) == (ReminderStatus.SENT, "email")
     assert reminder.note == "slack: delivery failed (HTTPError); sent by email"
     assert len(mail.outbox) == 1
+
+
+def test_an_in_app_reminder_shows_on_the_learners_page_until_dismissed(client):
+    learner = _setup(email="")
+    learner.user = UserFactory(username="ada")
+    learner.save()
+    _pause(learner, T0)
+    reminders_deliver_due(now=T0 + timedelta(days=1))
+    client.force_login(learner.user)
+
+    page = client.get("/learn/").content.decode()
+    assert "Pick up where you left off: try short-intro." in page
+
+    reminder = Reminder.objects.get()
+    client.post(f"/learn/reminders/{reminder.pk}/dismiss")
+    assert "Pick up where you left off" not in client.get("/learn/").content.decode()
