@@ -4,10 +4,9 @@ Conditions are checked when saved, never at run time: an unknown name, a type mi
 ``ConditionError`` that says where (column, with a caret) and, for names, what the admin probably meant.
 """
 
-import difflib
 import re
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -17,6 +16,7 @@ from rule_engine import DataType
 from rule_engine import errors as rule_errors
 
 from playbooks.engine.closures import NotComparable, Unsupported, compile_closure
+from playbooks.engine.shapes import did_you_mean
 
 # `attributes.api_access` and `event.properties.duration_seconds` are our syntax (DESIGN.md §4). rule-engine 5.x
 # resolves dot access on a mapping only after a failed attribute lookup (with a fuzzy "did you mean" search: a third
@@ -213,14 +213,9 @@ def _column_of_name(masked: str, name: str) -> int:
     return 1
 
 
-def _suggest(name: str, candidates: Iterable[str]) -> str:
-    close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
-    return f"; did you mean '{close[0]}'?" if close else ""
-
-
 def _unknown_name(expression: str, masked: str, name: str, types: Mapping[str, Any]) -> ConditionError:
     column = _column_of_name(masked, name)
-    return ConditionError(expression, f"unknown name '{name}' at column {column}{_suggest(name, types)}", column)
+    return ConditionError(expression, f"unknown name '{name}' at column {column}{did_you_mean(name, types)}", column)
 
 
 def _unknown_attribute(expression: str, masked: str, exc: rule_errors.AttributeResolutionError) -> ConditionError:
@@ -232,7 +227,7 @@ def _unknown_attribute(expression: str, masked: str, exc: rule_errors.AttributeR
     owner = f" of '{object_type.name}'" if hasattr(object_type, "name") else ""
     return ConditionError(
         expression,
-        f"unknown attribute '{attribute}'{owner} at column {column}{_suggest(attribute, attributes)}",
+        f"unknown attribute '{attribute}'{owner} at column {column}{did_you_mean(attribute, attributes)}",
         column,
     )
 

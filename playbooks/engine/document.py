@@ -4,11 +4,11 @@
 references). ``document_from_spec`` is the inverse used by export: exporting an import gives back the input.
 """
 
-import difflib
 from typing import Any
 
 import yaml
 
+from playbooks.engine.shapes import ShapeReader, kind_of
 from playbooks.engine.spec import (
     ActionSpec,
     AudienceSpec,
@@ -42,56 +42,9 @@ def load_yaml(text: str) -> Any:
         raise PlaybookInvalid([SpecError("", f"malformed YAML at {where}{problem}")]) from None
 
 
-class _Reader:
-    """Collects every shape error instead of stopping at the first."""
-
-    def __init__(self) -> None:
-        self.errors: list[SpecError] = []
-
-    def error(self, path: str, message: str) -> None:
-        self.errors.append(SpecError(path, message))
-
-    def mapping(self, value: Any, path: str, allowed: tuple[str, ...]) -> dict[str, Any]:
-        if not isinstance(value, dict):
-            self.error(path, f"expected a mapping of {', '.join(allowed)}, got {_kind(value)}")
-            return {}
-        for key in value:
-            if key not in allowed:
-                close = difflib.get_close_matches(str(key), allowed, n=1)
-                hint = f"; did you mean '{close[0]}'?" if close else f"; allowed: {', '.join(allowed)}"
-                self.error(f"{path}.{key}" if path else str(key), f"unknown key '{key}'{hint}")
-        return value
-
-    def sequence(self, value: Any, path: str) -> list[Any]:
-        if value is None:
-            return []
-        if not isinstance(value, list):
-            self.error(path, f"expected a list, got {_kind(value)}")
-            return []
-        return value
-
-    def text(self, value: Any, path: str, *, required: bool = True) -> str | None:
-        if value is None:
-            if required:
-                self.error(path, "required")
-            return None
-        if isinstance(value, bool) or not isinstance(value, str | int | float):
-            self.error(path, f"expected text, got {_kind(value)}")
-            return None
-        return str(value)
-
-    def integer(self, value: Any, path: str, *, minimum: int = 0) -> int | None:
-        if value is None:
-            return None
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            self.error(path, f"expected a whole number of at least {minimum}, got {value!r}")
-            return None
-        return value
-
-
 def spec_from_document(document: Any) -> PlaybookSpec:
     """Shape-check a loaded playbook document; raises PlaybookInvalid listing every problem."""
-    reader = _Reader()
+    reader = ShapeReader()
     top = reader.mapping(document, "", TOP_KEYS)
     spec = PlaybookSpec(
         slug=reader.text(top.get("slug"), "slug") or "",
@@ -115,7 +68,7 @@ def spec_from_document(document: Any) -> PlaybookSpec:
     return spec
 
 
-def _audience(reader: _Reader, value: Any) -> AudienceSpec:
+def _audience(reader: ShapeReader, value: Any) -> AudienceSpec:
     if value is None:
         return AudienceSpec()
     audience = reader.mapping(value, "audience", ("roles", "when"))
@@ -128,7 +81,7 @@ def _audience(reader: _Reader, value: Any) -> AudienceSpec:
     )
 
 
-def _module(reader: _Reader, value: Any, path: str) -> ModuleSpec:
+def _module(reader: ShapeReader, value: Any, path: str) -> ModuleSpec:
     module = reader.mapping(value, path, MODULE_KEYS)
     tags = [
         reader.text(t, f"{path}.tags[{i}]") for i, t in enumerate(reader.sequence(module.get("tags"), f"{path}.tags"))
@@ -145,11 +98,11 @@ def _module(reader: _Reader, value: Any, path: str) -> ModuleSpec:
     )
 
 
-def _signals(reader: _Reader, value: Any) -> tuple[SignalSpec, ...]:
+def _signals(reader: ShapeReader, value: Any) -> tuple[SignalSpec, ...]:
     if value is None:
         return ()
     if not isinstance(value, dict):
-        reader.error("signals", f"expected a mapping of signal name to definition, got {_kind(value)}")
+        reader.error("signals", f"expected a mapping of signal name to definition, got {kind_of(value)}")
         return ()
     signals = []
     for name, definition in value.items():
@@ -168,7 +121,7 @@ def _signals(reader: _Reader, value: Any) -> tuple[SignalSpec, ...]:
     return tuple(signals)
 
 
-def _step(reader: _Reader, value: Any, path: str) -> StepSpec:
+def _step(reader: ShapeReader, value: Any, path: str) -> StepSpec:
     step = reader.mapping(value, path, STEP_KEYS)
     if "module" in step and "branch" in step:
         reader.error(path, "a step has either 'module' or 'branch', not both")
@@ -187,7 +140,7 @@ def _step(reader: _Reader, value: Any, path: str) -> StepSpec:
     )
 
 
-def _option(reader: _Reader, value: Any, path: str) -> BranchOption:
+def _option(reader: ShapeReader, value: Any, path: str) -> BranchOption:
     option = reader.mapping(value, path, OPTION_KEYS)
     if "otherwise" in option:
         if "when" in option:
@@ -208,7 +161,7 @@ def _option(reader: _Reader, value: Any, path: str) -> BranchOption:
     )
 
 
-def _trigger(reader: _Reader, value: Any, path: str) -> TriggerSpec:
+def _trigger(reader: ShapeReader, value: Any, path: str) -> TriggerSpec:
     trigger = reader.mapping(value, path, TRIGGER_KEYS)
     limit = None
     if trigger.get("limit") is not None:
@@ -225,19 +178,19 @@ def _trigger(reader: _Reader, value: Any, path: str) -> TriggerSpec:
     )
 
 
-def _action(reader: _Reader, value: Any, path: str) -> ActionSpec:
+def _action(reader: ShapeReader, value: Any, path: str) -> ActionSpec:
     if isinstance(value, str):  # a bare action name such as "complete"
         return ActionSpec(kind=value, argument=None)
     if not isinstance(value, dict) or len(value) != 1:
         reader.error(
-            path, f"an action is a one-key mapping such as {{insert_module: remedial-demo}}, got {_kind(value)}"
+            path, f"an action is a one-key mapping such as {{insert_module: remedial-demo}}, got {kind_of(value)}"
         )
         return ActionSpec(kind="")
     ((kind, argument),) = value.items()
     return ActionSpec(kind=str(kind), argument=None if argument is True and kind == "complete" else argument)
 
 
-def _policy(reader: _Reader, value: Any) -> PolicySpec:
+def _policy(reader: ShapeReader, value: Any) -> PolicySpec:
     if value is None:
         return PolicySpec()
     policy = reader.mapping(value, "policy", POLICY_KEYS)
@@ -248,12 +201,6 @@ def _policy(reader: _Reader, value: Any) -> PolicySpec:
         frequency_cap_per=reader.text(cap.get("per"), "policy.frequency_cap.per", required=False),
         quiet_hours_start=reader.text(quiet.get("start"), "policy.quiet_hours.start", required=False),
         quiet_hours_end=reader.text(quiet.get("end"), "policy.quiet_hours.end", required=False),
-    )
-
-
-def _kind(value: Any) -> str:
-    return {dict: "a mapping", list: "a list", str: "text", bool: "true/false", type(None): "nothing"}.get(
-        type(value), type(value).__name__
     )
 
 

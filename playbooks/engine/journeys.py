@@ -5,7 +5,6 @@ journeys saved as a playbook's tests. A journey is checked against the playbook 
 caught before anything runs.
 """
 
-import difflib
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -14,6 +13,7 @@ from typing import Any
 from zoneinfo import available_timezones
 
 from playbooks.engine.durations import DurationError, format_duration, parse_duration
+from playbooks.engine.shapes import ShapeReader, did_you_mean
 from playbooks.engine.spec import PlaybookSpec, SpecError
 
 EXPECTATION_KINDS = ("next_module", "reminders", "flags", "completed", "decisions")
@@ -62,12 +62,12 @@ class JourneyInvalid(Exception):
 
 def parse_journey(document: Any, *, playbooks: dict[str, PlaybookSpec]) -> Journey:
     """Check a loaded journey against the playbooks it may name; raises JourneyInvalid listing every problem."""
-    reader = _Reader()
+    reader = _JourneyReader()
     top = reader.mapping(document, "", _TOP_KEYS)
     slug = top.get("playbook")
     spec = playbooks.get(slug) if isinstance(slug, str) else None
     if spec is None:
-        reader.error("playbook", f"unknown playbook {slug!r}{_suggest(str(slug), playbooks)}")
+        reader.error("playbook", f"unknown playbook {slug!r}{did_you_mean(str(slug), playbooks)}")
     learner = reader.mapping(top.get("learner"), "learner", _LEARNER_KEYS)
     external_id = learner.get("external_id")
     if not isinstance(external_id, str) or not external_id:
@@ -109,21 +109,8 @@ def parse_journey(document: Any, *, playbooks: dict[str, PlaybookSpec]) -> Journ
     )
 
 
-class _Reader:
-    def __init__(self) -> None:
-        self.errors: list[SpecError] = []
-
-    def error(self, path: str, message: str) -> None:
-        self.errors.append(SpecError(path, message))
-
-    def mapping(self, value: Any, path: str, allowed: tuple[str, ...]) -> dict[str, Any]:
-        if not isinstance(value, dict):
-            self.error(path or "journey", f"expected a mapping of {', '.join(allowed)}")
-            return {}
-        for key in value:
-            if key not in allowed:
-                self.error(f"{path}.{key}" if path else str(key), f"unknown key '{key}'{_suggest(str(key), allowed)}")
-        return value
+class _JourneyReader(ShapeReader):
+    root = "journey"
 
     def offset(self, value: Any, path: str) -> timedelta | None:
         try:
@@ -170,7 +157,7 @@ class _Reader:
             elif module is not None and modules is not None and module not in modules:
                 self.error(
                     f"{path}.module",
-                    f"unknown module '{module}' in playbook '{spec.slug}'{_suggest(str(module), sorted(modules))}",
+                    f"unknown module '{module}' in playbook '{spec.slug}'{did_you_mean(str(module), sorted(modules))}",
                 )
             properties = event.get("properties") or {}
             if not isinstance(properties, dict):
@@ -196,7 +183,7 @@ class _Reader:
             if len(kinds) != 1 or kinds[0] not in EXPECTATION_KINDS:
                 unknown = next((k for k in kinds if k not in EXPECTATION_KINDS), None)
                 hint = (
-                    f"unknown expectation '{unknown}'{_suggest(unknown, EXPECTATION_KINDS)}"
+                    f"unknown expectation '{unknown}'{did_you_mean(unknown, EXPECTATION_KINDS)}"
                     if unknown
                     else "one expectation per item"
                 )
@@ -217,7 +204,7 @@ class _Reader:
             if value is not None and not isinstance(value, str):
                 self.error(path, "expected a module slug, or null for 'nothing left: the journey is complete'")
             elif value is not None and modules is not None and value not in modules:
-                self.error(path, f"unknown module '{value}' in playbook '{spec.slug}'{_suggest(value, modules)}")
+                self.error(path, f"unknown module '{value}' in playbook '{spec.slug}'{did_you_mean(value, modules)}")
         elif kind == "flags" and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
             self.error(path, "expected a list of flag names, e.g. [supervisor_review] (or [] for none)")
         elif kind == "reminders" and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
@@ -226,7 +213,7 @@ class _Reader:
             if isinstance(value, list):
                 for index, module in enumerate(value):
                     if modules is not None and module not in modules:
-                        self.error(f"{path}[{index}]", f"unknown module {module!r}{_suggest(str(module), modules)}")
+                        self.error(f"{path}[{index}]", f"unknown module {module!r}{did_you_mean(str(module), modules)}")
             elif not isinstance(value, bool):
                 self.error(path, "expected true/false (the whole journey), or a list of modules completed")
         elif kind == "decisions":
@@ -245,18 +232,13 @@ class _Reader:
                 if rules is not None and name not in rules:
                     self.error(
                         f"{path}.{key}[{index}]",
-                        f"no trigger or branch step {name!r} in playbook '{spec.slug}'{_suggest(str(name), rules)}",
+                        f"no trigger or branch step {name!r} in playbook '{spec.slug}'{did_you_mean(str(name), rules)}",
                     )
 
 
 @cache
 def _zones() -> frozenset[str]:
     return frozenset(available_timezones())  # reads the zone files: 25 ms, once
-
-
-def _suggest(name: str, candidates) -> str:
-    close = difflib.get_close_matches(name, list(candidates), n=1)
-    return f"; did you mean '{close[0]}'?" if close else ""
 
 
 def _show(delta: timedelta) -> str:

@@ -18,6 +18,7 @@ from playbooks.engine.conditions import (
 )
 from playbooks.engine.durations import DurationError, parse_duration
 from playbooks.engine.journeys import saved_journey_errors
+from playbooks.engine.shapes import did_you_mean
 from playbooks.engine.spec import (
     ACTIONS,
     AGGREGATES,
@@ -197,7 +198,7 @@ class _Checker:
     def goto(self, spec: PlaybookSpec, target: str, source_index: int, path: str) -> None:
         target_index = spec.step_index(target)
         if target_index is None:
-            self.error(path, f"unknown step '{target}'{_suggest(target, [s.key for s in spec.steps])}")
+            self.error(path, f"unknown step '{target}'{did_you_mean(target, [s.key for s in spec.steps])}")
         elif target_index <= source_index:
             loop = " → ".join(s.key for s in spec.steps[target_index : source_index + 1])
             self.error(path, f"a cycle of gotos: '{target}' leads back here ({loop} → {target}); jump to a later step")
@@ -217,14 +218,13 @@ class _Checker:
 
     def action(self, spec: PlaybookSpec, trigger: TriggerSpec | None, kind: str, argument: Any, path: str) -> None:
         if kind not in ACTIONS:
-            self.error(path, f"unknown action '{kind}'{_suggest(kind, ACTIONS)}")
+            self.error(path, f"unknown action '{kind}'{did_you_mean(kind, ACTIONS)}")
         elif kind in MODULE_ACTIONS:
             self.module_ref(argument, f"{path}.{kind}")
         elif kind == "goto":
             if spec.step_index(str(argument)) is None:
-                self.error(
-                    f"{path}.goto", f"unknown step '{argument}'{_suggest(str(argument), [s.key for s in spec.steps])}"
-                )
+                steps = [s.key for s in spec.steps]
+                self.error(f"{path}.goto", f"unknown step '{argument}'{did_you_mean(str(argument), steps)}")
         elif kind == "flag" and not (isinstance(argument, str) and SNAKE.match(argument)):
             self.error(f"{path}.flag", "a flag is a snake_case name, e.g. supervisor_review")
         elif kind == "remind":
@@ -263,8 +263,3 @@ class _Checker:
                 )
         if (policy.quiet_hours_start is None) != (policy.quiet_hours_end is None):
             self.error("policy.quiet_hours", "quiet hours need both 'start' and 'end'")
-
-
-def _suggest(name: str, candidates: Iterable[str]) -> str:
-    close = difflib.get_close_matches(name, list(candidates), n=1)
-    return f"; did you mean '{close[0]}'?" if close else ""
