@@ -5,6 +5,7 @@ so a learner without an e-mail address or a failing Slack hook still gets the nu
 """
 
 import logging
+import smtplib
 from collections import defaultdict
 from datetime import datetime, timedelta
 
@@ -124,7 +125,12 @@ def _by_email(reminder: Reminder) -> str | None:
         return "no e-mail address"
     context = _context(reminder)
     subject = render_to_string("reminders/subject.txt", context).strip()
-    send_mail(subject, render_to_string("reminders/body.txt", context), None, [reminder.learner.email])
+    try:
+        send_mail(subject, render_to_string("reminders/body.txt", context), None, [reminder.learner.email])
+    except (smtplib.SMTPException, OSError) as exc:
+        # One unreachable mail server must not hold up the batch (and re-send its other mails): fall back.
+        logger.warning("signals.reminder.email_failed", extra={"error": repr(exc)})
+        return f"delivery failed ({exc.__class__.__name__})"
     return None
 
 
