@@ -235,7 +235,7 @@ def clock_wakeup(
     enrolled_at = datetime.fromisoformat(state.enrolled_at) if state.enrolled_at else first
     last_seen = events[-1].occurred_at if events else enrolled_at
     current = resolve(playbook, state).module
-    context = {**_context(playbook, facts, state, events, None, first, None), "module": module_values(events, current)}
+    context = _context(playbook, facts, state, events, None, first, current)
     windowed = [signal for signal in playbook.signals if signal.window]
     # Windowed signals change only when one of their events leaves the window: recount at those moments only.
     expiries = sorted(
@@ -250,10 +250,7 @@ def clock_wakeup(
     # after it, only those that read the clock can change.
     triggers = playbook.triggers
     for tick in (first, *ticks) if playbook.clock_triggers else (first,):
-        context["idle_hours"] = idle_hours(last_seen, now=tick)
-        context["days_enrolled"] = max((tick - enrolled_at).total_seconds(), 0) / 86_400
-        local = tick.astimezone(zone)
-        context["now"] = {"hour": local.hour, "weekday": local.isoweekday()}
+        context.update(_clock_values(tick, enrolled_at, zone), idle_hours=idle_hours(last_seen, now=tick))
         if expired < len(expiries) and expiries[expired] <= tick:
             expired = bisect_right(expiries, tick)
             context.update({signal.name: aggregate(events, signal, now=tick) for signal in windowed})
@@ -316,17 +313,24 @@ def _context(
     module: str | None,
 ) -> dict[str, Any]:
     enrolled_at = datetime.fromisoformat(state.enrolled_at) if state.enrolled_at else now
-    local = now.astimezone(ZoneInfo(facts.timezone or "UTC"))
     return {
         "roles": list(facts.roles),
         "role": facts.roles[0] if facts.roles else None,
         "attributes": facts.attributes,
-        "days_enrolled": max((now - enrolled_at).total_seconds(), 0) / 86_400,
-        "now": {"hour": local.hour, "weekday": local.isoweekday()},
+        **_clock_values(now, enrolled_at, ZoneInfo(facts.timezone or "UTC")),
         **builtin_signals(events, now=now, enrolled_at=enrolled_at),
         **declared_signals(events, playbook.signals, now=now),
         "module": module_values(events, module),
         "event": event.as_context() if event else NO_EVENT,
+    }
+
+
+def _clock_values(now: datetime, enrolled_at: datetime, zone: ZoneInfo) -> dict[str, Any]:
+    """The names that move with the clock alone (``idle_hours`` comes with the built-in signals)."""
+    local = now.astimezone(zone)
+    return {
+        "days_enrolled": max((now - enrolled_at).total_seconds(), 0) / 86_400,
+        "now": {"hour": local.hour, "weekday": local.isoweekday()},
     }
 
 
@@ -377,6 +381,11 @@ def _first_match(
     raise AssertionError(f"branch '{step.key}' has no 'otherwise': validation should have refused it")
 
 
+def trigger_rule(trigger: TriggerSpec) -> str:
+    """How the decision log names a trigger's decisions: its name and its condition."""
+    return f"trigger '{trigger.name}': {trigger.when}"
+
+
 def _fire_triggers(
     playbook: CompiledPlaybook,
     state: JourneyState,
@@ -393,7 +402,7 @@ def _fire_triggers(
         if not now_true or was_true:
             continue  # fire on the edge only
         values = referenced_values(condition.expression, context)
-        rule = f"trigger '{trigger.name}': {trigger.when}"
+        rule = trigger_rule(trigger)
         if trigger.limit_per_learner is not None and memory.fired >= trigger.limit_per_learner:
             decisions.append(
                 Decision(

@@ -22,7 +22,7 @@ from playbooks.engine.spec import SpecError
 from playbooks.models import Enrollment, EnrollmentStatus, PlaybookVersion
 from playbooks.selectors import version_spec
 from signals_app.models import CohortRun, CohortRunStatus, Decision, Reminder, ReminderStatus
-from signals_app.services.simulation import JourneyRun, trigger_name
+from signals_app.services.simulation import JourneyRun, trigger_names
 
 Progress = Callable[[int, int], None]
 
@@ -130,14 +130,15 @@ def _tally(report: CohortReport, run: JourneyRun, *, enrolled: bool) -> None:
     report.completed += enrollment[0] == EnrollmentStatus.COMPLETED
     report.steps_done += enrollment[1]
     fired, suppressed, flags = set(), set(), set()
+    triggers = trigger_names(run.version)
     rows = Decision.objects.filter(learner=run.learner, kind__in=["branch", "trigger", "suppressed", "action"])
     for kind, rule, step, module, action in rows.values_list("kind", "rule", "step", "module", "action"):
         if kind == "branch":
             report.branches.setdefault(step, Counter())[module or f"goto {action.get('goto')}"] += 1
         elif kind == "trigger":
-            fired.add(trigger_name(rule))
+            fired.add(triggers.get(rule, rule))
         elif kind == "suppressed":
-            suppressed.add(trigger_name(rule))
+            suppressed.add(triggers.get(rule, rule))
         elif action and "flag" in action:
             flags.add(action["flag"])
     report.triggers.update(fired)

@@ -20,12 +20,12 @@ from common.logging import simulating
 from identity.models import Learner, Role
 from identity.services import learner_create, role_upsert
 from playbooks.engine.durations import format_duration
-from playbooks.engine.journey import JourneyState, clock_wakeup, evaluate
+from playbooks.engine.journey import JourneyState, clock_wakeup, evaluate, trigger_rule
 from playbooks.engine.journeys import Journey, JourneyInvalid, parse_journey, saved_journeys
 from playbooks.engine.signals import EventFact
 from playbooks.engine.spec import SpecError
 from playbooks.models import Enrollment, ModuleProgress, PlaybookVersion, ProgressStatus
-from playbooks.selectors import compiled_version, learner_facts, next_module_for_learner, version_get, version_spec
+from playbooks.selectors import compiled_version, learner_facts, next_module_for_learner, version_get
 from playbooks.services import learner_enroll, playbook_stage
 from signals_app.clock import CLOCK_SWEEP_EVERY
 from signals_app.models import Decision, Reminder, ReminderStatus
@@ -131,7 +131,7 @@ def journey_parse(
         if version is None:
             known = sorted(PlaybookVersion.objects.values_list("playbook__slug", flat=True).distinct())
             raise JourneyInvalid([SpecError("playbook", f"unknown playbook {slug!r}; playbooks: {', '.join(known)}")])
-    spec = version_spec(version=version)
+    spec = compiled_version(version=version).spec
     return parse_journey(document, playbooks={spec.slug: spec}), version
 
 
@@ -352,7 +352,7 @@ class JourneyRun:
             actual = seen.module
             passed = actual == expected and (expected is not None or seen.status == "completed")
             got = {
-                "not_enrolled": "the learner is not enrolled: they do not match the playbook's audience",
+                "not_enrolled": "nothing",
                 "completed": "nothing: the journey was complete",
             }.get(seen.status, f"'{actual}' ({seen.rule}: {seen.explanation})")
             message = f"next module {when}: expected {_name(expected)}, got {got}"
@@ -370,7 +370,7 @@ class JourneyRun:
             actual, passed, message = self._check_rules(expected, moment, when)
         if not enrolled and not passed:
             message += " (the learner never enrolled: they do not match the playbook's audience)"
-        decisions = [] if passed else [e for e in timeline if e["kind"] != "event" and e["at"] <= iso(moment)]
+        decisions = [] if passed else [e for e in timeline if e["kind"] != "event" and _moment(e) <= moment]
         at = format_duration(expectation.at) if expectation.at is not None else None
         return ExpectationResult(kind, expected, actual, passed, at, message, decisions)
 
@@ -387,7 +387,8 @@ class JourneyRun:
 
     def _check_rules(self, expected: dict, moment: datetime, when: str) -> tuple[Any, bool, str]:
         rows = Decision.objects.filter(learner=self.learner, kind__in=["trigger", "branch"], decided_at__lte=moment)
-        fired = sorted({row.step if row.kind == "branch" else trigger_name(row.rule) for row in rows})
+        triggers = trigger_names(self.version)
+        fired = sorted({row.step if row.kind == "branch" else triggers.get(row.rule, row.rule) for row in rows})
         wrong = [f"'{n}' did not fire" for n in expected.get("fired", []) if n not in fired]
         wrong += [f"'{n}' fired" for n in expected.get("not_fired", []) if n in fired]
         return fired, not wrong, f"rules {when}: {'; '.join(wrong) or 'as expected'} (fired: {fired or 'none'})"
@@ -412,9 +413,13 @@ def _decision_entry(row: Decision) -> dict[str, Any] | None:
     return {"kind": "action", "action": action, "module": row.module or None, **base}
 
 
-def trigger_name(rule: str) -> str:
-    # "trigger 'remedial demo': when..." → "remedial demo"
-    return rule.split("'", 2)[1] if rule.count("'") >= 2 else rule
+def trigger_names(version: PlaybookVersion) -> dict[str, str]:
+    """The version's triggers by the rule their decisions are logged under (names are free text: not parsed)."""
+    return {trigger_rule(trigger): trigger.name for trigger in compiled_version(version=version).spec.triggers}
+
+
+def _moment(entry: dict[str, Any]) -> datetime:
+    return datetime.fromisoformat(entry["at"])
 
 
 def _name(module: str | None) -> str:
@@ -430,7 +435,7 @@ class SavedJourneyRun:
 
 def saved_journeys_run(*, version: PlaybookVersion) -> list[SavedJourneyRun]:
     """Run a version's saved journeys (its ``tests``) in the simulator; nothing is kept."""
-    spec = version_spec(version=version)
+    spec = compiled_version(version=version).spec
     return [
         SavedJourneyRun(test.name, test.index, journey_simulate(document=test.document, version=version))
         for test in saved_journeys(spec)

@@ -225,6 +225,18 @@ def test_a_reminder_decided_in_quiet_hours_is_deferred_in_the_simulation_too(tmp
     assert reminder["note"] == "deferred to 08:00 Europe/Berlin: quiet hours 21:00-08:00"
 
 
+def test_a_trigger_named_with_quotes_is_found_by_its_name(tmp_path):
+    playbook = tmp_path / "nudges.yaml"
+    playbook.write_text(NUDGES.replace("name: drop-off reminder", "name: \"learner's 'pause' nudge\""))
+    journey = yaml.safe_load(_nudge_journey(tmp_path, "2026-03-02T09:00:00Z").read_text())
+    journey["expect"] = [{"decisions": {"fired": ["learner's 'pause' nudge"]}}]
+
+    status, out = simulate(write_journey(tmp_path, journey), "--playbook", str(playbook))
+
+    assert status == 0, out
+    assert "PASS  rules by the end: as expected (fired: [\"learner's 'pause' nudge\"])" in out
+
+
 def test_a_playbook_file_is_tried_without_being_imported(tmp_path):
     playbook = tmp_path / "nudges.yaml"
     playbook.write_text(NUDGES)
@@ -260,7 +272,10 @@ def test_a_learner_outside_the_audience_is_reported_not_enrolled(published, tmp_
 
     assert status == 1
     assert "they were never enrolled" in out
-    assert "got the learner is not enrolled: they do not match the playbook's audience" in out
+    assert (
+        "FAIL  next module at 30s: expected 'welcome', got nothing "
+        "(the learner never enrolled: they do not match the playbook's audience)\n"
+    ) in out
 
 
 def _snapshot() -> dict[str, list]:
