@@ -24,3 +24,10 @@ class ApplicationError(Exception):
         self.extra = extra or {}
         if status_code is not None:
             self.status_code = status_code
+
+
+def invalid_input(errors: list[dict[str, Any]]) -> ApplicationError:
+    """A validation refusal listing every problem (``{"field", "code", "message"}``), led by the first: the same body
+    the API gives for a serializer's errors."""
+    first = errors[0]
+    return ApplicationError("invalid", first["message"], field=first["field"], extra={"errors": errors})

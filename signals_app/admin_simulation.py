@@ -19,7 +19,7 @@ from playbooks.admin.versions import PlaybookVersionAdmin
 from playbooks.engine.cohorts import CohortInvalid
 from playbooks.engine.document import load_yaml
 from playbooks.engine.journeys import JourneyInvalid
-from playbooks.engine.spec import PlaybookInvalid
+from playbooks.engine.spec import PlaybookInvalid, SpecError
 from playbooks.models import PlaybookVersion, VersionStatus
 from playbooks.selectors import version_spec
 from playbooks.services import version_tests_set
@@ -141,10 +141,10 @@ class PlaybookVersionSimulationAdmin(PlaybookVersionAdmin):
             try:
                 document = load_yaml(text)
                 if not isinstance(document, dict):
-                    raise JourneyInvalid([])
+                    raise JourneyInvalid([SpecError("journey", "expected a journey (a YAML mapping)")])
                 result = journey_simulate(document={"playbook": version.playbook.slug, **document}, version=version)
             except (JourneyInvalid, PlaybookInvalid) as exc:
-                errors = exc.errors or [{"path": "journey", "message": "expected a journey (a YAML mapping)"}]
+                errors = exc.errors
             else:
                 name = form.cleaned_data["save_as"].strip()
                 if name:
@@ -154,7 +154,7 @@ class PlaybookVersionSimulationAdmin(PlaybookVersionAdmin):
 
     def _save_test(self, request: HttpRequest, version: PlaybookVersion, name: str, document: dict) -> list:
         if not (version.is_editable and self.has_change_permission(request, version)):
-            return [{"path": "save_as", "message": "only a draft's tests can change, by someone allowed to edit it"}]
+            return [SpecError("save_as", "only a draft's tests can change, by someone allowed to edit it")]
         journey = {key: value for key, value in document.items() if key != "playbook"}
         tests = [test for test in version.tests if test.get("name") != name] + [{"name": name, "journey": journey}]
         try:

@@ -40,6 +40,8 @@ def expand_cohort(template: Any, *, learners: int | None = None, csv_text: str |
     if not isinstance(template, dict):
         raise CohortInvalid([SpecError("template", "expected a journey template (a mapping)")])
     errors: list[SpecError] = []
+    if not isinstance(template.get("learner", {}), dict):
+        errors.append(SpecError("learner", "expected a mapping such as {external_id: spec, roles: [newcomer]}"))
     _check_ranges(template, "", errors)
     rows = _csv_rows(csv_text, errors) if csv_text else None
     count = len(rows) if rows is not None else learners if learners is not None else template.get("learners", 1)
@@ -54,13 +56,12 @@ def expand_cohort(template: Any, *, learners: int | None = None, csv_text: str |
         rng = random.Random(f"{seed}:{number}")  # noqa: S311 - reproducible synthetic data, not secrets
         journey = _draw(base, rng)
         journey["events"] = _events(journey.get("events"), rng)
-        learner = journey.setdefault("learner", {}) if isinstance(journey.get("learner"), dict) else {}
+        learner = journey.setdefault("learner", {})
         learner["external_id"] = f"{learner.get('external_id', 'cohort')}-{number + 1}"
         if rows is not None:
             row = rows[number]
             learner.update({key: value for key, value in row.items() if key != "attributes"})
             learner["attributes"] = {**(learner.get("attributes") or {}), **row["attributes"]}
-        journey["learner"] = learner
         journeys.append(journey)
     return journeys
 

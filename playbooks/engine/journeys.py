@@ -5,6 +5,7 @@ journeys saved as a playbook's tests. A journey is checked against the playbook 
 caught before anything runs.
 """
 
+import contextlib
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -88,7 +89,7 @@ def parse_journey(document: Any, *, playbooks: dict[str, PlaybookSpec]) -> Journ
     last = events[-1].at if events else timedelta(0)
     until = reader.offset(top.get("until", "0s"), "until")
     if until is not None and until < last:
-        reader.error("until", f"{top.get('until')} ends before the last event (at {_show(last)})")
+        reader.error("until", f"{top.get('until')} ends before the last event (at {format_duration(last)})")
     if until is not None and until > MAX_SPAN:
         reader.error("until", f"a journey spans at most {MAX_SPAN.days} days")
     if len(events) > MAX_EVENTS:
@@ -120,17 +121,10 @@ class _JourneyReader(ShapeReader):
             return None
 
     def moment(self, value: Any, path: str) -> datetime | None:
-        try:
-            # YAML reads an unquoted timestamp as a datetime already.
-            moment = (
-                value
-                if isinstance(value, datetime)
-                else datetime.fromisoformat(value)
-                if isinstance(value, str)
-                else None
-            )
-        except ValueError:
-            moment = None
+        moment = value if isinstance(value, datetime) else None  # YAML reads an unquoted timestamp as one
+        if isinstance(value, str):
+            with contextlib.suppress(ValueError):  # reported below, with the expected form
+                moment = datetime.fromisoformat(value)
         if moment is not None and not 1970 <= moment.year <= 2999:
             self.error(path, f"{value!r} is out of range: a start between the years 1970 and 2999")
             return None
@@ -167,7 +161,7 @@ class _JourneyReader(ShapeReader):
                 self.error(
                     f"{path}.at",
                     f"{event.get('at')} comes before events[{previous[0]}] "
-                    f"(at {_show(previous[1])}); list the events in time order",
+                    f"(at {format_duration(previous[1])}); list the events in time order",
                 )
             if at is not None:
                 previous = (index, at)
@@ -193,7 +187,7 @@ class _JourneyReader(ShapeReader):
             if kinds[0] == "next_module" and "at" not in item:
                 self.error(f"{path}.at", "a next_module expectation needs the moment it is checked at")
             if at is not None and until is not None and at > until:
-                self.error(f"{path}.at", f"{item['at']} is after the journey ends (until {_show(until)})")
+                self.error(f"{path}.at", f"{item['at']} is after the journey ends (until {format_duration(until)})")
             self.expected_value(kinds[0], item[kinds[0]], f"{path}.{kinds[0]}", spec)
             yield Expectation(kinds[0], item[kinds[0]], at)
 
@@ -239,10 +233,6 @@ class _JourneyReader(ShapeReader):
 @cache
 def _zones() -> frozenset[str]:
     return frozenset(available_timezones())  # reads the zone files: 25 ms, once
-
-
-def _show(delta: timedelta) -> str:
-    return format_duration(delta)
 
 
 @dataclass(frozen=True)

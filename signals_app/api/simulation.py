@@ -2,13 +2,13 @@
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import serializers, status
+from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from common.api import error_responses
-from common.errors import ApplicationError
+from common.errors import ApplicationError, invalid_input
 from identity.authentication import ApiKeyAuthentication, HasScope
 from playbooks.engine.journeys import JourneyInvalid
 from playbooks.selectors import version_get
@@ -87,6 +87,5 @@ class PlaybookSimulateApi(APIView):
             result = journey_simulate(document={"playbook": slug, **document}, version=version)
         except JourneyInvalid as exc:
             errors = [{"field": e.path, "code": "invalid", "message": e.message} for e in exc.errors]
-            body = {"code": "invalid", "field": errors[0]["field"], "message": errors[0]["message"], "errors": errors}
-            return Response(body, status=status.HTTP_400_BAD_REQUEST)
+            raise invalid_input(errors) from exc
         return Response(result.as_dict())

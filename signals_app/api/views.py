@@ -5,6 +5,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from common.api import error_responses
+from common.errors import invalid_input
 from identity.authentication import ApiKeyAuthentication, HasScope
 from signals_app.services import BatchInvalid, events_ingest
 
@@ -60,9 +61,5 @@ class EventsIngestApi(APIView):
                 body=request.data, source=f"key:{api_key.pk}", can_create_learners=api_key.can_create_learners
             )
         except BatchInvalid as exc:
-            first = exc.errors[0]
-            return Response(
-                {"code": "invalid", "field": first["field"], "message": first["message"], "errors": exc.errors},
-                status=status.HTTP_400_BAD_REQUEST,
-            )
+            raise invalid_input(exc.errors) from exc
         return Response({"accepted": result.accepted, "duplicates": result.duplicates}, status=status.HTTP_202_ACCEPTED)

@@ -51,6 +51,12 @@ def test_a_journey_that_cannot_run_is_shown_with_its_paths(admin_client, publish
     assert "<code>events[2].module</code>: unknown module &#x27;crm-basic&#x27;" in page
 
 
+def test_a_paste_that_is_not_a_journey_says_so(admin_client, published):
+    page = admin_client.post(_simulate_url(published), {"journey": "- just\n- a list\n"}).content.decode()
+
+    assert "<code>journey</code>: expected a journey (a YAML mapping)" in page
+
+
 def test_a_journey_is_saved_as_a_drafts_test_and_its_result_shows_on_the_version(admin_client, published):
     draft = draft_create(playbook=published.playbook)
 

@@ -92,3 +92,27 @@ def test_a_bad_template_is_refused_with_the_learner_and_path(versions, tmp_path)
         call_command("simulate_cohort", str(template), stdout=io.StringIO(), stderr=io.StringIO())
 
     assert "learner 1: events[2].module: unknown module 'ticketing-102'" in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("against", "message"),
+    [("7", "--against: 'support-specialist' has no version 7"), ("latest", "--against: expected a version number")],
+)
+def test_an_unknown_version_to_compare_with_is_refused(versions, tmp_path, against, message):
+    template = tmp_path / "cohort.yaml"
+    template.write_text(TEMPLATE)
+
+    with pytest.raises(CommandError, match=message):
+        call_command("simulate_cohort", str(template), "--against", against, stdout=io.StringIO())
+
+
+def test_against_one_version_compares_the_draft_with_it(versions, tmp_path):
+    template = tmp_path / "cohort.yaml"
+    template.write_text(TEMPLATE)
+    out = io.StringIO()
+
+    call_command(
+        "simulate_cohort", str(template), "--learners", "3", "--against", "1", stdout=out, stderr=io.StringIO()
+    )
+
+    assert "Cohort of 3 synthetic learners on 'support-specialist': v2 (draft) against v1 (published)" in out.getvalue()

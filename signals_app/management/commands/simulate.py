@@ -3,10 +3,10 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from playbooks.engine.document import load_yaml
 from playbooks.engine.journeys import JourneyInvalid
 from playbooks.engine.spec import PlaybookInvalid
 from playbooks.selectors import version_get
+from signals_app.management.files import load_document, problems, read_text
 from signals_app.services.simulation import journey_simulate
 from signals_app.simulation_report import render_text
 
@@ -34,10 +34,10 @@ class Command(BaseCommand):
         parser.add_argument("--format", choices=["text", "json"], default="text")
 
     def handle(self, *args, journey: Path, playbook: str | None, number: int | None, format: str, **options):
-        document = _load(journey, "journey")
+        document = load_document(journey, "journey")
         target, playbook_text = None, None
         if playbook and Path(playbook).is_file():
-            playbook_text = _read(Path(playbook))
+            playbook_text = read_text(Path(playbook))
         elif playbook:
             target = version_get(slug=playbook, number=number)
             if target is None:
@@ -46,35 +46,12 @@ class Command(BaseCommand):
         try:
             result = journey_simulate(document=document, version=target, playbook_text=playbook_text)
         except JourneyInvalid as exc:
-            raise CommandError(_problems(journey, exc.errors, "the journey cannot run")) from exc
+            raise CommandError(problems(journey, exc.errors, "the journey cannot run")) from exc
         except PlaybookInvalid as exc:
-            raise CommandError(_problems(Path(playbook), exc.errors, "the playbook file is invalid")) from exc
+            raise CommandError(problems(Path(playbook), exc.errors, "the playbook file is invalid")) from exc
         if format == "json":
             self.stdout.write(json.dumps(result.as_dict(), indent=2, default=str))
         else:
             self.stdout.write(render_text(result), ending="")
         if not result.passed:
             raise SystemExit(1)
-
-
-def _read(path: Path) -> str:
-    try:
-        return path.read_text()
-    except OSError as exc:
-        raise CommandError(f"{path}: {exc.strerror}") from exc
-
-
-def _load(path: Path, what: str):
-    try:
-        return load_yaml(_read(path))
-    except PlaybookInvalid as exc:
-        raise CommandError(_problems(path, exc.errors, f"the {what} is not valid YAML")) from exc
-
-
-def _problems(path: Path, errors, summary: str) -> str:
-    lines = [f"{path}: {summary}, {len(errors)} problem(s):"]
-    for error in errors:
-        lines.append(f"  {error}")
-        if getattr(error, "pointer", None):
-            lines.extend(f"      {line}" for line in error.pointer.splitlines())
-    return "\n".join(lines)

@@ -8,7 +8,7 @@ from playbooks.engine.cohorts import CohortInvalid, expand_cohort
 from playbooks.engine.journeys import JourneyInvalid
 from playbooks.models import PlaybookVersion, VersionStatus
 from signals_app.cohort_report import render_cohort_text
-from signals_app.management.commands.simulate import _load, _problems, _read
+from signals_app.management.files import load_document, problems, read_text
 from signals_app.services.cohorts import cohort_simulate
 
 
@@ -37,14 +37,14 @@ class Command(BaseCommand):
         parser.add_argument("--format", choices=["text", "json"], default="text")
 
     def handle(self, *args, template: Path, csv: Path | None, learners: int | None, **options) -> None:
-        document = _load(template, "template")
+        document = load_document(template, "template")
         slug = options["playbook"] or (document.get("playbook") if isinstance(document, dict) else None)
         versions = _versions(slug, options["number"], options["against"])
         try:
-            journeys = expand_cohort(document, learners=learners, csv_text=_read(csv) if csv else None)
+            journeys = expand_cohort(document, learners=learners, csv_text=read_text(csv) if csv else None)
             reports = cohort_simulate(journeys=journeys, versions=versions, on_progress=self._progress)
         except (CohortInvalid, JourneyInvalid) as exc:
-            raise CommandError(_problems(template, exc.errors, "the cohort cannot run")) from exc
+            raise CommandError(problems(template, exc.errors, "the cohort cannot run")) from exc
         if options["format"] == "json":
             self.stdout.write(json.dumps([report.as_dict() for report in reports], indent=2))
         else:
@@ -63,21 +63,21 @@ def _versions(slug: str | None, number: int | None, against: str) -> list[Playbo
     versions = PlaybookVersion.objects.select_related("playbook").filter(playbook__slug=slug)
     if not versions.exists():
         raise CommandError(f"No playbook {slug!r}: name it in the template ('playbook:') or with --playbook.")
+    published = versions.filter(status=VersionStatus.PUBLISHED).first()
     if number is not None:
         chosen = versions.filter(number=number).first()
     else:
-        chosen = versions.filter(status=VersionStatus.DRAFT).first() or versions.filter(status="published").first()
+        chosen = versions.filter(status=VersionStatus.DRAFT).first() or published
     if chosen is None:
         raise CommandError(f"--version: '{slug}' has no version {number or '(draft or published)'}")
     if against == "none":
         return [chosen]
-    other = (
-        versions.filter(status=VersionStatus.PUBLISHED).first()
-        if against == "published"
-        else versions.filter(number=int(against)).first()
-        if against.isdigit()
-        else None
-    )
-    if other is None and against not in ("published",):
+    if against == "published":
+        other = published  # none yet: nothing to compare with
+    elif against.isdigit():
+        other = versions.filter(number=int(against)).first()
+        if other is None:
+            raise CommandError(f"--against: '{slug}' has no version {against}")
+    else:
         raise CommandError(f"--against: expected a version number of '{slug}', 'published' or 'none'")
     return [chosen] if other is None or other.pk == chosen.pk else [chosen, other]

@@ -81,6 +81,7 @@ def test_a_csv_gives_the_learners_with_typed_attributes():
             {"events": [{"at": "0m", "type": "x", "probability": 2}]},
             "events[0].probability: expected a chance between 0 and 1",
         ),
+        ({"learner": "support_specialist"}, "learner: expected a mapping such as {external_id: spec"),
         (
             {"learner": {"attributes": {"tier": {"choice": []}}}},
             "learner.attributes.tier.choice: expected {choice: [one, another, ...]}",
