@@ -1,7 +1,6 @@
 """Reminders: scheduled from the decision log under the playbook's policy, delivered by channel with fallbacks."""
 
 import json
-import socket
 import threading
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -15,6 +14,7 @@ from signals_app.models import Reminder, ReminderStatus
 from signals_app.services import events_ingest, learner_evaluate_clock, learner_evaluate_pending
 from signals_app.services.reminders import reminders_deliver_due
 from tests.factories import UserFactory
+from tests.utils import closed_port
 
 pytestmark = pytest.mark.django_db
 
@@ -124,7 +124,7 @@ def test_a_learner_without_email_gets_the_reminder_in_app_and_the_note_says_so()
 
 def test_an_unreachable_mail_server_falls_back_to_in_app(settings):
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", _closed_port(), 2
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", closed_port(), 2
     learner = _setup()
     _pause(learner, T0)
 
@@ -133,12 +133,6 @@ def test_an_unreachable_mail_server_falls_back_to_in_app(settings):
     reminder = Reminder.objects.get(learner=learner)
     assert (reminder.status, reminder.delivered_by) == ("sent", "in_app")
     assert reminder.note == "email: delivery failed (ConnectionRefusedError); sent by in_app"
-
-
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]  # closed once the socket is: nothing listens there
 
 
 class _Hook(BaseHTTPRequestHandler):
