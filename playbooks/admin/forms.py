@@ -1,6 +1,5 @@
 """Admin forms that check conditions and actions as they are typed, with the message on the field."""
 
-from dataclasses import replace
 from typing import Any
 
 import yaml
@@ -12,10 +11,10 @@ from django.utils.html import format_html
 from playbooks import selectors
 from playbooks.engine.conditions import EVENT_FILTER, ConditionError, Vocabulary, compile_condition, vocabulary_for
 from playbooks.engine.document import load_yaml
-from playbooks.engine.journeys import saved_journey_errors
 from playbooks.engine.spec import PlaybookInvalid
 from playbooks.engine.validation import validate_actions
 from playbooks.models import BranchOption, PlaybookVersion, SignalDefinition, Step, Trigger
+from playbooks.services import version_tests_errors
 
 
 def version_vocabulary(version: PlaybookVersion | None) -> Vocabulary:
@@ -179,8 +178,7 @@ class VersionForm(forms.ModelForm):
     def clean_tests(self) -> list:
         tests = self.cleaned_data["tests"]
         if self.instance.pk is not None and tests:
-            spec = replace(selectors.version_spec(version=self.instance), tests=tuple(tests))
-            errors = saved_journey_errors(spec)
+            errors = version_tests_errors(version=self.instance, tests=tests)
             if errors:
                 raise ValidationError([str(error) for error in errors])
         return tests

@@ -16,6 +16,7 @@ from playbooks.services.versions import (
     playbook_publish,
     playbook_stage,
     version_errors,
+    version_tests_errors,
     version_tests_set,
     version_write_spec,
 )
@@ -37,6 +38,7 @@ __all__ = [
     "playbook_publish",
     "playbook_stage",
     "version_errors",
+    "version_tests_errors",
     "version_tests_set",
     "version_write_spec",
 ]

@@ -234,11 +234,15 @@ def _module_fields(module) -> dict:
     }
 
 
+def version_tests_errors(*, version: PlaybookVersion, tests: list) -> list[SpecError]:
+    """What is wrong with ``tests`` as the version's saved journeys, by path (checked against the version)."""
+    return saved_journey_errors(replace(selectors.version_spec(version=version), tests=tuple(tests)))
+
+
 def version_tests_set(*, version: PlaybookVersion, tests: list) -> PlaybookVersion:
     """Replace a draft's saved journeys; refused (PlaybookInvalid, by path) if one of them is malformed."""
     _require_draft(version)
-    spec = selectors.version_spec(version=version)
-    errors = saved_journey_errors(replace(spec, tests=tuple(tests)))
+    errors = version_tests_errors(version=version, tests=tests)
     if errors:
         raise PlaybookInvalid(errors)
     version.tests = list(tests)
