@@ -51,7 +51,9 @@ def _sentence(entry: dict[str, Any]) -> str:
     if kind == "event":
         details = ", ".join(f"{k}={v}" for k, v in (entry.get("properties") or {}).items())
         module = f" {entry['module']}" if entry.get("module") else ""
-        return f"the learner: {entry['type'].replace('_', ' ')}{module}" + (f" ({details})" if details else "")
+        late = f" [arrives late, at +{entry['arrives']}]" if entry.get("arrives") else ""
+        sentence = f"the learner: {entry['type'].replace('_', ' ')}{module}" + (f" ({details})" if details else "")
+        return sentence + late
     if kind == "next_module":
         return f"next module: {entry['module']} - {entry['explanation']}"
     if kind == "branch":

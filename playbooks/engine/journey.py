@@ -7,8 +7,8 @@ each with the rule and the values it saw; ``resolve`` reads the next module off 
 import re
 from bisect import bisect_right
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -62,6 +62,11 @@ class JourneyState:
     flags: list[str] = field(default_factory=list)
     reasons: dict[str, dict[str, str]] = field(default_factory=dict)  # module → why it was given
     ended: bool = False  # a 'complete' action ended the journey before the path did
+    clock: str = ""  # ISO 8601: the latest moment evaluated; an evaluation never runs before it
+
+    @property
+    def clock_time(self) -> datetime | None:
+        return datetime.fromisoformat(self.clock) if self.clock else None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -80,6 +85,7 @@ class JourneyState:
             flags=list(self.flags),
             reasons={module: dict(reason) for module, reason in self.reasons.items()},
             ended=self.ended,
+            clock=self.clock,
         )
 
     @classmethod
@@ -123,6 +129,7 @@ class Outcome:
     state: JourneyState
     decisions: list[Decision]
     position: Position
+    at: datetime | None = None  # the moment the evaluation ran at (``now``, or the learner's clock if later)
 
 
 class CompiledPlaybook:
@@ -177,8 +184,14 @@ def matches_audience(playbook: CompiledPlaybook, facts: LearnerFacts, *, now: da
 
 
 def start(playbook: CompiledPlaybook, facts: LearnerFacts, *, now: datetime) -> Outcome:
-    """Enrol: the first step is reached now (a first step that is a branch is decided now)."""
-    return evaluate(playbook, facts, JourneyState(enrolled_at=now.isoformat()), events=[], event=None, now=now)
+    """Enrol: the first step is reached now (a first step that is a branch is decided now).
+
+    The learner's clock does not start here: enrolment sees none of their behaviour, so events from before it (a
+    backfill, a connector's clock a second behind) are evaluated at their own time, not as late events.
+    """
+    outcome = evaluate(playbook, facts, JourneyState(enrolled_at=now.isoformat()), events=[], event=None, now=now)
+    outcome.state.clock = ""
+    return outcome
 
 
 def evaluate(
@@ -190,16 +203,25 @@ def evaluate(
     event: EventFact | None,
     now: datetime,
 ) -> Outcome:
-    """Take ``event`` (None when the clock drives the evaluation) into the journey.
+    """Take ``event`` (None when the clock drives the evaluation) into the journey, at ``now``.
 
-    ``events`` are all the learner's events up to ``now``, ``event`` included, in occurred_at order.
+    Time never goes backwards: the evaluation runs at ``now`` or at the learner's clock (``state.clock``, the latest
+    moment evaluated), whichever is later. So a late event (one that happened before events already evaluated) is
+    evaluated at the clock, and an edge trigger's memory is never rewound to an earlier moment; a clock-driven
+    evaluation at or before the clock has nothing new to see and changes nothing. ``events`` are every event known
+    up to this evaluation (``known_history``), ``event`` included, in occurred_at order.
     """
+    clock = state.clock_time
+    if event is None and clock is not None and now <= clock:
+        return Outcome(state, [], resolve(playbook, state), clock)
+    moment = max(now, clock) if clock is not None else now
     state = state.copy()
+    state.clock = moment.isoformat()
     before = resolve(playbook, state)
     decisions: list[Decision] = []
     if event is not None:
         _take_event(state, event)
-    base = _context(playbook, facts, state, events, event, now, None)
+    base = _context(playbook, facts, state, events, event, moment, None)
     _advance(playbook, state, base, events, decisions)
     _fire_triggers(playbook, state, base, events, decisions)
     _advance(playbook, state, base, events, decisions)
@@ -209,7 +231,34 @@ def evaluate(
     elif after.module != before.module and after.module is not None:
         reason = after.reason or Reason("path", "next step")
         decisions.append(Decision("next_module", reason.rule, reason.explanation, step=after.step, module=after.module))
-    return Outcome(state, decisions, after)
+    if event is not None and event.occurred_at < moment:
+        decisions = [_noted_late(decision, event, moment) for decision in decisions]
+    return Outcome(state, decisions, after, moment)
+
+
+def known_history(history: Sequence[EventFact], index: int, *, pending: Sequence[int]) -> Sequence[EventFact]:
+    """What the evaluation of ``history[index]`` sees: every event already evaluated, however late it arrived, and
+    the pending events up to this one, in occurred_at order (never a history cut at the event's own timestamp).
+
+    ``history`` is all the learner's events in occurred_at order; ``pending`` the ascending indexes of those not yet
+    evaluated (``index`` among them), which are evaluated in that order.
+    """
+    if not pending or pending[0] >= len(history) - len(pending):
+        return history[: index + 1]  # the pending events are the newest: the usual case
+    waiting = set(pending)
+    return [event for number, event in enumerate(history) if number <= index or number not in waiting]
+
+
+def _noted_late(decision: Decision, event: EventFact, moment: datetime) -> Decision:
+    note = (
+        f" (Late event: this {event.type} happened at {_utc(event.occurred_at)}, before events already evaluated; "
+        f"it was evaluated at {_utc(moment)} with everything known then.)"
+    )
+    return replace(decision, explanation=decision.explanation + note)
+
+
+def _utc(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def clock_wakeup(
@@ -228,7 +277,8 @@ def clock_wakeup(
     conditions, at a small fraction of an ``evaluate`` per tick. The simulator uses it to skip the clock sweeps
     that would decide nothing; what is decided still comes from ``evaluate``.
     """
-    ticks = iter(ticks)
+    clock = state.clock_time
+    ticks = iter(ticks) if clock is None else (tick for tick in ticks if tick > clock)  # earlier ones change nothing
     first = next(ticks, None)
     if first is None or not playbook.uses_clock or not playbook.triggers:
         return None
@@ -553,4 +603,5 @@ def migrate_state(state: JourneyState, playbook: CompiledPlaybook) -> JourneySta
         flags=list(state.flags),
         reasons={module: reason for module, reason in state.reasons.items() if module in modules},
         ended=False,
+        clock=state.clock,
     )

@@ -17,7 +17,8 @@ from playbooks.engine.durations import DurationError, format_duration, parse_dur
 from playbooks.engine.shapes import ShapeReader, did_you_mean
 from playbooks.engine.spec import PlaybookSpec, SpecError
 
-EXPECTATION_KINDS = ("next_module", "reminders", "flags", "completed", "decisions")
+EXPECTATION_KINDS = ("next_module", "status", "reminders", "flags", "completed", "decisions")
+STATUSES = ("not_enrolled", "active", "completed")
 # Bounds that keep one simulation to seconds: a journey is a story about one learner, not a load test.
 MAX_EVENTS = 10_000
 MAX_SPAN = timedelta(days=366)
@@ -29,10 +30,19 @@ _LEARNER_KEYS = ("external_id", "roles", "attributes", "timezone")
 
 @dataclass(frozen=True)
 class JourneyEvent:
-    at: timedelta
+    at: timedelta  # when it happened
     type: str
     module: str | None = None
     properties: dict[str, Any] = field(default_factory=dict)
+    arrives: timedelta | None = None  # when the platform receives it, if later (a connector that batches)
+
+    @property
+    def arrival(self) -> timedelta:
+        return self.arrives if self.arrives is not None else self.at
+
+    @property
+    def is_late(self) -> bool:
+        return self.arrives is not None and self.arrives > self.at
 
 
 @dataclass(frozen=True)
@@ -86,10 +96,10 @@ def parse_journey(document: Any, *, playbooks: dict[str, PlaybookSpec]) -> Journ
         reader.error("learner.timezone", f"{timezone!r} is not an IANA time zone name, e.g. Europe/Berlin")
     start = reader.moment(top.get("start"), "start")
     events = tuple(reader.events(top.get("events"), spec))
-    last = events[-1].at if events else timedelta(0)
+    last = max((event.arrival for event in events), default=timedelta(0))
     until = reader.offset(top.get("until", "0s"), "until")
     if until is not None and until < last:
-        reader.error("until", f"{top.get('until')} ends before the last event (at {format_duration(last)})")
+        reader.error("until", f"{top.get('until')} ends before the last event arrives ({format_duration(last)})")
     if until is not None and until > MAX_SPAN:
         reader.error("until", f"a journey spans at most {MAX_SPAN.days} days")
     if len(events) > MAX_EVENTS:
@@ -141,8 +151,12 @@ class _JourneyReader(ShapeReader):
         previous: tuple[int, timedelta] | None = None
         for index, item in enumerate(value):
             path = f"events[{index}]"
-            event = self.mapping(item, path, ("at", "type", "module", "properties"))
+            event = self.mapping(item, path, ("at", "arrives", "type", "module", "properties"))
             at = self.offset(event.get("at"), f"{path}.at")
+            arrives = self.offset(event["arrives"], f"{path}.arrives") if "arrives" in event else None
+            if arrives is not None and at is not None and arrives < at:
+                self.error(f"{path}.arrives", f"{event['arrives']} is before the event happened (at {event['at']})")
+                arrives = None
             kind, module = event.get("type"), event.get("module")
             if not isinstance(kind, str) or not _SNAKE.match(kind):
                 self.error(f"{path}.type", f"{kind!r} is not an event type: snake_case, e.g. module_completed")
@@ -165,7 +179,8 @@ class _JourneyReader(ShapeReader):
                 )
             if at is not None:
                 previous = (index, at)
-                yield JourneyEvent(at, str(kind), module if isinstance(module, str) else None, dict(properties))
+                module = module if isinstance(module, str) else None
+                yield JourneyEvent(at, str(kind), module, dict(properties), arrives)
 
     def expectations(self, value: Any, until: timedelta | None, spec: PlaybookSpec | None):
         for index, item in enumerate(value or []):
@@ -199,6 +214,8 @@ class _JourneyReader(ShapeReader):
                 self.error(path, "expected a module slug, or null for 'nothing left: the journey is complete'")
             elif value is not None and modules is not None and value not in modules:
                 self.error(path, f"unknown module '{value}' in playbook '{spec.slug}'{did_you_mean(value, modules)}")
+        elif kind == "status" and value not in STATUSES:
+            self.error(path, f"{value!r} is not a status; use one of: {', '.join(STATUSES)}")
         elif kind == "flags" and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
             self.error(path, "expected a list of flag names, e.g. [supervisor_review] (or [] for none)")
         elif kind == "reminders" and (not isinstance(value, int) or isinstance(value, bool) or value < 0):

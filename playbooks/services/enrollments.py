@@ -23,6 +23,7 @@ from playbooks.engine.journey import (
     LearnerFacts,
     Outcome,
     evaluate,
+    known_history,
     matches_audience,
     migrate_state,
     progress,
@@ -85,27 +86,34 @@ def learner_enroll(
 
 @dataclass
 class Advance:
-    """One enrolment to take forward: the learner's events in occurred_at order, and which of them are new.
+    """One enrolment to take forward: the learner's events in occurred_at order, which of them are new, and whether
+    the clock moves too.
 
-    ``pending`` holds ``(index in history, event)``; with none, the clock is evaluated at the batch's ``now``.
+    ``pending`` holds ``(index in history, event)`` for the events not yet evaluated, in order; ``clock``, when set,
+    is a moment at which time-based conditions are evaluated after them.
     """
 
     enrollment: Enrollment
     facts: LearnerFacts
     history: Sequence[EventFact]
     pending: Sequence[tuple[int, EventFact]]
+    clock: datetime | None = None
     results: list[tuple[int | None, datetime, Decision]] = field(default_factory=list)
 
 
 @transaction.atomic
-def enrollments_advance(*, batch: list[Advance], now: datetime) -> list[Advance]:
+def enrollments_advance(*, batch: list[Advance]) -> list[Advance]:
     """Run the engine for every enrolment of the batch and store the outcomes; fills each ``results``.
 
     The caller holds the learners' locks (enrolments change only under their learner's lock).
     """
-    ran = [item for item in batch if item.enrollment.status == EnrollmentStatus.ACTIVE]
+    ran = [
+        item
+        for item in batch
+        if item.enrollment.status == EnrollmentStatus.ACTIVE and (item.pending or item.clock is not None)
+    ]
     for item in ran:
-        item.results = _run(item, now)
+        item.results = _run(item)
     progress_events = {item.enrollment.pk: [e for _i, e in item.pending if e.module] for item in ran}
     modules = _module_ids(
         [item.enrollment.next_slug for item in ran]
@@ -125,14 +133,14 @@ def enrollment_advance(
     enrollment: Enrollment,
     history: Sequence[EventFact],
     pending: Sequence[tuple[int, EventFact]],
-    now: datetime,
+    clock: datetime | None = None,
     facts: LearnerFacts | None = None,
 ) -> list[tuple[int | None, datetime, Decision]]:
     """One enrolment's ``enrollments_advance``, locking it (for callers that do not hold the learner's lock)."""
     enrollment = Enrollment.objects.select_for_update().select_related("version", "learner").get(pk=enrollment.pk)
     facts = facts or selectors.learner_facts(learner=enrollment.learner)
-    item = Advance(enrollment, facts, history, pending)
-    enrollments_advance(batch=[item], now=now)
+    item = Advance(enrollment, facts, history, pending, clock)
+    enrollments_advance(batch=[item])
     return item.results
 
 
@@ -141,30 +149,38 @@ def enrollment_evaluate(
 ) -> list[Decision]:
     """Take one event (or, with ``event=None``, the clock at ``now``) into the enrolment; returns the decisions.
 
-    ``events`` are the learner's events up to ``now`` in occurred_at order, ``event`` included.
+    ``events`` are the learner's events in occurred_at order, ``event`` (the newest) included.
     """
     pending = [(len(events) - 1, event)] if event is not None else []
-    results = enrollment_advance(enrollment=enrollment, history=events, pending=pending, now=now)
+    results = enrollment_advance(
+        enrollment=enrollment, history=events, pending=pending, clock=None if event is not None else now
+    )
     return [decision for _index, _moment, decision in results]
 
 
-def _run(item: Advance, now: datetime) -> list[tuple[int | None, datetime, Decision]]:
+def _run(item: Advance) -> list[tuple[int | None, datetime, Decision]]:
+    """The pending events one by one, each against the history known when it is evaluated, then the clock."""
     enrollment = item.enrollment
     state = JourneyState.from_dict(enrollment.state)
     playbook = selectors.compiled_version(version=enrollment.version)
+    waiting = [index for index, _event in item.pending]
     results: list[tuple[int | None, datetime, Decision]] = []
-    for index, event in item.pending or [(None, None)]:
-        if enrollment.migrate_to_id and event is not None and event.type in (COMPLETED, SKIPPED):
+    outcome = None
+    for position, (index, event) in enumerate(item.pending):
+        if enrollment.migrate_to_id and event.type in (COMPLETED, SKIPPED):
             # A step boundary: the learner moves to the version the admin published, keeping shared progress.
             enrollment.version, enrollment.migrate_to = enrollment.migrate_to, None
             playbook = selectors.compiled_version(version=enrollment.version)
             state = migrate_state(state, playbook)
-        moment = event.occurred_at if event is not None else now
-        seen = item.history[: index + 1] if index is not None else item.history
-        outcome = evaluate(playbook, item.facts, state, events=seen, event=event, now=moment)
+        seen = known_history(item.history, index, pending=waiting[position:])
+        outcome = evaluate(playbook, item.facts, state, events=seen, event=event, now=event.occurred_at)
         state = outcome.state
-        results.extend((index, moment, decision) for decision in outcome.decisions)
-    _apply(enrollment, playbook, outcome, now=moment)  # the loop runs at least once
+        results.extend((index, outcome.at, decision) for decision in outcome.decisions)
+    if item.clock is not None:
+        outcome = evaluate(playbook, item.facts, state, events=item.history, event=None, now=item.clock)
+        results.extend((None, outcome.at, decision) for decision in outcome.decisions)
+    if outcome is not None:
+        _apply(enrollment, playbook, outcome, now=outcome.at)
     return results
 
 

@@ -1,9 +1,12 @@
-"""Evaluation: learners' new events (or the clock) through their enrolments, under the learners' row locks.
+"""Evaluation: learners' new events (and the clock) through their enrolments, under the learners' row locks.
 
 A task hands over a batch of learners; one transaction holds everything decided for them: enrolment states, module
 progress, the decision log, flags, and the events marked processed. The rows are read and written a table at a
 time, so a worker's cost per event is close to the engine's. A redelivered task finds nothing pending and does
 nothing; two workers given the same learner queue on its lock, and the second finds nothing pending either.
+
+Time only moves forward for a learner (the engine keeps their clock): a late event is evaluated at the clock against
+everything known then, and a clock sweep older than the clock changes nothing (docs/evaluation.md).
 """
 
 import logging
@@ -24,6 +27,9 @@ from signals_app.services.reminders import reminders_schedule
 
 logger = logging.getLogger(__name__)
 
+History = tuple[list[int], list[EventFact], list[bool]]  # event ids, the engine's facts, whether each was evaluated
+NO_HISTORY: History = ([], [], [])
+
 
 def learner_evaluate_pending(*, learner_id: int, now: datetime | None = None) -> int:
     return learners_evaluate_pending(learner_ids=[learner_id], now=now).processed
@@ -37,6 +43,7 @@ def learner_evaluate_clock(*, learner_id: int, now: datetime) -> int:
 class PendingResult:
     processed: int  # events evaluated
     busy: list[int]  # learners another worker holds: the caller hands them back to the queue
+    decisions: int = 0
 
 
 @transaction.atomic
@@ -46,41 +53,47 @@ def learners_evaluate_pending(*, learner_ids: list[int], now: datetime | None = 
     Learners locked by another worker are skipped, not waited for (two tasks often share learners, and waiting
     would make the workers take turns); they are returned as ``busy``.
     """
-    now = now or timezone.now()
     learners = _lock(learner_ids)
     busy = sorted(set(learner_ids) - set(learners))
     with_pending = Event.objects.filter(learner_id__in=learners, processed_at__isnull=True).values("learner_id")
     # One statement reads both the history and what is pending in it, so the two agree.
     histories = _histories(Event.objects.filter(learner_id__in=with_pending))
-    pending_ids = {
-        pk for ids, _facts, processed in histories.values() for pk, done in zip(ids, processed, strict=True) if not done
-    }
-    if not pending_ids:
-        return PendingResult(0, busy)
-    active = [learners[pk] for pk in histories if learners[pk].is_active]
-    _enroll_newcomers(active, histories)
-    batch = []
-    for enrollment, facts in _enrollments(active):
-        ids, facts_list, _processed = histories[enrollment.learner_id]
-        pending = [(index, facts_list[index]) for index, pk in enumerate(ids) if pk in pending_ids]
-        batch.append(Advance(enrollment, facts, facts_list, pending))
-    _log(enrollments_advance(batch=batch, now=now), learners, histories)
-    Event.objects.filter(pk__in=pending_ids).update(processed_at=now)
-    return PendingResult(len(pending_ids), busy)
+    processed, decisions = _evaluate(learners, histories, now=now or timezone.now(), clock=False)
+    return PendingResult(processed, busy, decisions)
 
 
 @transaction.atomic
 def learners_evaluate_clock(*, learner_ids: list[int], now: datetime) -> int:
-    """Let time-based conditions (idle_hours, days_enrolled, now.*, windows) fire at ``now``; returns decisions."""
+    """Let time-based conditions (idle_hours, days_enrolled, now.*, windows) fire at ``now``; returns decisions.
+
+    Events still waiting for their task are evaluated first, so the clock never runs ahead of what is known.
+    """
     learners = _lock(learner_ids, skip_locked=False)  # the clock sweep is not in a hurry: wait for the lock
+    histories = _histories(Event.objects.filter(learner__in=[pk for pk, lr in learners.items() if lr.is_active]))
+    return _evaluate(learners, histories, now=now, clock=True)[1]
+
+
+def _evaluate(
+    learners: dict[int, Learner], histories: dict[int, History], *, now: datetime, clock: bool
+) -> tuple[int, int]:
+    """Each active learner's pending events (and, with ``clock``, the clock at ``now``) through their enrolments;
+    returns (events evaluated, decisions logged)."""
+    pending_ids = {
+        pk for ids, _facts, done in histories.values() for pk, seen in zip(ids, done, strict=True) if not seen
+    }
     active = [learner for learner in learners.values() if learner.is_active]
-    histories = _histories(Event.objects.filter(learner__in=active, occurred_at__lte=now))
-    batch = [
-        Advance(enrollment, facts, histories.get(enrollment.learner_id, ([], [], []))[1], [])
-        for enrollment, facts in _enrollments(active)
-        if compiled_version(version=enrollment.version).uses_clock
-    ]
-    return _log(enrollments_advance(batch=batch, now=now), learners, histories)
+    _enroll_newcomers([learner for learner in active if learner.pk in histories], histories)
+    batch = []
+    for enrollment, facts in _enrollments(active):
+        _ids, facts_list, done = histories.get(enrollment.learner_id, NO_HISTORY)
+        pending = [(index, facts_list[index]) for index, seen in enumerate(done) if not seen]
+        ticks = clock and compiled_version(version=enrollment.version).uses_clock
+        if pending or ticks:
+            batch.append(Advance(enrollment, facts, facts_list, pending, now if ticks else None))
+    decisions = _log(enrollments_advance(batch=batch), learners, histories)
+    if pending_ids:
+        Event.objects.filter(pk__in=pending_ids).update(processed_at=now)
+    return len(pending_ids), decisions
 
 
 def _lock(learner_ids: list[int], *, skip_locked: bool = True) -> dict[int, Learner]:
@@ -89,12 +102,12 @@ def _lock(learner_ids: list[int], *, skip_locked: bool = True) -> dict[int, Lear
     return {learner.pk: learner for learner in locked}
 
 
-def _histories(events) -> dict[int, tuple[list[int], list[EventFact], list[bool]]]:
+def _histories(events) -> dict[int, History]:
     """Each learner's events in occurred_at order: ids, the engine's facts, and whether each was processed.
 
     No model instances: the history is re-read for every batch and is the largest read a worker makes.
     """
-    histories: dict[int, tuple[list[int], list[EventFact], list[bool]]] = {}
+    histories: dict[int, History] = {}
     rows = events.order_by("learner_id", "occurred_at", "pk").values_list(
         "pk", "learner_id", "type", "occurred_at", "module", "properties", "processed_at"
     )
@@ -106,11 +119,11 @@ def _histories(events) -> dict[int, tuple[list[int], list[EventFact], list[bool]
     return histories
 
 
-def _enroll_newcomers(learners: list[Learner], histories: dict) -> None:
+def _enroll_newcomers(learners: list[Learner], histories: dict[int, History]) -> None:
     """Learners with no enrolment yet (their identity change is still queued) are enrolled now."""
     enrolled = set(Enrollment.objects.filter(learner__in=learners).values_list("learner_id", flat=True))
     for learner in learners:
-        if learner.pk not in enrolled:
+        if learner.pk not in enrolled and histories[learner.pk][1]:
             learner_enroll(learner=learner, now=histories[learner.pk][1][0].occurred_at)
 
 
@@ -123,13 +136,13 @@ def _enrollments(learners: list[Learner]):
         yield enrollment, facts[enrollment.learner_id]
 
 
-def _log(batch: list[Advance], learners: dict[int, Learner], histories: dict) -> int:
+def _log(batch: list[Advance], learners: dict[int, Learner], histories: dict[int, History]) -> int:
     """The decision log and flags for a batch: one insert each."""
     decisions: list[Decision] = []
     flags: list[tuple[Decision, str]] = []
     for item in batch:
         enrollment = item.enrollment
-        ids = histories.get(enrollment.learner_id, ([], [], []))[0]
+        ids = histories.get(enrollment.learner_id, NO_HISTORY)[0]
         sequence: dict[str, int] = defaultdict(int)
         for index, moment, decision in item.results:
             event_id = ids[index] if index is not None else None

@@ -9,6 +9,8 @@ called only at the sweeps where ``clock_wakeup`` says a time-based condition tur
 """
 
 import uuid
+from bisect import insort
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -155,6 +157,9 @@ class JourneyRun:
             EventFact(event.type, moment, event.module or None, event.properties)
             for event, moment in zip(journey.events, self.moments, strict=True)
         ]
+        # The order the platform receives the events in: as they happen, but for those that arrive late.
+        self.arrivals = [self.start + event.arrival for event in journey.events]
+        self.deliveries = sorted(range(len(journey.events)), key=lambda i: (self.arrivals[i], self.moments[i], i))
         self.observations: dict[datetime, Observation] = {}
         self.enrolment: Observation | None = None
 
@@ -210,35 +215,56 @@ class JourneyRun:
         facts = learner_facts(learner=self.learner)
         checkpoints = sorted({self._at(e.at) for e in self.journey.expectations if e.at is not None})
         sent, moment = 0, self.start
+        known: list[int] = []  # the events delivered so far, in occurred_at order
         while True:
             # Walk forward in memory from what the services stored, to the next moment they must be called at.
             state = self._stored_state()
             upto, last = sent, moment
             while True:
-                next_event = self.moments[upto] if upto < len(self.moments) else None
+                index = self.deliveries[upto] if upto < len(self.deliveries) else None
+                arrival = self.arrivals[index] if index is not None else None
                 checkpoint = next((c for c in checkpoints if c > last), None)
-                limit = min(m for m in (next_event, checkpoint, self.until) if m is not None)
-                ticks = self._ticks(after=last, before=limit, inclusive=limit != next_event)
-                wakeup = clock_wakeup(playbook, facts, state, events=self.history[:upto], ticks=ticks)
+                limit = min(m for m in (arrival, checkpoint, self.until) if m is not None)
+                ticks = self._ticks(after=last, before=limit, inclusive=limit != arrival)
+                wakeup = clock_wakeup(playbook, facts, state, events=self._facts(known), ticks=ticks)
                 if wakeup is not None:
                     stop, kind = wakeup, "clock"
                     break
-                if limit == next_event:
-                    event = self.history[upto]
-                    seen = self.history[: upto + 1]
-                    state = evaluate(playbook, facts, state, events=seen, event=event, now=event.occurred_at).state
-                    upto, last = upto + 1, next_event
+                if limit == arrival and self.journey.events[index].is_late:
+                    stop, kind = arrival, "late"  # sent on its own, through the services: they decide its moment
+                    break
+                if limit == arrival:
+                    # Delivered as it happened: the newest event, so the history known is everything before it.
+                    known.append(index)
+                    seen = self._facts(known)
+                    state = evaluate(playbook, facts, state, events=seen, event=seen[-1], now=arrival).state
+                    upto, last = upto + 1, arrival
                     continue
                 stop, kind = limit, "observe" if limit == checkpoint else "until"
                 break
-            self._send(sent, upto, now=stop)
+            self._send(self.deliveries[sent:upto], now=stop)
             if kind == "clock":
                 learners_evaluate_clock(learner_ids=[self.learner.pk], now=stop)
+            elif kind == "late":
+                self._deliver_late(index, playbook, ticks=self._ticks(after=last, before=stop, inclusive=False))
+                insort(known, index, key=lambda i: (self.moments[i], i))
+                upto += 1
             elif kind == "observe":
                 self.observations[stop] = self._observe()
             sent, moment = upto, stop
             if kind == "until":
                 return
+
+    def _deliver_late(self, index: int, playbook, *, ticks: Iterator[datetime]) -> None:
+        """A late event, alone. Production's clock sweeps have kept moving the learner's clock while it was on its
+        way (they decided nothing: the probe said so), so the last of them runs first, as it would have."""
+        last_tick = deque(ticks, maxlen=1)
+        if last_tick and playbook.uses_clock:
+            learners_evaluate_clock(learner_ids=[self.learner.pk], now=last_tick[0])
+        self._send([index], now=self.arrivals[index])
+
+    def _facts(self, indexes: list[int]) -> list[EventFact]:
+        return [self.history[i] for i in indexes]
 
     def _ticks(self, *, after: datetime, before: datetime, inclusive: bool) -> Iterator[datetime]:
         """The production clock sweeps strictly after ``after`` and before (or at) ``before``."""
@@ -252,20 +278,20 @@ class JourneyRun:
         state = Enrollment.objects.filter(learner=self.learner).values_list("state", flat=True).get()
         return JourneyState.from_dict(state)
 
-    def _send(self, first: int, end: int, *, now: datetime) -> None:
-        if first == end:
+    def _send(self, indexes: list[int], *, now: datetime) -> None:
+        if not indexes:
             return
         body = {
             "events": [
                 {
                     "id": f"e{index}",
                     "learner": self.learner.external_id,
-                    "type": event.type,
-                    "module": event.module,
+                    "type": self.journey.events[index].type,
+                    "module": self.journey.events[index].module,
                     "occurred_at": iso(self.moments[index]),
-                    "properties": event.properties,
+                    "properties": self.journey.events[index].properties,
                 }
-                for index, event in enumerate(self.journey.events[first:end], start=first)
+                for index in indexes
             ]
         }
         try:
@@ -273,7 +299,7 @@ class JourneyRun:
         except BatchInvalid as invalid:
             raise JourneyInvalid(
                 [
-                    SpecError(f"events[{first + (error['index'] or 0)}].{error['field']}", error["message"])
+                    SpecError(f"events[{indexes[error['index'] or 0]}].{error['field']}", error["message"])
                     for error in invalid.errors
                 ]
             ) from invalid
@@ -299,6 +325,8 @@ class JourneyRun:
             entries.append((self.start, -1, self._entry(self.start, entry)))
         for event, moment in zip(self.journey.events, self.moments, strict=True):
             entry = {"kind": "event", "type": event.type, "module": event.module, "properties": event.properties}
+            if event.is_late:
+                entry["arrives"] = format_duration(event.arrives)
             entries.append((moment, 0, self._entry(moment, entry)))
         for order, row in enumerate(Decision.objects.filter(learner=self.learner).order_by("decided_at", "pk"), 1):
             entry = _decision_entry(row)
@@ -347,15 +375,8 @@ class JourneyRun:
         moment = self.until if expectation.at is None else self._at(expectation.at)
         when = f"at {format_duration(expectation.at)}" if expectation.at is not None else "by the end"
         kind, expected = expectation.kind, expectation.value
-        if kind == "next_module":
-            seen = self.observations[moment]
-            actual = seen.module
-            passed = actual == expected and (expected is not None or seen.status == "completed")
-            got = {
-                "not_enrolled": "nothing",
-                "completed": "nothing: the journey was complete",
-            }.get(seen.status, f"'{actual}' ({seen.rule}: {seen.explanation})")
-            message = f"next module {when}: expected {_name(expected)}, got {got}"
+        if kind in ("next_module", "status"):
+            actual, passed, message = self._check_position(kind, expected, self.observations[moment], when)
         elif kind == "flags":
             actual = sorted(set(self._flags(moment)))
             passed = actual == sorted(set(expected))
@@ -368,11 +389,23 @@ class JourneyRun:
             actual, passed, message = self._check_completed(expected, moment, when)
         else:
             actual, passed, message = self._check_rules(expected, moment, when)
-        if not enrolled and not passed:
+        if not enrolled and not passed and kind not in ("next_module", "status"):
             message += " (the learner never enrolled: they do not match the playbook's audience)"
         decisions = [] if passed else [e for e in timeline if e["kind"] != "event" and _moment(e) <= moment]
         at = format_duration(expectation.at) if expectation.at is not None else None
         return ExpectationResult(kind, expected, actual, passed, at, message, decisions)
+
+    def _check_position(self, kind: str, expected, seen: Observation, when: str) -> tuple[Any, bool, str]:
+        """``next_module`` (null: nothing to do, whether not enrolled or done) or ``status``, with which it was."""
+        state = {
+            "not_enrolled": "nothing: the learner never enrolled (they do not match the playbook's audience)",
+            "completed": "nothing: the journey is complete",
+        }.get(seen.status, f"'{seen.module}' ({seen.rule}: {seen.explanation})")
+        if kind == "status":
+            got = f"{seen.status}, next module '{seen.module}'" if seen.module else seen.status
+            return seen.status, seen.status == expected, f"status {when}: expected {expected}, got {got}"
+        expected_text = "nothing to do (not enrolled, or the journey complete)" if expected is None else f"'{expected}'"
+        return seen.module, seen.module == expected, f"next module {when}: expected {expected_text}, got {state}"
 
     def _check_completed(self, expected, moment: datetime, when: str) -> tuple[Any, bool, str]:
         if isinstance(expected, bool):
@@ -420,10 +453,6 @@ def trigger_names(version: PlaybookVersion) -> dict[str, str]:
 
 def _moment(entry: dict[str, Any]) -> datetime:
     return datetime.fromisoformat(entry["at"])
-
-
-def _name(module: str | None) -> str:
-    return "nothing (the journey complete)" if module is None else f"'{module}'"
 
 
 @dataclass(frozen=True)

@@ -273,8 +273,8 @@ def test_a_learner_outside_the_audience_is_reported_not_enrolled(published, tmp_
     assert status == 1
     assert "they were never enrolled" in out
     assert (
-        "FAIL  next module at 30s: expected 'welcome', got nothing "
-        "(the learner never enrolled: they do not match the playbook's audience)\n"
+        "FAIL  next module at 30s: expected 'welcome', got nothing: "
+        "the learner never enrolled (they do not match the playbook's audience)\n"
     ) in out
 
 
@@ -299,3 +299,41 @@ def test_simulating_leaves_no_trace_in_the_database(tmp_path, settings):
 
     assert _snapshot() == before
     assert PlaybookVersion.objects.count() == 1
+
+
+LATE_COMPLETION = Path(__file__).resolve().parents[2] / "docs" / "examples" / "late-completion.yaml"
+
+
+def test_a_late_event_is_simulated_as_production_evaluates_it(published):
+    status, out = simulate(LATE_COMPLETION, "--format", "json")
+
+    report = json.loads(out)
+    assert status == 0, [e["message"] for e in report["expectations"] if not e["passed"]]
+    completion = next(e for e in report["timeline"] if e["kind"] == "event" and e["type"] == "module_completed")
+    assert (completion["offset"], completion["arrives"]) == ("1m", "4m30s")
+    branch = next(e for e in report["timeline"] if e["kind"] == "branch")
+    assert branch["module"] == "advanced-debugging" and "Late event" in branch["explanation"]
+
+
+def test_an_event_cannot_arrive_before_it_happened(published, tmp_path):
+    document = yaml.safe_load(LATE_COMPLETION.read_text())
+    document["events"][1]["arrives"] = "30s"
+
+    with pytest.raises(CommandError, match=r"events\[1\]\.arrives: 30s is before the event happened \(at 1m\)"):
+        simulate(write_journey(tmp_path, document))
+
+
+def test_null_next_module_and_status_say_whether_the_learner_is_done_or_not_enrolled(published, tmp_path):
+    document = yaml.safe_load(FAST_SKIPPER.read_text())
+    document["learner"]["roles"] = ["sales"]
+    document["expect"] = [{"at": "5m", "next_module": None}, {"status": "not_enrolled"}, {"status": "completed"}]
+
+    status, out = simulate(write_journey(tmp_path, document))
+
+    assert status == 1
+    assert (
+        "PASS  next module at 5m: expected nothing to do (not enrolled, or the journey complete), got nothing: "
+        "the learner never enrolled" in out
+    )
+    assert "PASS  status by the end: expected not_enrolled, got not_enrolled" in out
+    assert "FAIL  status by the end: expected completed, got not_enrolled" in out

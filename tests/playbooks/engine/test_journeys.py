@@ -60,7 +60,7 @@ def test_events_out_of_order():
 def test_an_expectation_of_an_unknown_kind():
     assert _errors(lambda d: d["expect"].append({"at": "5m", "next_modul": "crm-basics"})) == [
         "expect[4]: unknown expectation 'next_modul'; did you mean 'next_module'?; "
-        "kinds: next_module, reminders, flags, completed, decisions"
+        "kinds: next_module, status, reminders, flags, completed, decisions"
     ]
 
 
@@ -72,7 +72,7 @@ def test_time_mistakes():
 
     assert _errors(mutate) == [
         "start: '2026-03-02 09:00' is not an ISO 8601 time with a zone, e.g. '2026-03-02T09:00:00Z'",
-        "until: 3m ends before the last event (at 4m)",
+        "until: 3m ends before the last event arrives (4m)",
         "expect[0].at: a next_module expectation needs the moment it is checked at",
         "expect[2].at: 5m is after the journey ends (until 3m)",
     ]
