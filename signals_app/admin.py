@@ -54,6 +54,17 @@ class ProcessedFilter(admin.SimpleListFilter):
         return queryset
 
 
+class ConflictFilter(admin.SimpleListFilter):
+    title, parameter_name = "conflicting retries", "conflicts"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Retried with a different body")]
+
+    def queryset(self, request, queryset):
+        # Served by a partial index, however large the table.
+        return queryset.filter(conflicting_retries__gt=0) if self.value() == "yes" else queryset
+
+
 class ReadOnlyAdmin(admin.ModelAdmin):
     """Events and decisions are facts: looked at, never edited in the admin."""
 
@@ -72,8 +83,17 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(Event)
 class EventAdmin(ReadOnlyAdmin):
-    list_display = ("occurred_at", "learner", "type", "module", "source", "client_id", "processed_at")
-    list_filter = (EventTypeFilter, ProcessedFilter)
+    list_display = (
+        "occurred_at",
+        "learner",
+        "type",
+        "module",
+        "source",
+        "client_id",
+        "processed_at",
+        "conflicting_retries",
+    )
+    list_filter = (EventTypeFilter, ProcessedFilter, ConflictFilter)
     list_select_related = ("learner",)
     # Exact matches only: each is an index look-up, where a LIKE over millions of rows would not be.
     search_fields = ("=learner__external_id", "=client_id")

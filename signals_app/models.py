@@ -18,10 +18,16 @@ class Event(models.Model):
     received_at = models.DateTimeField()
     properties = models.JSONField(default=dict, blank=True)
     processed_at = models.DateTimeField(null=True, blank=True)
+    # A database default: ingestion inserts rows by raw SQL (COPY) that names only the columns it fills.
+    conflicting_retries = models.PositiveIntegerField(
+        db_default=0, help_text="Retries of this id whose body differed (the first body is kept)."
+    )
+    last_conflict_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["source", "client_id"], name="event_unique_per_source")]
         indexes = [
+            models.Index(fields=["received_at"], condition=Q(conflicting_retries__gt=0), name="event_conflicted"),
             models.Index(fields=["learner", "occurred_at"]),
             models.Index(fields=["type", "occurred_at"]),
             # The sweeper's and the worker's look-up of work still to do stays small however big the table gets.

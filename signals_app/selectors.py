@@ -23,7 +23,21 @@ def learners_with_clock_conditions() -> list[int]:
 
 
 def decisions_for_learner(*, learner: Learner) -> QuerySet[Decision]:
-    return Decision.objects.filter(learner=learner).select_related("event").order_by("-decided_at", "-pk")
+    return _decisions().filter(learner=learner).order_by("-decided_at", "-pk")
+
+
+def event_of_source(*, source: str, client_id: str) -> Event | None:
+    """An event by the id its sender gave it; another sender's event is not found (ids are unique per sender)."""
+    return Event.objects.select_related("learner").filter(source=source, client_id=client_id).first()
+
+
+def decisions_for_event(*, event: Event) -> QuerySet[Decision]:
+    return _decisions().filter(event=event).order_by("decided_at", "pk")
+
+
+def _decisions() -> QuerySet[Decision]:
+    # What the API shows with each decision: its playbook and the event behind it, in the same query.
+    return Decision.objects.select_related("event", "enrollment__playbook")
 
 
 def reminders_in_app(*, learner: Learner) -> list[Reminder]:

@@ -112,6 +112,10 @@ class ProgressOutput(serializers.Serializer):
 
 class DecisionOutput(serializers.Serializer):
     decided_at = serializers.DateTimeField()
+    playbook = serializers.CharField(source="enrollment.playbook.slug")
+    event = serializers.CharField(
+        source="event.client_id", allow_null=True, help_text="The id of the event it was decided on; null: the clock."
+    )
     kind = serializers.CharField()
     rule = serializers.CharField()
     explanation = serializers.CharField()

@@ -2,10 +2,11 @@ from django.urls import path
 
 from signals_app.api import learners
 from signals_app.api.simulation import PlaybookSimulateApi
-from signals_app.api.views import EventsIngestApi
+from signals_app.api.views import EventDetailApi, EventsIngestApi
 
 urlpatterns = [
     path("events", EventsIngestApi.as_view(), name="events-ingest"),
+    path("events/<path:event_id>", EventDetailApi.as_view(), name="event-detail"),
     path("playbooks/<str:slug>/simulate", PlaybookSimulateApi.as_view(), name="playbook-simulate"),
     path("me", learners.MeApi.as_view(), name="me"),
     path("me/next-module", learners.MeNextModuleApi.as_view(), name="me-next-module"),

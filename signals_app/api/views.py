@@ -5,8 +5,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from common.api import error_responses
-from common.errors import invalid_input
+from common.errors import ApplicationError, invalid_input
 from identity.authentication import ApiKeyAuthentication, HasScope
+from signals_app.api.learners import DecisionOutput
+from signals_app.selectors import decisions_for_event, event_of_source
 from signals_app.services import BatchInvalid, events_ingest
 
 # 1,000 events of a few kilobytes each; larger bodies are refused before they are read.
@@ -26,9 +28,19 @@ class EventBatchDoc(serializers.Serializer):
     events = EventInputDoc(many=True, help_text="1 to 1,000 events.")
 
 
+class ConflictOutput(serializers.Serializer):
+    index = serializers.IntegerField(help_text="The event's index in the batch.")
+    id = serializers.CharField()
+    fields = serializers.ListField(child=serializers.CharField(), help_text="What differs from the stored event.")
+    message = serializers.CharField()
+
+
 class AcceptedOutput(serializers.Serializer):
     accepted = serializers.IntegerField()
-    duplicates = serializers.IntegerField(help_text="Events whose id this key had already sent.")
+    duplicates = serializers.IntegerField(help_text="Events whose id this key had already sent (conflicts included).")
+    conflicts = ConflictOutput(
+        many=True, help_text="Ids this key had already sent with a different body: the first body is kept."
+    )
 
 
 class EventsIngestApi(APIView):
@@ -62,4 +74,40 @@ class EventsIngestApi(APIView):
             )
         except BatchInvalid as exc:
             raise invalid_input(exc.errors) from exc
-        return Response({"accepted": result.accepted, "duplicates": result.duplicates}, status=status.HTTP_202_ACCEPTED)
+        body = {
+            "accepted": result.accepted,
+            "duplicates": result.duplicates,
+            "conflicts": [conflict.as_dict() for conflict in result.conflicts],
+        }
+        return Response(body, status=status.HTTP_202_ACCEPTED)
+
+
+class EventDetailOutput(serializers.Serializer):
+    id = serializers.CharField(source="client_id")
+    learner = serializers.CharField(source="learner.external_id")
+    type = serializers.CharField()
+    module = serializers.CharField()
+    occurred_at = serializers.DateTimeField()
+    properties = serializers.DictField()
+    received_at = serializers.DateTimeField()
+    evaluated_at = serializers.DateTimeField(
+        source="processed_at", allow_null=True, help_text="When a worker evaluated it; null while it waits."
+    )
+    conflicting_retries = serializers.IntegerField(help_text="Retries of this id that carried a different body.")
+    decisions = DecisionOutput(source="decisions_list", many=True, help_text="What it caused, in the order decided.")
+
+
+class EventDetailApi(APIView):
+    """One event this key sent, by its id: when it was received and evaluated, and the decisions it led to."""
+
+    authentication_classes = [ApiKeyAuthentication]
+    permission_classes = [HasScope]
+    required_scope = "events:write"
+
+    @extend_schema(responses={200: EventDetailOutput, **error_responses(401, 403, 404)})
+    def get(self, request: Request, event_id: str) -> Response:
+        event = event_of_source(source=f"key:{request.auth.pk}", client_id=event_id)
+        if event is None:
+            raise ApplicationError("not_found", f"This key sent no event with id '{event_id}'.", status_code=404)
+        event.decisions_list = list(decisions_for_event(event=event))
+        return Response(EventDetailOutput(event).data)

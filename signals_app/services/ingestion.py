@@ -1,16 +1,19 @@
 """Event ingestion: validate the whole batch, then store it in one transaction; acknowledged means durable."""
 
+import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from django.db import connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from identity.models import Learner
 from identity.services import learner_create
 from signals_app.event_input import EventInput, batch_items, validate_item
+from signals_app.models import Event
 
 logger = logging.getLogger(__name__)
 
@@ -27,9 +30,28 @@ class BatchInvalid(Exception):
 
 
 @dataclass(frozen=True)
+class Conflict:
+    """A retried id whose body differs from the event stored under it: the stored one is kept, this one dropped."""
+
+    index: int
+    client_id: str
+    fields: tuple[str, ...]  # what differs
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "id": self.client_id,
+            "fields": list(self.fields),
+            "message": f"Event '{self.client_id}' was already received with a different {', '.join(self.fields)}; "
+            "the first one is kept. Send a new id for a new event.",
+        }
+
+
+@dataclass(frozen=True)
 class IngestResult:
     accepted: int
-    duplicates: int
+    duplicates: int  # ids already received (conflicts included)
+    conflicts: tuple[Conflict, ...] = ()
 
 
 @transaction.atomic(durable=True)
@@ -91,17 +113,50 @@ def _store(inputs: list[EventInput], learners: dict[str, int], *, source: str, n
         for e in unique.values()
     ]
     inserted = _insert_new(rows)
-    learner_ids = sorted(set(inserted))
+    learner_ids = sorted({learner_id for _client_id, learner_id in inserted})
     if learner_ids:
         transaction.on_commit(lambda: enqueue_evaluation(learner_ids), robust=True)
-    return IngestResult(accepted=len(inserted), duplicates=len(inputs) - len(inserted))
+    new = {client_id for client_id, _learner_id in inserted}
+    repeated = [e for e in inputs if e.client_id not in new or e is not unique[e.client_id]]
+    conflicts = _conflicts(repeated, learners, source=source)
+    if conflicts:
+        _count_conflicts(conflicts, source=source, now=now)
+    return IngestResult(accepted=len(inserted), duplicates=len(inputs) - len(inserted), conflicts=tuple(conflicts))
+
+
+def _conflicts(repeated: list[EventInput], learners: dict[str, int], *, source: str) -> list[Conflict]:
+    """The repeated ids whose body differs from the one stored (compared field by field, properties as JSON)."""
+    if not repeated:
+        return []
+    rows = Event.objects.filter(source=source, client_id__in={e.client_id for e in repeated}).values_list(
+        "client_id", "learner_id", "type", "module", "occurred_at", "properties"
+    )
+    stored = {client_id: values for client_id, *values in rows}
+    conflicts = []
+    for event in repeated:
+        sent = (learners[event.learner], event.type, event.module, event.occurred_at, json.loads(event.properties_json))
+        differing = tuple(name for name, a, b in zip(_COMPARED, stored[event.client_id], sent, strict=True) if a != b)
+        if differing:
+            conflicts.append(Conflict(event.index, event.client_id, differing))
+    return conflicts
+
+
+_COMPARED = ("learner", "type", "module", "occurred_at", "properties")
+
+
+def _count_conflicts(conflicts: list[Conflict], *, source: str, now: datetime) -> None:
+    """Counted on the stored event, for the admin; in the same transaction as the batch."""
+    Event.objects.filter(source=source, client_id__in={c.client_id for c in conflicts}).update(
+        conflicting_retries=F("conflicting_retries") + 1, last_conflict_at=now
+    )
+    logger.warning("signals.ingest.conflicting_retries", extra={"source": source, "conflicts": len(conflicts)})
 
 
 _COLUMNS = ("source", "client_id", "learner_id", "type", "module", "occurred_at", "received_at", "properties")
 
 
-def _insert_new(rows: list[tuple]) -> list[int]:
-    """Insert the rows whose (source, client_id) is new; returns the learner id of each row inserted.
+def _insert_new(rows: list[tuple]) -> list[tuple[str, int]]:
+    """Insert the rows whose (source, client_id) is new; returns the client id and learner id of each row inserted.
 
     ON CONFLICT DO NOTHING makes a concurrent retry of the same batch harmless. On PostgreSQL the rows go through
     COPY into a temporary table first: about 3x faster than a multi-row INSERT built by the ORM.
@@ -115,14 +170,14 @@ def _insert_new(rows: list[tuple]) -> list[int]:
         for row in rows:
             cursor.execute(
                 f"INSERT INTO signals_app_event ({columns}) VALUES ({placeholders}) "  # noqa: S608
-                "ON CONFLICT (source, client_id) DO NOTHING RETURNING learner_id",
+                "ON CONFLICT (source, client_id) DO NOTHING RETURNING client_id, learner_id",
                 row,
             )
-            inserted.extend(r[0] for r in cursor.fetchall())
+            inserted.extend(cursor.fetchall())
     return inserted
 
 
-def _insert_by_copy(rows: list[tuple]) -> list[int]:
+def _insert_by_copy(rows: list[tuple]) -> list[tuple[str, int]]:
     columns = ", ".join(_COLUMNS)
     with connection.cursor() as cursor:
         # Per connection, emptied at every commit; persistent connections create it once.
@@ -135,9 +190,9 @@ def _insert_by_copy(rows: list[tuple]) -> list[int]:
                 copy.write_row(row)
         cursor.execute(
             f"INSERT INTO signals_app_event ({columns}) SELECT {columns} FROM event_ingest "  # noqa: S608
-            "ON CONFLICT (source, client_id) DO NOTHING RETURNING learner_id"
+            "ON CONFLICT (source, client_id) DO NOTHING RETURNING client_id, learner_id"
         )
-        return [row[0] for row in cursor.fetchall()]
+        return cursor.fetchall()
 
 
 def enqueue_evaluation(learner_ids: list[int]) -> None:

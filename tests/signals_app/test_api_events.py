@@ -1,6 +1,7 @@
 """POST /api/v1/events: acknowledged means stored, retries are duplicates, bad batches are refused whole."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.utils import timezone
@@ -43,14 +44,14 @@ def test_a_batch_is_stored_and_acknowledged_with_counts(writer):
     response = _post(writer, {"events": [_event(0), _event(1, type="module_skipped", module="crm-basics")]})
 
     assert response.status_code == 202
-    assert response.json() == {"accepted": 2, "duplicates": 0}
+    assert response.json() == {"accepted": 2, "duplicates": 0, "conflicts": []}
     stored = list(Event.objects.order_by("occurred_at").values_list("client_id", "type", "learner__external_id"))
     assert stored == [("evt-0", "module_completed", "alice"), ("evt-1", "module_skipped", "alice")]
     assert Event.objects.filter(processed_at__isnull=True).count() == 2
 
 
 def test_a_single_event_is_accepted_too(writer):
-    assert _post(writer, _event()).json() == {"accepted": 1, "duplicates": 0}
+    assert _post(writer, _event()).json() == {"accepted": 1, "duplicates": 0, "conflicts": []}
 
 
 def test_a_retried_batch_is_all_duplicates(writer):
@@ -59,12 +60,62 @@ def test_a_retried_batch_is_all_duplicates(writer):
 
     response = _post(writer, {"events": [*batch["events"], _event(2)]})
 
-    assert response.json() == {"accepted": 1, "duplicates": 2}
+    assert response.json() == {"accepted": 1, "duplicates": 2, "conflicts": []}
     assert Event.objects.count() == 3
 
 
 def test_the_same_id_twice_in_one_batch_is_stored_once(writer):
-    assert _post(writer, {"events": [_event(0), _event(0)]}).json() == {"accepted": 1, "duplicates": 1}
+    event = _event(0)
+
+    assert _post(writer, {"events": [event, event]}).json() == {"accepted": 1, "duplicates": 1, "conflicts": []}
+
+
+def test_a_retried_id_with_a_different_body_is_reported_as_a_conflict_and_stored_once(writer):
+    first = _event(0)
+    _post(writer, first)
+
+    response = _post(writer, {"events": [_event(1), {**first, "type": "module_skipped", "properties": {}}]})
+
+    assert response.status_code == 202
+    assert response.json() == {
+        "accepted": 1,
+        "duplicates": 1,
+        "conflicts": [
+            {
+                "index": 1,
+                "id": "evt-0",
+                "fields": ["type", "properties"],
+                "message": "Event 'evt-0' was already received with a different type, properties; the first one is "
+                "kept. Send a new id for a new event.",
+            }
+        ],
+    }
+    stored = Event.objects.get(client_id="evt-0")
+    assert (stored.type, stored.properties, stored.conflicting_retries) == (
+        "module_completed",
+        {"duration_seconds": 45},
+        1,
+    )
+
+
+def test_a_retry_with_the_same_body_in_another_time_zone_is_no_conflict(writer):
+    first = _event(0)
+    _post(writer, first)
+    moment = timezone.localtime(datetime.fromisoformat(first["occurred_at"]), ZoneInfo("Asia/Kolkata"))
+
+    response = _post(writer, {**first, "occurred_at": moment.isoformat()})
+
+    assert response.json() == {"accepted": 0, "duplicates": 1, "conflicts": []}
+    assert Event.objects.get().conflicting_retries == 0
+
+
+def test_two_bodies_under_one_id_in_one_batch_keep_the_first(writer):
+    event = _event(0)
+
+    response = _post(writer, {"events": [event, {**event, "module": "crm-basics"}]})
+
+    assert response.json()["conflicts"][0]["index"] == 1
+    assert Event.objects.get().module == "welcome"
 
 
 def test_ids_are_unique_per_key_not_globally(writer, client):
@@ -73,7 +124,7 @@ def test_ids_are_unique_per_key_not_globally(writer, client):
 
     response = client.post(URL, _event(0), content_type="application/json", HTTP_AUTHORIZATION=f"Api-Key {other_key}")
 
-    assert response.json() == {"accepted": 1, "duplicates": 0}
+    assert response.json() == {"accepted": 1, "duplicates": 0, "conflicts": []}
 
 
 @pytest.mark.parametrize(
