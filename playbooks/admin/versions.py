@@ -304,3 +304,11 @@ class StepAdmin(SimpleHistoryAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Step | None = None) -> bool:
+        return False  # steps are removed on their version's page, with the path's checks
+
+    def save_related(self, request: HttpRequest, form, formsets, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        # The version's own page moves updated_at when saved; this page saves only the step and its options.
+        services.version_edited(version=form.instance.version)

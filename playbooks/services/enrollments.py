@@ -66,6 +66,10 @@ def learner_enroll(
     Idempotent: a playbook the learner is already enrolled in is left as it is.
     """
     now = now or timezone.now()
+    # Under the learner's lock, as evaluation is: the identity task and a first event enrolling the same learner at
+    # once would otherwise both insert, and one of them fail on the unique constraint. (The evaluation already
+    # holds this lock; taking it again in the same transaction is free.)
+    Learner.objects.select_for_update().filter(pk=learner.pk).first()
     facts = selectors.learner_facts(learner=learner)
     enrolled = set(Enrollment.objects.filter(learner=learner).values_list("playbook_id", flat=True))
     created = []

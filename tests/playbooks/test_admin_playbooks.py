@@ -5,6 +5,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from identity.services import learner_create, role_upsert
+from playbooks import selectors
 from playbooks.models import Playbook, PlaybookVersion, Step, Trigger, VersionStatus
 from playbooks.services import draft_create, learner_enroll, playbook_import
 from tests.playbooks.engine.replay import SCENARIOS
@@ -291,3 +292,27 @@ def test_a_saved_journey_naming_an_unknown_module_is_refused_on_the_field(admin_
     assert "tests[0].journey.events[1].module: unknown module &#x27;crm-basic&#x27;" in errors
     draft.refresh_from_db()
     assert draft.tests == []
+
+
+def test_a_branch_option_edited_on_the_step_page_is_what_the_draft_runs_next(admin_client):
+    playbook_import(text=PLAYBOOK, publish=True)
+    draft = draft_create(playbook=Playbook.objects.get())
+    step = Step.objects.get(version=draft, step_id="specialist-track")
+    before = selectors.compiled_version(version=PlaybookVersion.objects.get(pk=draft.pk))  # cached in this process
+    rows = [
+        {"id": o.pk, "step": step.pk, "position": o.position, "when": o.when, "module": o.module_id, "goto": ""}
+        for o in step.options.all()
+    ]
+    rows[0]["when"] = "avg_module_seconds < 30 and skips >= 3"
+
+    response = admin_client.post(
+        reverse("admin:playbooks_step_change", args=[step.pk]),
+        {"position": step.position, "step_id": step.step_id, "module": ""}
+        | _inline("options", rows, initial=len(rows)),
+    )
+
+    assert response.status_code == 302
+    after = selectors.compiled_version(version=PlaybookVersion.objects.get(pk=draft.pk))  # as the Simulate page does
+    index = draft.steps.filter(position__lt=step.position).count()
+    assert before.options[(index, 0)].expression == "avg_module_seconds < 90 and skips >= 3"
+    assert after.options[(index, 0)].expression == "avg_module_seconds < 30 and skips >= 3"
