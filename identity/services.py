@@ -59,6 +59,8 @@ def learner_deactivate(*, learner: Learner) -> Learner:
     learner.is_active = False
     learner.deactivated_at = timezone.now()
     learner.save(update_fields=["is_active", "deactivated_at", "updated_at"])
+    # Their reminders still to be sent are cancelled (delivery re-checks at send time too, if this task is lost).
+    _send_on_commit("delivery.cancel_for_learner", learner_id=learner.pk, reason="the learner was deactivated")
     return learner
 
 
@@ -137,17 +139,19 @@ def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
 
 
 def _announce_identity_change(learner: Learner) -> None:
-    """Ask the layers above to re-route the learner (enrol in newly matching playbooks), once committed.
+    """Ask the layers above to re-route the learner (enrol in newly matching playbooks), once committed."""
+    _send_on_commit("playbooks.enroll_learner", learner_id=learner.pk)
 
-    By task name: identity is the bottom layer and imports nothing above it (DESIGN.md section 2).
-    """
-    learner_id = learner.pk
+
+def _send_on_commit(task: str, **kwargs: Any) -> None:
+    """Enqueue a task of a layer above by its name, once committed: identity is the bottom layer and imports nothing
+    above it. A broker outage is logged; each such task has a fallback that catches up."""
 
     def send() -> None:
         try:
-            current_app.send_task("playbooks.enroll_learner", kwargs={"learner_id": learner_id})
-        except Exception as exc:  # broker down: the learner's next event enrols them anyway
-            logger.warning("identity.enrol_enqueue_failed", extra={"learner": learner_id, "error": repr(exc)})
+            current_app.send_task(task, kwargs=kwargs)
+        except Exception as exc:  # kombu raises many types; the caller's fallback catches up
+            logger.warning("identity.enqueue_failed", extra={"task": task, **kwargs, "error": repr(exc)})
 
     transaction.on_commit(send)
 

@@ -7,7 +7,7 @@ from enum import StrEnum
 from celery import Celery
 from kombu import Queue
 
-from signals_app.clock import CLOCK_SWEEP_EVERY, REMINDER_DELIVERY_EVERY
+from signals_app.clock import CLOCK_SWEEP_EVERY, DELIVERY_EVERY
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "onboarding.settings.base")
 
@@ -45,7 +45,7 @@ def worker_argv(*, concurrency: int, loglevel: str = "INFO") -> list[str]:
 # Tasks do not name their queue; routing by stable task name keeps the lower apps free of this module.
 TASK_ROUTES = {
     "identity.*": {"queue": CeleryQueue.IDENTITY.value},
-    "signals_app.reminders.*": {"queue": CeleryQueue.REMINDERS.value},
+    "delivery.*": {"queue": CeleryQueue.REMINDERS.value},
     # Minutes of simulation: kept off the events queue, where it would hold up live evaluation.
     "signals_app.run_cohort": {"queue": CeleryQueue.DEFAULT.value},
     "signals_app.*": {"queue": CeleryQueue.EVENTS.value},
@@ -60,9 +60,10 @@ BEAT_SCHEDULE = {
         "task": "signals_app.sweep_clock",
         "schedule": CLOCK_SWEEP_EVERY.total_seconds(),
     },
+    # The name stays as it was when reminders were delivered by signals_app: beat's database row keeps it.
     "deliver due reminders": {
-        "task": "signals_app.reminders.deliver_due",
-        "schedule": REMINDER_DELIVERY_EVERY.total_seconds(),
+        "task": "delivery.deliver_due",
+        "schedule": DELIVERY_EVERY.total_seconds(),
     },
 }
 

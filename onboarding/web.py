@@ -11,14 +11,14 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
+from delivery.selectors import messages_in_app
+from delivery.services import message_dismiss
 from identity.models import Learner
 from identity.selectors import learner_of_caller
 from identity.services import learner_token_create, learner_token_revoke
 from playbooks.selectors import learner_progress, next_module_for_learner
 from signals_app.models import Event
-from signals_app.selectors import reminders_in_app
 from signals_app.services import BatchInvalid, events_ingest
-from signals_app.services.reminders import reminder_dismiss
 
 ACTIONS = {"start": "module_started", "complete": "module_completed", "skip": "module_skipped"}
 
@@ -43,7 +43,7 @@ def learner_home(request: HttpRequest) -> HttpResponse:
         "event_id": uuid.uuid4().hex,
         "waiting": waiting,
         "tokens": learner.tokens.filter(revoked_at__isnull=True),
-        "reminders": reminders_in_app(learner=learner),
+        "reminders": messages_in_app(learner=learner),
     }
     return render(request, "learner/home.html", context)
 
@@ -106,5 +106,5 @@ def learner_token_withdraw(request: HttpRequest, token_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def learner_reminder_dismiss(request: HttpRequest, reminder_id: int) -> HttpResponse:
-    reminder_dismiss(learner=_learner(request), reminder_id=reminder_id, now=timezone.now())
+    message_dismiss(learner=_learner(request), message_id=reminder_id, now=timezone.now())
     return HttpResponseRedirect(reverse("learner-home"))

@@ -1,6 +1,8 @@
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html
 
 from common.admin import LargeTablePaginator
 from signals_app.models import Decision, Event, Flag, Reminder
@@ -150,13 +152,13 @@ class FlagAdmin(admin.ModelAdmin):
 
 @admin.register(Reminder)
 class ReminderAdmin(admin.ModelAdmin):
-    """Reminders as scheduled and delivered: read-only, written by the workers."""
+    """Reminders as planned under the delivery policy, and what became of their messages: read-only."""
 
-    list_display = ("learner", "channel", "template", "due_at", "status", "delivered_by", "note")
+    list_display = ("learner", "channel", "template", "module", "due_at", "status", "delivery", "note")
     list_filter = ("status", "channel")
-    list_select_related = ("learner",)
-    search_fields = ("learner__external_id",)
-    raw_id_fields = ("learner", "enrollment", "decision")
+    list_select_related = ("learner", "message")
+    search_fields = ("=learner__external_id",)
+    raw_id_fields = ("learner", "enrollment", "decision", "message")
     show_full_result_count = False
     paginator = LargeTablePaginator
 
@@ -165,6 +167,13 @@ class ReminderAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
+
+    @admin.display(description="Delivery")
+    def delivery(self, reminder: Reminder) -> str:
+        if reminder.message is None:
+            return "-"
+        url = reverse("admin:delivery_message_change", args=[reminder.message.pk])
+        return format_html("<a href='{}'>{}</a>", url, reminder.message.get_status_display())
 
 
 from signals_app import admin_simulation  # noqa: E402, F401 - the Simulate pages extend the playbook version admin

@@ -8,5 +8,5 @@ from datetime import timedelta
 # Time-based conditions (idle_hours, days_enrolled, now.*, windowed signals) are evaluated at this cadence, so an
 # idle reminder fires within this long after its condition turns true, live and in a simulation alike.
 CLOCK_SWEEP_EVERY = timedelta(minutes=5)
-# Due reminders are handed to their channel at this cadence.
-REMINDER_DELIVERY_EVERY = timedelta(minutes=1)
+# The outbox is swept at this cadence (messages due at once are sent as soon as they are committed).
+DELIVERY_EVERY = timedelta(minutes=1)

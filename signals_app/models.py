@@ -86,16 +86,17 @@ class Flag(models.Model):
 
 
 class ReminderStatus(models.TextChoices):
+    """How the delivery policy planned it; its delivery is its message's status."""
+
     SCHEDULED = "scheduled", "Scheduled"
-    SENT = "sent", "Sent"
     SUPPRESSED = "suppressed", "Suppressed"
-    FAILED = "failed", "Failed"
 
 
 class Reminder(models.Model):
-    """A trigger's ``remind`` action, scheduled under the playbook's policy and delivered when due.
+    """A trigger's ``remind`` action, planned under the delivery policy; what became of it is its outbox message's
+    story (sent, retried, dead-lettered, cancelled).
 
-    ``note`` says why it was deferred, suppressed, or sent on a fallback channel.
+    ``note`` says why it was deferred or suppressed.
     """
 
     learner = models.ForeignKey("identity.Learner", on_delete=models.CASCADE, related_name="reminders")
@@ -105,23 +106,28 @@ class Reminder(models.Model):
     fallback = models.CharField(max_length=20, blank=True, help_text="Tried when the channel cannot reach them.")
     template = models.CharField(max_length=100, blank=True)
     attach_module = models.CharField(max_length=100, blank=True)
+    module = models.CharField(
+        max_length=100, blank=True, help_text="The module the learner was on; doing it cancels the reminder."
+    )
+    endpoint = models.CharField(max_length=100, blank=True, help_text="The webhook or Slack endpoint named, if any.")
     due_at = models.DateTimeField()
     status = models.CharField(max_length=12, choices=ReminderStatus.choices, default=ReminderStatus.SCHEDULED)
     note = models.TextField(blank=True)
-    delivered_by = models.CharField(max_length=20, blank=True, help_text="The channel that delivered it.")
-    sent_at = models.DateTimeField(null=True, blank=True)
-    seen_at = models.DateTimeField(null=True, blank=True, help_text="In-app reminders: dismissed by the learner.")
+    message = models.OneToOneField(
+        "delivery.Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="reminder"
+    )
 
     class Meta:
         ordering = ["due_at", "pk"]
-        indexes = [
-            models.Index(fields=["learner", "due_at"]),
-            # The delivery sweep reads only what is still to send.
-            models.Index(fields=["due_at"], condition=Q(status="scheduled"), name="reminder_due"),
-        ]
+        indexes = [models.Index(fields=["learner", "due_at"])]
 
     def __str__(self) -> str:
         return f"{self.channel} reminder for {self.learner_id} at {self.due_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def delivery_status(self) -> str:
+        """Suppressed, or what its message went through: scheduled, sending, sent, dead, cancelled."""
+        return self.message.status if self.message_id else self.status
 
 
 class CohortRunStatus(models.TextChoices):

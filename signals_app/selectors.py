@@ -7,7 +7,7 @@ from django.db.models import QuerySet
 from identity.models import Learner
 from playbooks.models import Enrollment, EnrollmentStatus, PlaybookVersion
 from playbooks.selectors import compiled_version
-from signals_app.models import Decision, Event, Reminder, ReminderStatus
+from signals_app.models import Decision, Event
 
 
 def learners_with_stale_events(*, older_than: datetime, limit: int) -> list[int]:
@@ -38,12 +38,3 @@ def decisions_for_event(*, event: Event) -> QuerySet[Decision]:
 def _decisions() -> QuerySet[Decision]:
     # What the API shows with each decision: its playbook and the event behind it, in the same query.
     return Decision.objects.select_related("event", "enrollment__playbook")
-
-
-def reminders_in_app(*, learner: Learner) -> list[Reminder]:
-    """Reminders delivered to the learner's page and not yet dismissed, newest first."""
-    return list(
-        Reminder.objects.filter(
-            learner=learner, status=ReminderStatus.SENT, delivered_by="in_app", seen_at__isnull=True
-        ).order_by("-sent_at", "-pk")[:5]
-    )

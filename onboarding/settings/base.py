@@ -7,7 +7,7 @@ environment; ``production.py`` only makes some of them required and turns on the
 
 from pathlib import Path
 
-from onboarding.settings.env import database_from_env, ensure_folders, env, read_secret
+from onboarding.settings.env import database_from_env, ensure_folders, env, parse_networks, read_secret
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 # Runtime state of the embedded mode (SQLite file, broker folders, static files). Override to run several
@@ -39,9 +39,10 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_celery_beat",
     "simple_history",
-    # Ours, bottom layer first: identity <- playbooks <- signals_app <- onboarding.
+    # Ours, bottom layer first: identity <- playbooks <- delivery <- signals_app <- onboarding.
     "identity",
     "playbooks",
+    "delivery",
     "signals_app",
     "onboarding",
 ]
@@ -117,11 +118,21 @@ STORAGES = {
 vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="onboarding@localhost")
 
-# Reminders: links in messages point here; Slack and webhook channels post JSON to these URLs (unset: the
-# reminder falls back to its next channel, and finally to the learner's page).
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)  # seconds: a hung mail server must not hold a delivery batch
+
+# ---------------------------------------------------------------------------------------------------------------
+# Delivery: the outbox (docs/delivery.md). Links in messages point at PUBLIC_BASE_URL. Webhook and Slack endpoints
+# are configured in the admin; one that resolves to a loopback, link-local or private address is refused unless
+# one of WEBHOOK_ALLOWED_NETWORKS (CIDRs, e.g. 10.0.0.0/8,127.0.0.1/32) holds it.
+# ---------------------------------------------------------------------------------------------------------------
 PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://localhost:8000")
-REMINDER_SLACK_WEBHOOK_URL = env.str("REMINDER_SLACK_WEBHOOK_URL", default="")
-REMINDER_WEBHOOK_URL = env.str("REMINDER_WEBHOOK_URL", default="")
+WEBHOOK_ALLOWED_NETWORKS = parse_networks("WEBHOOK_ALLOWED_NETWORKS", env.list("WEBHOOK_ALLOWED_NETWORKS", default=[]))
+WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+DELIVERY_MAX_ATTEMPTS = env.int("DELIVERY_MAX_ATTEMPTS", default=8)  # per channel, then the next one or dead-letter
+DELIVERY_RETRY_BASE_SECONDS = env.float("DELIVERY_RETRY_BASE_SECONDS", default=30.0)  # doubles at each attempt
+DELIVERY_RETRY_MAX_SECONDS = env.float("DELIVERY_RETRY_MAX_SECONDS", default=3600.0)
+# How long a claimed message is a worker's alone; a worker that died mid-batch gives its messages back after this.
+DELIVERY_LEASE_SECONDS = env.float("DELIVERY_LEASE_SECONDS", default=300.0)
 
 # ---------------------------------------------------------------------------------------------------------------
 # Django REST framework (https://www.django-rest-framework.org/api-guide/settings/)

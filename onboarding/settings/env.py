@@ -65,3 +65,13 @@ def _tune_postgres(config: dict[str, Any]) -> dict[str, Any]:
     config["CONN_HEALTH_CHECKS"] = True
     config.setdefault("OPTIONS", {})["connect_timeout"] = env.int("DATABASE_CONNECT_TIMEOUT", default=5)
     return config
+
+
+def parse_networks(name: str, values: list[str]) -> list[str]:
+    """CIDR networks (``10.0.0.0/8``, ``127.0.0.1``), normalised; a malformed one stops the process at start."""
+    import ipaddress
+
+    try:
+        return [str(ipaddress.ip_network(value.strip(), strict=False)) for value in values if value.strip()]
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name}: {exc}; expected networks such as 10.0.0.0/8,127.0.0.1/32") from exc

@@ -35,6 +35,8 @@ from playbooks.engine.spec import (
 SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 SNAKE = re.compile(r"^[a-z][a-z0-9_]*$")
 CLOCK = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+ENDPOINT = re.compile(r"^[a-z0-9][a-z0-9_-]{0,99}$")
+EVENT_TYPE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*){0,5}$")
 CHANNELS = ("email", "slack", "webhook", "in_app")
 
 
@@ -229,10 +231,24 @@ class _Checker:
             self.error(f"{path}.flag", "a flag is a snake_case name, e.g. supervisor_review")
         elif kind == "remind":
             self.remind(argument, f"{path}.remind")
-        elif kind == "webhook" and not (
-            isinstance(argument, dict) and str(argument.get("url", "")).startswith("https://")
-        ):
-            self.error(f"{path}.webhook", "a webhook needs {url: https://...}")
+        elif kind == "webhook":
+            self.webhook(argument, f"{path}.webhook")
+
+    def webhook(self, argument: Any, path: str) -> None:
+        """An endpoint configured in the admin, by name: a URL written in a playbook would bypass its checks."""
+        if isinstance(argument, str):
+            argument = {"endpoint": argument}
+        if not isinstance(argument, dict) or not isinstance(argument.get("endpoint"), str):
+            self.error(path, "a webhook names an endpoint configured in the admin: {endpoint: hr-system}")
+            return
+        if not ENDPOINT.match(argument["endpoint"]):
+            self.error(f"{path}.endpoint", f"{argument['endpoint']!r} is not an endpoint name such as hr-system")
+        for key in argument:
+            if key not in ("endpoint", "event"):
+                self.error(f"{path}.{key}", f"unknown webhook key '{key}'; a webhook has endpoint and event")
+        event = argument.get("event")
+        if event is not None and not (isinstance(event, str) and EVENT_TYPE.match(event)):
+            self.error(f"{path}.event", "an event type is dotted lower case, e.g. onboarding.learner_stuck")
 
     def remind(self, argument: Any, path: str) -> None:
         if not isinstance(argument, dict):
@@ -242,10 +258,13 @@ class _Checker:
         if channel not in CHANNELS:
             self.error(f"{path}.channel", f"unknown channel {channel!r}; use one of: {', '.join(CHANNELS)}")
         for key in argument:
-            if key not in ("channel", "template", "attach_module", "fallback", "critical", "delay"):
+            if key not in ("channel", "template", "attach_module", "fallback", "critical", "delay", "endpoint"):
                 self.error(f"{path}.{key}", f"unknown reminder key '{key}'")
         if "attach_module" in argument:
             self.module_ref(argument["attach_module"], f"{path}.attach_module")
+        endpoint = argument.get("endpoint")
+        if endpoint is not None and not (isinstance(endpoint, str) and ENDPOINT.match(endpoint)):
+            self.error(f"{path}.endpoint", "an endpoint is named as in the admin, e.g. support-slack")
         if "delay" in argument:
             self.duration(str(argument["delay"]), f"{path}.delay")
 

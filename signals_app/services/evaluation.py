@@ -18,12 +18,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from identity.models import Learner
-from playbooks.engine.signals import EventFact
+from playbooks.engine.signals import COMPLETED, SKIPPED, EventFact
 from playbooks.models import Enrollment, EnrollmentStatus
 from playbooks.selectors import compiled_version, learner_facts_many
 from playbooks.services import Advance, enrollments_advance, learner_enroll
 from signals_app.models import Decision, Event, Flag
-from signals_app.services.reminders import reminders_schedule
+from signals_app.services.reminders import Cancellation, reminders_cancel, reminders_schedule
+from signals_app.services.webhooks import webhooks_enqueue
 
 logger = logging.getLogger(__name__)
 
@@ -90,7 +91,9 @@ def _evaluate(
         ticks = clock and compiled_version(version=enrollment.version).uses_clock
         if pending or ticks:
             batch.append(Advance(enrollment, facts, facts_list, pending, now if ticks else None))
-    decisions = _log(enrollments_advance(batch=batch), learners, histories)
+    advanced = enrollments_advance(batch=batch)
+    decisions = _log(advanced, learners, histories)
+    decisions += len(reminders_cancel(cancellations=_cancellations(advanced, histories)))
     if pending_ids:
         Event.objects.filter(pk__in=pending_ids).update(processed_at=now)
     return len(pending_ids), decisions
@@ -166,7 +169,8 @@ def _log(batch: list[Advance], learners: dict[int, Learner], histories: dict[int
             if decision.action and "flag" in decision.action:
                 flags.append((row, decision.action["flag"]))
     Decision.objects.bulk_create(decisions)
-    reminders_schedule(decisions=decisions)
+    policy = reminders_schedule(decisions=decisions)
+    webhooks_enqueue(decisions=decisions)
     Flag.objects.bulk_create(
         Flag(
             learner_id=row.learner_id,
@@ -179,4 +183,26 @@ def _log(batch: list[Advance], learners: dict[int, Learner], histories: dict[int
     )
     if flags:
         logger.info("signals.flag.raised", extra={"flags": len(flags)})
-    return len(decisions)
+    return len(decisions) + len(policy)
+
+
+def _cancellations(batch: list[Advance], histories: dict[int, History]) -> list[Cancellation]:
+    """Reminders the batch made pointless: about a module now completed or skipped, or of a finished playbook."""
+    cancellations = []
+    for item in batch:
+        enrollment = item.enrollment
+        if not item.results and not item.pending:
+            continue
+        clock = datetime.fromisoformat(enrollment.state["clock"]) if enrollment.state.get("clock") else None
+        ids = histories.get(enrollment.learner_id, NO_HISTORY)[0]
+        for index, event in item.pending:
+            if event.type in (COMPLETED, SKIPPED) and event.module:
+                verb = "completed" if event.type == COMPLETED else "skipped"
+                at = max(event.occurred_at, clock) if clock else event.occurred_at
+                reason = f"the learner {verb} {event.module}"
+                cancellations.append(Cancellation(enrollment.pk, reason, at, ids[index], event.module))
+        if enrollment.status == EnrollmentStatus.COMPLETED and enrollment.completed_at:
+            cancellations.append(
+                Cancellation(enrollment.pk, "the learner completed the playbook", enrollment.completed_at)
+            )
+    return cancellations

@@ -1,172 +1,211 @@
-"""Reminders: scheduled from the decision log under the playbook's policy, delivered by a worker when due.
+"""Reminders: planned from the decision log under the delivery policy, handed to the outbox, and cancelled when the
+learner no longer needs them. Every deferral, suppression and cancellation is written to the decision log, so "why
+was I (not) reminded" is answered by ``GET …/decisions``.
 
-Delivery walks the channel, the action's ``fallback``, then in-app (always reachable: the learner's page shows it),
-so a learner without an e-mail address or a failing Slack hook still gets the nudge; the note says what happened.
+The policy is the site's (caps per learner across playbooks and per channel, quiet hours), tightened by the
+playbook's own; the delivery itself (channels, retries, fallbacks) is the delivery app's.
 """
 
-import logging
-import smtplib
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import requests
-from django.conf import settings
-from django.core.mail import send_mail
-from django.db import transaction
-from django.template.loader import render_to_string
-
+from delivery.models import IN_APP, MessageKind, MessageStatus
+from delivery.selectors import SitePolicy, site_policy
+from delivery.services import Outgoing, messages_cancel, messages_enqueue
 from playbooks.engine.durations import parse_duration
-from playbooks.engine.reminders import SUPPRESSED, plan_reminder
+from playbooks.engine.reminders import SUPPRESSED, Cap, QuietHours, ReminderPlan, plan_reminder
+from playbooks.engine.spec import PolicySpec
 from playbooks.selectors import compiled_version
 from signals_app.models import Decision, Reminder, ReminderStatus
 
-logger = logging.getLogger(__name__)
-
-IN_APP = "in_app"
-DELIVERY_BATCH = 500
+RecentReminder = tuple[int, str, datetime]  # playbook id, channel, due at
 
 
-def reminders_schedule(*, decisions: list[Decision]) -> list[Reminder]:
-    """Schedule the ``remind`` actions among freshly logged decisions (their learners' locks held by the caller)."""
+def reminders_schedule(*, decisions: list[Decision]) -> list[Decision]:
+    """Plan the ``remind`` actions among freshly logged decisions (their learners' locks held by the caller) and
+    put those not suppressed in the outbox; returns the decisions the policy added (deferred, suppressed)."""
     reminding = [row for row in decisions if row.action and "remind" in row.action]
     if not reminding:
         return []
-    recent = _recent_due_times(reminding)
-    reminders = []
-    for row in sorted(reminding, key=lambda r: (r.decided_at, r.pk or 0)):
+    site = site_policy()
+    recent = _recent(reminding, site)
+    planned: list[tuple[Decision, ReminderPlan]] = []
+    for row in sorted(reminding, key=lambda r: (r.decided_at, r.dedupe_key)):
         remind = row.action["remind"]
-        policy = compiled_version(version=row.enrollment.version).spec.policy
+        playbook = compiled_version(version=row.enrollment.version).spec.policy
         plan = plan_reminder(
             remind,
             decided_at=row.decided_at,
-            policy=policy,
-            timezone=row.learner.timezone,
-            recent=recent[row.learner_id],
+            timezone=row.learner.timezone or "UTC",
+            quiet_hours=_quiet_hours(site, playbook),
+            caps=_caps(site, playbook, remind["channel"], row.enrollment.playbook_id, recent[row.learner_id]),
         )
         if plan.status != SUPPRESSED:
-            recent[row.learner_id].append(plan.due_at)
-        reminders.append(
-            Reminder(
-                learner_id=row.learner_id,
-                enrollment_id=row.enrollment_id,
-                decision=row,
-                channel=remind["channel"],
-                fallback=remind.get("fallback", ""),
-                template=remind.get("template", ""),
-                attach_module=remind.get("attach_module", ""),
-                due_at=plan.due_at,
-                status=plan.status,
-                note=plan.note,
-            )
+            recent[row.learner_id].append((row.enrollment.playbook_id, remind["channel"], plan.due_at))
+        planned.append((row, plan))
+    scheduled = [(row, plan) for row, plan in planned if plan.status != SUPPRESSED]
+    messages = messages_enqueue(outgoing=[_outgoing(row, plan) for row, plan in scheduled])
+    by_decision = {row.pk: message for (row, _plan), message in zip(scheduled, messages, strict=True)}
+    Reminder.objects.bulk_create(_reminder(row, plan, by_decision.get(row.pk)) for row, plan in planned)
+    return Decision.objects.bulk_create(_policy_decision(row, plan) for row, plan in planned if plan.rule)
+
+
+def _quiet_hours(site: SitePolicy, playbook: PolicySpec) -> list[QuietHours]:
+    windows = [QuietHours(*site.quiet_hours, "site")] if site.quiet_hours else []
+    if playbook.quiet_hours_start and playbook.quiet_hours_end:
+        windows.append(QuietHours(playbook.quiet_hours_start, playbook.quiet_hours_end, "playbook"))
+    return windows
+
+
+def _caps(
+    site: SitePolicy, playbook: PolicySpec, channel: str, playbook_id: int, recent: list[RecentReminder]
+) -> list[Cap]:
+    caps = []
+    if site.max_messages is not None:
+        caps.append(Cap(site.max_messages, site.per, "all playbooks", [due for _p, _c, due in recent]))
+    if channel in site.channel_caps:
+        most, per = site.channel_caps[channel]
+        caps.append(Cap(most, per, f"the {channel} channel", [due for _p, c, due in recent if c == channel]))
+    if playbook.frequency_cap_max is not None and playbook.frequency_cap_per:
+        mine = [due for p, _c, due in recent if p == playbook_id]
+        caps.append(Cap(playbook.frequency_cap_max, playbook.frequency_cap_per, "this playbook", mine))
+    return caps
+
+
+def _recent(reminding: list[Decision], site: SitePolicy) -> dict[int, list[RecentReminder]]:
+    """The learners' reminders that count against caps: scheduled, not cancelled nor dead-lettered."""
+    periods = [site.per] if site.max_messages is not None else []
+    periods += [per for _most, per in site.channel_caps.values()]
+    periods += [compiled_version(version=row.enrollment.version).spec.policy.frequency_cap_per for row in reminding]
+    longest = max((parse_duration(per) for per in periods if per), default=timedelta(0))
+    since = min(row.decided_at for row in reminding) - longest - timedelta(days=1)  # a day's slack for delays
+    rows = (
+        Reminder.objects.filter(
+            learner_id__in={row.learner_id for row in reminding}, due_at__gte=since, status=ReminderStatus.SCHEDULED
         )
-    return Reminder.objects.bulk_create(reminders)
-
-
-def _recent_due_times(reminding: list[Decision]) -> dict[int, list[datetime]]:
-    windows = [
-        parse_duration(compiled_version(version=row.enrollment.version).spec.policy.frequency_cap_per or "0s")
-        for row in reminding
-    ]
-    since = min(row.decided_at for row in reminding) - max(windows) - timedelta(days=1)  # a day's slack for delays
-    recent: dict[int, list[datetime]] = defaultdict(list)
-    rows = Reminder.objects.filter(
-        learner_id__in={row.learner_id for row in reminding},
-        due_at__gte=since,
-        status__in=[ReminderStatus.SCHEDULED, ReminderStatus.SENT],
-    ).values_list("learner_id", "due_at")
-    for learner_id, due_at in rows:
-        recent[learner_id].append(due_at)
+        .exclude(message__status__in=[MessageStatus.CANCELLED, MessageStatus.DEAD])
+        .values_list("learner_id", "enrollment__playbook_id", "channel", "due_at")
+    )
+    recent: dict[int, list[RecentReminder]] = defaultdict(list)
+    for learner_id, playbook_id, channel, due_at in rows:
+        recent[learner_id].append((playbook_id, channel, due_at))
     return recent
 
 
-def reminders_deliver_due(*, now: datetime) -> int:
-    """Deliver the reminders due by ``now``; returns how many were sent. Safe to run in several workers at once."""
-    sent = 0
-    while True:
-        with transaction.atomic():
-            due = list(
-                Reminder.objects.select_for_update(skip_locked=True, of=("self",))
-                .select_related("learner")
-                .filter(status=ReminderStatus.SCHEDULED, due_at__lte=now)
-                .order_by("due_at", "pk")[:DELIVERY_BATCH]
-            )
-            for reminder in due:
-                _deliver(reminder, now=now)
-                reminder.save(update_fields=["status", "delivered_by", "sent_at", "note"])
-                sent += reminder.status == ReminderStatus.SENT
-        if len(due) < DELIVERY_BATCH:
-            return sent
+def _outgoing(row: Decision, plan: ReminderPlan) -> Outgoing:
+    remind = row.action["remind"]
+    channel = remind["channel"]
+    return Outgoing(
+        kind=MessageKind.REMINDER,
+        channels=list(dict.fromkeys([channel, remind.get("fallback") or channel, IN_APP])),
+        due_at=plan.due_at,
+        learner_id=row.learner_id,
+        enrollment_id=row.enrollment_id,
+        about_module=row.module,
+        endpoint=remind.get("endpoint", ""),
+        payload={"template": remind.get("template", ""), "module": remind.get("attach_module", "")},
+    )
 
 
-def _deliver(reminder: Reminder, *, now: datetime) -> None:
-    tried = []
-    for channel in dict.fromkeys([reminder.channel, reminder.fallback or reminder.channel, IN_APP]):
-        problem = CHANNELS[channel](reminder)
-        if problem is None:
-            reminder.status, reminder.delivered_by, reminder.sent_at = ReminderStatus.SENT, channel, now
-            if tried:
-                reminder.note = "; ".join(filter(None, [reminder.note, *tried, f"sent by {channel}"]))
-            return
-        tried.append(f"{channel}: {problem}")
-    reminder.status, reminder.note = ReminderStatus.FAILED, "; ".join(tried)  # unreachable while in-app exists
+def _reminder(row: Decision, plan: ReminderPlan, message) -> Reminder:
+    remind = row.action["remind"]
+    return Reminder(
+        learner_id=row.learner_id,
+        enrollment_id=row.enrollment_id,
+        decision=row,
+        channel=remind["channel"],
+        fallback=remind.get("fallback", ""),
+        template=remind.get("template", ""),
+        attach_module=remind.get("attach_module", ""),
+        module=row.module,
+        endpoint=remind.get("endpoint", ""),
+        due_at=plan.due_at,
+        status=plan.status,
+        note=plan.note,
+        message=message,
+    )
 
 
-def _context(reminder: Reminder) -> dict:
-    return {
-        "learner": reminder.learner,
-        "template": reminder.template,
-        "module": reminder.attach_module,
-        "page_url": f"{settings.PUBLIC_BASE_URL.rstrip('/')}/learn/",
-    }
+def _policy_decision(row: Decision, plan: ReminderPlan) -> Decision:
+    remind = row.action["remind"]
+    what = _describe(remind)
+    if plan.status == SUPPRESSED:
+        kind, explanation = "suppressed", f"{what} was not scheduled: {plan.note}."
+    else:
+        kind, explanation = "deferred", f"{what} was {plan.note}."
+    return _follow_up(row, kind, f"delivery policy: {plan.rule}", explanation, "policy", {"remind": remind})
 
 
-def _by_email(reminder: Reminder) -> str | None:
-    if not reminder.learner.email:
-        return "no e-mail address"
-    context = _context(reminder)
-    subject = render_to_string("reminders/subject.txt", context).strip()
-    try:
-        send_mail(subject, render_to_string("reminders/body.txt", context), None, [reminder.learner.email])
-    except (smtplib.SMTPException, OSError) as exc:
-        # One unreachable mail server must not hold up the batch (and re-send its other mails): fall back.
-        logger.warning("signals.reminder.email_failed", extra={"error": repr(exc)})
-        return f"delivery failed ({exc.__class__.__name__})"
-    return None
+def _describe(remind: dict) -> str:
+    template = f" '{remind['template']}'" if remind.get("template") else ""
+    return f"The {remind['channel']} reminder{template}"
 
 
-def _by_post(url_setting: str):
-    def send(reminder: Reminder) -> str | None:
-        url = getattr(settings, url_setting)
-        if not url:
-            return f"{url_setting} is not configured"
-        payload = {
-            "learner": reminder.learner.external_id,
-            "template": reminder.template,
-            "module": reminder.attach_module or None,
-            "text": render_to_string("reminders/subject.txt", _context(reminder)).strip(),
-        }
-        try:
-            requests.post(url, json=payload, timeout=10).raise_for_status()
-        except requests.RequestException as exc:
-            logger.warning("signals.reminder.post_failed", extra={"setting": url_setting, "error": repr(exc)})
-            return f"delivery failed ({exc.__class__.__name__})"
-        return None
-
-    return send
+def _follow_up(row: Decision, kind: str, rule: str, explanation: str, suffix: str, action: dict) -> Decision:
+    return Decision(
+        learner_id=row.learner_id,
+        enrollment_id=row.enrollment_id,
+        event_id=row.event_id,
+        dedupe_key=f"{row.dedupe_key}:{suffix}",
+        kind=kind,
+        rule=rule,
+        explanation=explanation,
+        step=row.step,
+        module=row.module,
+        action=action,
+        decided_at=row.decided_at,
+    )
 
 
-def _in_app(reminder: Reminder) -> str | None:
-    return None  # stored: the learner's page lists unseen in-app reminders
+@dataclass(frozen=True)
+class Cancellation:
+    """Reminders of one enrolment that the learner no longer needs, and why."""
+
+    enrollment_id: int
+    reason: str
+    at: datetime
+    event_id: int | None = None
+    module: str | None = None  # only the reminders about this module; None: all of the enrolment's
 
 
-CHANNELS = {
-    "email": _by_email,
-    "slack": _by_post("REMINDER_SLACK_WEBHOOK_URL"),
-    "webhook": _by_post("REMINDER_WEBHOOK_URL"),
-    IN_APP: _in_app,
-}
-
-
-def reminder_dismiss(*, learner, reminder_id: int, now: datetime) -> bool:
-    """The learner dismisses an in-app reminder of theirs; another learner's id changes nothing."""
-    return bool(Reminder.objects.filter(pk=reminder_id, learner=learner, seen_at__isnull=True).update(seen_at=now))
+def reminders_cancel(*, cancellations: list[Cancellation]) -> list[Decision]:
+    """Cancel the reminders still waiting to be sent (the learner did the module, or the playbook is over) and log
+    each cancellation; returns the decisions logged."""
+    if not cancellations:
+        return []
+    waiting = (
+        Reminder.objects.filter(
+            enrollment_id__in={c.enrollment_id for c in cancellations}, message__status=MessageStatus.SCHEDULED
+        )
+        .select_related("message", "decision")
+        .order_by("pk")
+    )
+    logged: list[Decision] = []
+    for cancellation in cancellations:
+        matching = [
+            reminder
+            for reminder in waiting
+            if reminder.enrollment_id == cancellation.enrollment_id
+            and (cancellation.module is None or reminder.module == cancellation.module)
+            and reminder.decision.decided_at <= cancellation.at
+            and reminder.message.status == MessageStatus.SCHEDULED
+        ]
+        cancelled = {m.pk for m in messages_cancel(messages=[r.message for r in matching], reason=cancellation.reason)}
+        for reminder in matching:
+            if reminder.message.pk in cancelled:
+                reminder.message.status = MessageStatus.CANCELLED
+                row = reminder.decision
+                logged.append(
+                    _follow_up(
+                        row,
+                        "cancelled",
+                        "reminder cancelled",
+                        f"{_describe(row.action['remind'])} due {reminder.due_at:%Y-%m-%d %H:%M} UTC was cancelled: "
+                        f"{cancellation.reason}.",
+                        "cancelled",
+                        {"remind": row.action["remind"]},
+                    )
+                )
+                logged[-1].event_id, logged[-1].decided_at = cancellation.event_id, cancellation.at
+    return Decision.objects.bulk_create(logged)

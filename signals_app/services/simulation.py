@@ -332,15 +332,17 @@ class JourneyRun:
             entry = _decision_entry(row)
             if entry is not None:
                 entries.append((row.decided_at, order * 2, self._entry(row.decided_at, entry)))
-        reminders = Reminder.objects.filter(learner=self.learner).select_related("decision").order_by("due_at", "pk")
+        reminders = (
+            Reminder.objects.filter(learner=self.learner).select_related("decision", "message").order_by("due_at", "pk")
+        )
         for reminder in reminders:
             entry = {
                 "kind": "reminder",
                 "channel": reminder.channel,
                 "template": reminder.template,
                 "module": reminder.attach_module or None,
-                "status": reminder.status,
-                "note": reminder.note,
+                "status": reminder.delivery_status,
+                "note": "; ".join(filter(None, [reminder.note, reminder.message and reminder.message.cancel_reason])),
                 "rule": reminder.decision.rule,
                 "decided_at": iso(reminder.decision.decided_at),
             }
@@ -428,6 +430,8 @@ class JourneyRun:
 
 
 def _decision_entry(row: Decision) -> dict[str, Any] | None:
+    if row.action and "remind" in row.action:
+        return None  # the reminder's own entry, at its due time, says what became of it (the policy, a cancellation)
     base = {"rule": row.rule, "explanation": row.explanation}
     if row.kind == "next_module":
         return {"kind": "next_module", "module": row.module, **base}
@@ -441,8 +445,6 @@ def _decision_entry(row: Decision) -> dict[str, Any] | None:
     action = row.action or {}
     if "flag" in action:
         return {"kind": "flag", "flag": action["flag"], **base}
-    if "remind" in action:
-        return None  # the reminder's own entry, at its due time, says what became of it
     return {"kind": "action", "action": action, "module": row.module or None, **base}
 
 

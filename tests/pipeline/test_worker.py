@@ -19,7 +19,8 @@ def test_tasks_route_to_their_workload_queue():
         return router.route({}, name)["queue"].name
 
     assert queue_of("signals_app.evaluate_learner") == CeleryQueue.EVENTS
-    assert queue_of("signals_app.reminders.sweep") == CeleryQueue.REMINDERS
+    assert queue_of("delivery.deliver_due") == CeleryQueue.REMINDERS
+    assert queue_of("delivery.cancel_for_learner") == CeleryQueue.REMINDERS
     assert queue_of("identity.sync_source") == CeleryQueue.IDENTITY
     assert queue_of("onboarding.ping") == CeleryQueue.DEFAULT
 

@@ -222,7 +222,7 @@ def test_a_reminder_decided_in_quiet_hours_is_deferred_in_the_simulation_too(tmp
     (reminder,) = [e for e in report["timeline"] if e["kind"] == "reminder"]
     assert reminder["decided_at"] == "2026-03-03T20:10:00Z"  # 21:10 in Berlin
     assert reminder["at"] == "2026-03-04T07:00:00Z"  # 08:00 in Berlin
-    assert reminder["note"] == "deferred to 08:00 Europe/Berlin: quiet hours 21:00-08:00"
+    assert reminder["note"] == "deferred to 08:00 Europe/Berlin: quiet hours 21:00-08:00 (site)"
 
 
 def test_a_trigger_named_with_quotes_is_found_by_its_name(tmp_path):

@@ -1,18 +1,18 @@
-"""Reminder policy: quiet hours defer in the learner's own time zone, the cap suppresses, critical passes."""
+"""Reminder policy: quiet hours defer in the learner's own time zone, caps suppress, critical passes."""
 
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from playbooks.engine.reminders import SCHEDULED, SUPPRESSED, plan_reminder
-from playbooks.engine.spec import PolicySpec
+from playbooks.engine.reminders import SCHEDULED, SUPPRESSED, Cap, QuietHours, plan_reminder
 
-POLICY = PolicySpec(frequency_cap_max=2, frequency_cap_per="24h", quiet_hours_start="21:00", quiet_hours_end="08:00")
+NIGHT = QuietHours("21:00", "08:00", "playbook")
 EMAIL = {"channel": "email", "template": "drop_off"}
 
 
-def _plan(at: datetime, *, recent=(), timezone="Europe/Berlin", remind=EMAIL, policy=POLICY):
-    return plan_reminder(remind, decided_at=at, policy=policy, timezone=timezone, recent=list(recent))
+def _plan(at: datetime, *, recent=(), timezone="Europe/Berlin", remind=EMAIL, quiet=(NIGHT,), caps=None):
+    caps = [Cap(2, "24h", "this playbook", list(recent))] if caps is None else caps
+    return plan_reminder(remind, decided_at=at, timezone=timezone, quiet_hours=quiet, caps=caps)
 
 
 def test_a_reminder_outside_quiet_hours_is_due_at_once():
@@ -20,7 +20,7 @@ def test_a_reminder_outside_quiet_hours_is_due_at_once():
 
     plan = _plan(at)
 
-    assert (plan.due_at, plan.status, plan.note) == (at, SCHEDULED, "")
+    assert (plan.due_at, plan.status, plan.note, plan.deferred) == (at, SCHEDULED, "", False)
 
 
 @pytest.mark.parametrize(
@@ -34,18 +34,48 @@ def test_quiet_hours_defer_to_their_end_in_the_learners_zone(utc_hour, expected)
     plan = _plan(datetime(2026, 3, 2, utc_hour, 0, tzinfo=UTC))
 
     assert plan.due_at == expected
-    assert plan.status == SCHEDULED
-    assert plan.note == "deferred to 08:00 Europe/Berlin: quiet hours 21:00-08:00"
+    assert (plan.status, plan.deferred) == (SCHEDULED, True)
+    assert plan.note == "deferred to 08:00 Europe/Berlin: quiet hours 21:00-08:00 (playbook)"
 
 
-def test_the_frequency_cap_suppresses_and_says_why():
+def test_the_site_and_the_playbook_quiet_hours_both_hold_the_stricter_wins():
+    site, playbook = QuietHours("22:00", "07:00", "site"), QuietHours("20:00", "08:30", "playbook")
+
+    plan = _plan(datetime(2026, 3, 2, 20, 30, tzinfo=UTC), quiet=(site, playbook))  # 21:30 Berlin
+
+    assert plan.due_at == datetime(2026, 3, 3, 7, 30, tzinfo=UTC)  # 08:30 Berlin
+    assert plan.note == "deferred to 08:30 Europe/Berlin: quiet hours 20:00-08:30 (playbook)"
+
+
+def test_windows_that_push_into_each_other_are_both_respected():
+    morning, late_morning = QuietHours("06:00", "09:00", "site"), QuietHours("08:30", "10:00", "playbook")
+
+    plan = _plan(datetime(2026, 3, 2, 6, 0, tzinfo=UTC), quiet=(late_morning, morning))  # 07:00 Berlin
+
+    assert plan.due_at == datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # 10:00 Berlin: out of both
+
+
+def test_the_frequency_cap_suppresses_and_says_which():
     at = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
     recent = [at - timedelta(hours=3), at - timedelta(hours=1)]
 
     plan = _plan(at, recent=recent)
 
     assert plan.status == SUPPRESSED
-    assert plan.note == "frequency cap: 2 reminder(s) already in 24h (at most 2)"
+    assert plan.note == "frequency cap: 2 reminder(s) already in 24h (at most 2, this playbook)"
+    assert plan.rule == "frequency cap 2 per 24h (this playbook)"
+
+
+def test_the_first_cap_reached_is_the_one_named():
+    at = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+    caps = [
+        Cap(3, "24h", "all playbooks", [at - timedelta(hours=2)]),
+        Cap(1, "1h", "the slack channel", [at - timedelta(minutes=20)]),
+    ]
+
+    plan = _plan(at, caps=caps)
+
+    assert plan.note == "frequency cap: 1 reminder(s) already in 1h (at most 1, the slack channel)"
 
 
 def test_reminders_older_than_the_cap_window_do_not_count():
@@ -61,7 +91,7 @@ def test_a_critical_reminder_ignores_quiet_hours_and_the_cap():
 
     plan = _plan(at, recent=[at, at], remind={**EMAIL, "critical": True})
 
-    assert (plan.due_at, plan.status) == (at, SCHEDULED)
+    assert (plan.due_at, plan.status, plan.deferred) == (at, SCHEDULED, False)
 
 
 def test_a_delay_moves_the_reminder_before_the_policy_applies():
