@@ -25,7 +25,7 @@ def admin_user(db):
     """An onboarding admin: staff with the permissions on learners, roles and content, not a superuser."""
     user = UserFactory(username="onboarding-admin", is_staff=True)
     user.user_permissions.set(
-        Permission.objects.filter(content_type__app_label__in=["identity", "playbooks", "signals_app"])
+        Permission.objects.filter(content_type__app_label__in=["identity", "playbooks", "delivery", "signals_app"])
     )
     return user
 
