@@ -62,14 +62,6 @@ def sweep_clock() -> int:
     return len(learner_ids)
 
 
-@shared_task(name="signals_app.reminders.deliver_due")
-def deliver_due_reminders() -> int:
-    """Send the reminders that are due. Rows are claimed under SKIP LOCKED, so overlapping runs share the work."""
-    from signals_app.services.reminders import reminders_deliver_due
-
-    return reminders_deliver_due(now=timezone.now())
-
-
 @shared_task(
     name="signals_app.run_cohort", acks_late=True, reject_on_worker_lost=True, time_limit=3600, soft_time_limit=3540
 )
