@@ -21,7 +21,7 @@ STANDARD_EVENT_TYPES = (
     "ticket_submitted",
     "survey_answered",
 )
-DECISION_KINDS = ("branch", "trigger", "suppressed", "action", "next_module", "completed")
+DECISION_KINDS = ("branch", "trigger", "suppressed", "deferred", "cancelled", "action", "next_module", "completed")
 
 
 class ChoicesFilter(admin.SimpleListFilter):
