@@ -68,6 +68,11 @@ class MessageAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
 
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None):
+        # Read-only: the change permission is there for "send again", not for editing a message.
+        buttons = {"show_save": False, "show_save_and_continue": False, "show_save_and_add_another": False}
+        return super().change_view(request, object_id, form_url, {**(extra_context or {}), **buttons})
+
     @admin.display(description="Channels")
     def channel_chain(self, message: Message) -> str:
         return " → ".join(message.channels)
