@@ -115,3 +115,31 @@ class WebhookReceiver:
 
     def accepted(self) -> list[Post]:
         return [post for post in self.received if 200 <= post.status < 300]
+
+
+class Tarpit:
+    """A server that accepts connections and never answers (a hung mail server or webhook receiver)."""
+
+    def __enter__(self) -> "Tarpit":
+        self.socket = socket.socket()
+        self.socket.bind(("127.0.0.1", 0))
+        self.socket.listen(16)
+        self.port = self.socket.getsockname()[1]
+        self.connected = threading.Event()
+        self.clients: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+        return self
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.socket.accept()
+            except OSError:
+                return
+            self.clients.append(client)
+            self.connected.set()
+
+    def __exit__(self, *exc) -> None:
+        for client in self.clients:
+            client.close()
+        self.socket.close()

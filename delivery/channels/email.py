@@ -15,11 +15,15 @@ class EmailChannel:
 
     def __init__(self) -> None:
         self.connection = None
+        self.down: str | None = None  # the mail server failed this batch: the rest of it waits for a retry
 
     def send(self, message: Message) -> None:
         address = message.learner.email if message.learner else ""
         if not address:
             raise PermanentFailure("no e-mail address")
+        if self.down:
+            # A hung or unreachable server would cost every message of the batch its timeout.
+            raise TemporaryFailure(f"{self.down}; not tried again in this batch")
         email = EmailMessage(
             subject=reminder_subject(message),
             body=reminder_body(message),
@@ -42,7 +46,8 @@ class EmailChannel:
             raise failure(f"SMTP {exc.smtp_code}: {_text(exc.smtp_error)}") from exc
         except (smtplib.SMTPException, OSError) as exc:  # disconnected, refused, timed out
             self._drop()
-            raise TemporaryFailure(f"mail server unreachable ({exc.__class__.__name__}: {exc})") from exc
+            self.down = f"mail server unreachable ({exc.__class__.__name__}: {exc})"
+            raise TemporaryFailure(self.down) from exc
 
     def close(self) -> None:
         self._drop()

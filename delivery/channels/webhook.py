@@ -20,10 +20,13 @@ class WebhookChannel:
 
     kind = EndpointKind.WEBHOOK
 
+    def __init__(self) -> None:
+        self.down: dict[str, str] = {}  # endpoints unreachable this batch: their other messages wait for a retry
+
     def send(self, message: Message) -> None:
         endpoint = endpoint_for(message, self.kind)
         body = json.dumps(self.body(message), separators=(",", ":"), default=str)
-        deliver(endpoint, body, self.headers(endpoint, message, body))
+        deliver(endpoint, body, self.headers(endpoint, message, body), self.down)
 
     def body(self, message: Message) -> dict:
         if message.kind == MessageKind.WEBHOOK:
@@ -58,13 +61,18 @@ def endpoint_for(message: Message, kind: str) -> WebhookEndpoint:
     return endpoint
 
 
-def deliver(endpoint: WebhookEndpoint, body: str, headers: dict[str, str]) -> None:
+def deliver(endpoint: WebhookEndpoint, body: str, headers: dict[str, str], down: dict[str, str]) -> None:
+    """POST to the endpoint; ``down`` remembers, for the batch, endpoints that did not answer at all, so that a hung
+    receiver costs one timeout per batch, not one per message."""
+    if endpoint.name in down:
+        raise TemporaryFailure(f"{down[endpoint.name]}; not tried again in this batch")
     try:
         status = post(endpoint.url, body.encode(), headers, timeout=settings.WEBHOOK_TIMEOUT_SECONDS)
     except DestinationRefused as exc:
         raise PermanentFailure(f"{endpoint.name}: {exc}") from exc
     except urllib3.exceptions.HTTPError as exc:  # refused, reset, timed out
-        raise TemporaryFailure(f"{endpoint.name}: {exc.__class__.__name__}") from exc
+        down[endpoint.name] = f"{endpoint.name}: {exc.__class__.__name__}"
+        raise TemporaryFailure(down[endpoint.name]) from exc
     if 200 <= status < 300:
         return
     failure = TemporaryFailure if status >= 500 or status in RETRIED_STATUSES else PermanentFailure

@@ -12,7 +12,7 @@ from delivery.services import Outgoing, messages_deliver_due, messages_enqueue, 
 from identity.services import learner_create, role_upsert
 from playbooks.models import Enrollment, EnrollmentStatus
 from playbooks.services import learner_enroll, playbook_import
-from tests.receivers import SmtpSink, WebhookReceiver
+from tests.receivers import SmtpSink, Tarpit, WebhookReceiver
 from tests.utils import closed_port
 
 pytestmark = pytest.mark.django_db
@@ -340,3 +340,33 @@ def test_another_learner_cannot_dismiss_my_reminder(client):
     client.post(f"/learn/reminders/{message.pk}/dismiss")
 
     assert _refresh(message).seen_at is None
+
+
+def test_a_hung_mail_server_costs_one_timeout_per_batch_not_one_per_message(settings):
+    with Tarpit() as tarpit:
+        settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+        settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", tarpit.port, 1
+        messages = [_reminder(learner_create(external_id=f"l{n}", email=f"l{n}@example.com")) for n in range(5)]
+
+        report = messages_deliver_due(now=T0)
+
+        assert (report.sent, report.retried, len(tarpit.clients)) == (0, 5, 1)
+    errors = [_refresh(message).last_error for message in messages]
+    assert errors[0].startswith("email: mail server unreachable (")
+    assert all(error.endswith("; not tried again in this batch") for error in errors[1:])
+
+
+def test_a_hung_webhook_receiver_costs_one_timeout_per_batch(learner, settings):
+    settings.WEBHOOK_ALLOWED_NETWORKS, settings.WEBHOOK_TIMEOUT_SECONDS = LOOPBACK, 1
+    with Tarpit() as tarpit:
+        WebhookEndpoint.objects.create(name="hr-system", url=f"http://127.0.0.1:{tarpit.port}/hook")
+        messages = [_webhook(learner) for _ in range(3)]
+
+        report = messages_deliver_due(now=T0)
+
+        assert (report.retried, len(tarpit.clients)) == (3, 1)
+    assert [_refresh(m).last_error for m in messages] == [
+        "webhook: hr-system: ReadTimeoutError",
+        "webhook: hr-system: ReadTimeoutError; not tried again in this batch",
+        "webhook: hr-system: ReadTimeoutError; not tried again in this batch",
+    ]

@@ -5,7 +5,6 @@ middle of a send, loses nothing, and at most the message in flight at the kill g
 """
 
 import asyncio
-import socket
 import threading
 import time
 from datetime import timedelta
@@ -19,7 +18,7 @@ from delivery.services import Outgoing, messages_enqueue
 from identity.services import learner_create, learner_deactivate
 from onboarding.celery import app as celery_app
 from tests.pipeline.conftest import wait_until
-from tests.receivers import SmtpSink, WebhookReceiver
+from tests.receivers import SmtpSink, Tarpit, WebhookReceiver
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
 
@@ -87,37 +86,9 @@ def test_an_smtp_error_on_message_3_of_10_sends_the_other_9_exactly_once(smtp_wo
     assert sorted(sink.message_ids()) == _keys(messages)  # every message once: none re-sent by the failure
 
 
-class _Tarpit:
-    """A mail server that accepts connections and never says hello: a worker's send hangs before any mail goes."""
-
-    def __enter__(self) -> "_Tarpit":
-        self.socket = socket.socket()
-        self.socket.bind(("127.0.0.1", 0))
-        self.socket.listen(16)
-        self.port = self.socket.getsockname()[1]
-        self.connected = threading.Event()
-        self.clients: list[socket.socket] = []
-        threading.Thread(target=self._accept, daemon=True).start()
-        return self
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self.socket.accept()
-            except OSError:
-                return
-            self.clients.append(client)
-            self.connected.set()
-
-    def __exit__(self, *exc) -> None:
-        for client in self.clients:
-            client.close()
-        self.socket.close()
-
-
 def test_a_worker_killed_after_claiming_and_before_sending_loses_nothing(smtp_worker, monkeypatch):
     sink, start_worker = smtp_worker
-    with _Tarpit() as tarpit:
+    with Tarpit() as tarpit:
         monkeypatch.setenv("EMAIL_URL", f"smtp://127.0.0.1:{tarpit.port}")
         worker = start_worker()
         messages = _reminders()
