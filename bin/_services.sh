@@ -16,8 +16,10 @@ pg_start() {
     as_postgres "$PG_BIN/initdb" -D "$dir" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >"$dir.initdb.log" 2>&1 \
         || { cat "$dir.initdb.log" >&2; return 1; }
     # Durability off: a test cluster is thrown away, and fsync dominates its run time otherwise.
-    as_postgres "$PG_BIN/pg_ctl" -D "$dir" -l "$dir/server.log" -w -t 30 -o \
-        "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
+    local options="-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+    # PG_EXTRA_OPTS: more server options, set by bin/bench only (bin/test starts the server exactly as above).
+    [ -n "${PG_EXTRA_OPTS:-}" ] && options="$options $PG_EXTRA_OPTS"
+    as_postgres "$PG_BIN/pg_ctl" -D "$dir" -l "$dir/server.log" -w -t 30 -o "$options" \
         start >/dev/null || { cat "$dir/server.log" >&2; return 1; }
     "$PG_BIN/createdb" -h 127.0.0.1 -p "$port" -U postgres onboarding
 }
