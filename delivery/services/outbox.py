@@ -92,8 +92,8 @@ def messages_deliver_due(*, now: datetime | None = None) -> DeliveryReport:
     they claim disjoint batches. Never call it inside a transaction: sends must follow the claim's commit."""
     report = DeliveryReport()
     while True:
-        claimed = _claim(now or timezone.now(), report)
-        if not claimed:
+        count, claimed = _claim(now or timezone.now(), report)
+        if not count:
             return report
         channels = open_channels()
         try:
@@ -102,11 +102,12 @@ def messages_deliver_due(*, now: datetime | None = None) -> DeliveryReport:
         finally:
             for channel in channels.values():
                 channel.close()
-        if len(claimed) < BATCH:
+        if count < BATCH:  # the claim's size, not what is left once the stale reminders are cancelled
             return report
 
 
-def _claim(now: datetime, report: DeliveryReport) -> list[Message]:
+def _claim(now: datetime, report: DeliveryReport) -> tuple[int, list[Message]]:
+    """Claim a batch; returns how many were claimed, and those to send (the others were cancelled)."""
     with transaction.atomic():
         # Two reads, each walking its own partial index in order (an OR of the two would sort every due row).
         locked = Message.objects.select_for_update(skip_locked=True)
@@ -115,7 +116,7 @@ def _claim(now: datetime, report: DeliveryReport) -> list[Message]:
         due = locked.filter(status=MessageStatus.SCHEDULED, next_attempt_at__lte=now).order_by("next_attempt_at")
         ids += due.values_list("pk", flat=True)[: BATCH - len(ids)]
         if not ids:
-            return []
+            return 0, []
         Message.objects.filter(pk__in=ids).update(
             status=MessageStatus.SENDING,
             lease_expires_at=now + _lease(),
@@ -131,7 +132,7 @@ def _claim(now: datetime, report: DeliveryReport) -> list[Message]:
             _cancel(group, reason)
         report.cancelled += sum(len(group) for group in stale.values())
     cancelled = {message.pk for group in stale.values() for message in group}
-    return [message for message in messages if message.pk not in cancelled]
+    return len(ids), [message for message in messages if message.pk not in cancelled]
 
 
 def _stale_reminders(messages: list[Message]) -> dict[str, list[Message]]:

@@ -191,6 +191,8 @@ def reminders_cancel(*, cancellations: list[Cancellation]) -> list[Decision]:
             and reminder.decision.decided_at <= cancellation.at
             and reminder.message.status == MessageStatus.SCHEDULED
         ]
+        if not matching:
+            continue  # the usual case: most completions have no reminder waiting
         cancelled = {m.pk for m in messages_cancel(messages=[r.message for r in matching], reason=cancellation.reason)}
         for reminder in matching:
             if reminder.message.pk in cancelled:

@@ -9,6 +9,7 @@ from standardwebhooks.webhooks import Webhook
 
 from delivery.models import EndpointKind, Message, MessageKind, MessageStatus, WebhookEndpoint
 from delivery.services import Outgoing, messages_deliver_due, messages_enqueue, messages_send_again
+from delivery.services.outbox import BATCH
 from identity.services import learner_create, role_upsert
 from playbooks.models import Enrollment, EnrollmentStatus
 from playbooks.services import learner_enroll, playbook_import
@@ -370,3 +371,14 @@ def test_a_hung_webhook_receiver_costs_one_timeout_per_batch(learner, settings):
         "webhook: hr-system: ReadTimeoutError; not tried again in this batch",
         "webhook: hr-system: ReadTimeoutError; not tried again in this batch",
     ]
+
+
+def test_a_cancelled_reminder_in_a_full_batch_does_not_end_the_sweep():
+    learners = [learner_create(external_id=f"l{n}", email=f"l{n}@example.com") for n in range(BATCH + 100)]
+    messages = [_reminder(each) for each in learners]
+    type(learners[3]).objects.filter(pk=learners[3].pk).update(is_active=False)
+
+    report = messages_deliver_due(now=T0)
+
+    assert (report.sent, report.cancelled) == (BATCH + 99, 1)
+    assert not Message.objects.filter(pk__in=[m.pk for m in messages], status=MessageStatus.SCHEDULED).exists()
