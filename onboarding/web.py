@@ -1,6 +1,7 @@
 """The learner page: server-rendered, works without JavaScript. Buttons post events through the same ingestion
 service as the API, with an id minted when the page was rendered, so a double submit is a duplicate."""
 
+import time
 import uuid
 
 from django.contrib import messages
@@ -35,6 +36,8 @@ def _learner(request: HttpRequest) -> Learner:
 def learner_home(request: HttpRequest) -> HttpResponse:
     learner = _learner(request)
     answer = next_module_for_learner(learner=learner)
+    if answer.module is not None:
+        _remember_shown(request, answer.module.slug)
     waiting = Event.objects.filter(learner=learner, source=f"web:{learner.pk}", processed_at__isnull=True).exists()
     context = {
         "learner": learner,
@@ -63,10 +66,11 @@ def learner_module_action(request: HttpRequest) -> HttpResponse:
         "module": module,
         "occurred_at": timezone.now().isoformat(),
     }
-    started = _number(request.POST.get("started_at"))
-    if action == "complete" and started is not None:
-        # Time on the page since it showed the module: the learner's time on task, as content apps report it.
-        event["properties"] = {"duration_seconds": max(0, round(timezone.now().timestamp() - started))}
+    shown = request.session.get(SHOWN, {}).get(module)
+    if action == "complete" and shown is not None:
+        # Time since the page first showed the module, measured here: the client has no say in it (a learner must
+        # not steer their branches by sending their own time on task).
+        event["properties"] = {"duration_seconds": min(max(0, round(time.time() - shown)), MAX_TASK_SECONDS)}
     try:
         events_ingest(body=event, source=f"web:{learner.pk}")
     except BatchInvalid as exc:
@@ -74,11 +78,17 @@ def learner_module_action(request: HttpRequest) -> HttpResponse:
     return HttpResponseRedirect(reverse("learner-home"))
 
 
-def _number(value: str | None) -> float | None:
-    try:
-        return float(value) if value else None
-    except ValueError:
-        return None
+SHOWN = "modules_shown_at"  # session key: module slug -> when the page first showed it (epoch seconds)
+SHOWN_KEPT = 20
+MAX_TASK_SECONDS = 31_536_000
+
+
+def _remember_shown(request: HttpRequest, slug: str) -> None:
+    shown = request.session.get(SHOWN, {})
+    if slug in shown:
+        return  # the page refreshes itself while a click is evaluated: the first showing counts
+    shown[slug] = time.time()
+    request.session[SHOWN] = dict(sorted(shown.items(), key=lambda item: item[1])[-SHOWN_KEPT:])
 
 
 @login_required

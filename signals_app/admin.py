@@ -5,8 +5,9 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from common.admin import LargeTablePaginator
-from signals_app.models import Decision, Event, Flag, Reminder
+from signals_app.models import Decision, Event, Flag, Quarantine, Reminder
 from signals_app.services import flag_acknowledge
+from signals_app.services.isolation import quarantines_release
 
 STANDARD_EVENT_TYPES = (
     "session_started",
@@ -148,6 +149,31 @@ class FlagAdmin(admin.ModelAdmin):
         for flag in queryset:
             flag_acknowledge(flag=flag, user=request.user)
         self.message_user(request, f"{queryset.count()} flag(s) acknowledged.", messages.SUCCESS)
+
+
+@admin.register(Quarantine)
+class QuarantineAdmin(admin.ModelAdmin):
+    """Learners whose evaluation failed alone, with the error; "retry" once what failed is fixed."""
+
+    list_display = ("learner", "created_at", "waiting_events", "error")
+    list_select_related = ("learner",)
+    search_fields = ("=learner__external_id",)
+    readonly_fields = ("learner", "error", "created_at")
+    actions = ("retry",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @admin.display(description="Events waiting")
+    def waiting_events(self, quarantine: Quarantine) -> int:
+        return Event.objects.filter(learner_id=quarantine.learner_id, processed_at__isnull=True).count()
+
+    @admin.action(description="Retry: evaluate their waiting events again", permissions=["change"])
+    def retry(self, request: HttpRequest, queryset: QuerySet[Quarantine]) -> None:
+        released = quarantines_release(quarantines=list(queryset))
+        self.message_user(
+            request, f"{len(released.learners)} learner(s) will be evaluated again shortly.", messages.SUCCESS
+        )
 
 
 @admin.register(Reminder)

@@ -4,13 +4,24 @@ milliseconds, and every problem is reported as ``{"index", "field", "code", "mes
 import json
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from common.hostile import json_problem, string_problem
 
 MAX_BATCH = 1000
 MAX_ID_LENGTH = 200
 MAX_PROPERTIES_BYTES = 8192
 FUTURE_SKEW = timedelta(minutes=5)
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)  # older is a client's bug (an unset clock), not onboarding history
+MAX_PROPERTIES_DEPTH = 8
+MAX_NUMBER = 1e15  # any number in properties: what a JSON column, a float and the signals all hold exactly
+# Properties the platform stores in integer columns (module progress), with the ranges that make sense for them.
+BOUNDED_PROPERTIES = {
+    "duration_seconds": (0, 31_536_000, "seconds, at most a year"),
+    "seconds": (0, 31_536_000, "seconds, at most a year"),
+    "completion_pct": (0, 100, "a percentage"),
+}
 _TYPE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 _MODULE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,99}$")
 _FIELDS = frozenset({"id", "learner", "type", "module", "occurred_at", "properties"})
@@ -69,9 +80,14 @@ def validate_item(index: int, item: Any, *, now: datetime) -> tuple[EventInput |
         errors.append(_error(index, "module", "invalid", "A module is named by its slug, e.g. crm-basics."))
     occurred_at = _moment(item.get("occurred_at"), index, now, errors)
     properties = item.get("properties") or {}
-    properties_json = json.dumps(properties, separators=(",", ":")) if isinstance(properties, dict) else ""
+    problem = json_problem(properties, max_depth=MAX_PROPERTIES_DEPTH) if isinstance(properties, dict) else None
+    properties_json = (
+        json.dumps(properties, separators=(",", ":")) if isinstance(properties, dict) and not problem else ""
+    )
     if not isinstance(properties, dict):
         errors.append(_error(index, "properties", "invalid", "Properties are a JSON object of name: value."))
+    elif problem:
+        errors.append(_error(index, "properties", "invalid", f"properties.{problem}."))
     elif len(properties_json) > MAX_PROPERTIES_BYTES:
         errors.append(
             _error(
@@ -81,6 +97,8 @@ def validate_item(index: int, item: Any, *, now: datetime) -> tuple[EventInput |
                 f"Properties take at most {MAX_PROPERTIES_BYTES} bytes of JSON; send less.",
             )
         )
+    elif problem := _number_problem(properties):
+        errors.append(_error(index, "properties", "out_of_range", problem))
     if errors:
         return None, errors
     return EventInput(index, client_id, learner, kind, module, occurred_at, properties, properties_json), []
@@ -96,7 +114,22 @@ def _text(value: Any, index: int, field: str, limit: int, errors: list) -> str |
     if len(value) > limit:
         errors.append(_error(index, field, "too_long", f"'{field}' is at most {limit} characters."))
         return None
+    if problem := string_problem(value):
+        errors.append(_error(index, field, "invalid", f"'{field}' {problem}."))
+        return None
     return value
+
+
+def _number_problem(properties: dict[str, Any]) -> str | None:
+    """Numbers beyond what can be stored and computed with, at the top level of properties (deeper ones are only
+    stored, and ``json_problem`` has already refused the non-finite)."""
+    for name, value in properties.items():
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            continue
+        low, high, unit = BOUNDED_PROPERTIES.get(name, (-MAX_NUMBER, MAX_NUMBER, "a number"))
+        if not low <= value <= high:
+            return f"properties.{name}: {value!r} is out of range; {unit} between {low:g} and {high:g}."
+    return None
 
 
 def _moment(value: Any, index: int, now: datetime, errors: list) -> datetime | None:
@@ -114,6 +147,16 @@ def _moment(value: Any, index: int, now: datetime, errors: list) -> datetime | N
             )
         )
         return None
+    if not _within_years(parsed):
+        errors.append(
+            _error(
+                index,
+                "occurred_at",
+                "out_of_range",
+                f"{value} is before {EARLIEST:%Y-%m-%d}: check the client's clock.",
+            )
+        )
+        return None
     if parsed > now + FUTURE_SKEW:
         errors.append(
             _error(
@@ -125,6 +168,13 @@ def _moment(value: Any, index: int, now: datetime, errors: list) -> datetime | N
         )
         return None
     return parsed
+
+
+def _within_years(moment: datetime) -> bool:
+    try:
+        return moment.astimezone(UTC) >= EARLIEST  # year 1 at +14:00 has no UTC time at all: OverflowError
+    except OverflowError:
+        return False
 
 
 def _parse_moment(value: str) -> datetime | None:

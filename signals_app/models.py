@@ -38,6 +38,18 @@ class Event(models.Model):
         return f"{self.type} by {self.learner_id} at {self.occurred_at:%Y-%m-%d %H:%M:%S}"
 
 
+class Quarantine(models.Model):
+    """A learner whose evaluation failed even when tried alone: their events wait, out of everyone else's way, until
+    an admin retries them (the error says what to fix). Evaluation and the sweepers skip quarantined learners."""
+
+    learner = models.OneToOneField("identity.Learner", on_delete=models.CASCADE, related_name="quarantine")
+    error = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.learner} quarantined"
+
+
 class Decision(models.Model):
     """One row of the decision log: what the engine decided, the rule, and the values it saw."""
 

@@ -7,18 +7,23 @@ from django.db.models import QuerySet
 from identity.models import Learner
 from playbooks.models import Enrollment, EnrollmentStatus, PlaybookVersion
 from playbooks.selectors import compiled_version
-from signals_app.models import Decision, Event
+from signals_app.models import Decision, Event, Quarantine
 
 
 def learners_with_stale_events(*, older_than: datetime, limit: int) -> list[int]:
-    stale = Event.objects.filter(processed_at__isnull=True, received_at__lt=older_than)
+    """Learners with events left unevaluated (a lost task); quarantined ones wait for an admin instead."""
+    stale = Event.objects.filter(processed_at__isnull=True, received_at__lt=older_than).exclude(
+        learner_id__in=Quarantine.objects.values("learner_id")
+    )
     return sorted(set(stale.order_by("received_at").values_list("learner_id", flat=True)[:limit]))
 
 
 def learners_with_clock_conditions() -> list[int]:
     versions = PlaybookVersion.objects.filter(enrollments__status=EnrollmentStatus.ACTIVE).distinct()
     clocked = [v.pk for v in versions if compiled_version(version=v).uses_clock]
-    active = Enrollment.objects.filter(version_id__in=clocked, status=EnrollmentStatus.ACTIVE, learner__is_active=True)
+    active = Enrollment.objects.filter(
+        version_id__in=clocked, status=EnrollmentStatus.ACTIVE, learner__is_active=True, learner__quarantine=None
+    )
     return sorted(set(active.values_list("learner_id", flat=True)))
 
 

@@ -27,9 +27,9 @@ RETRIED = {
 @shared_task(name="signals_app.evaluate_learners", acks_late=True, reject_on_worker_lost=True, **RETRIED)
 def evaluate_learners(*, learner_ids: list[int]) -> int:
     """Evaluate each learner's pending events. Idempotent: a redelivery finds them processed."""
-    from signals_app.services import learners_evaluate_pending
+    from signals_app.services.isolation import learners_evaluate_pending_isolated
 
-    result = learners_evaluate_pending(learner_ids=learner_ids)
+    result = learners_evaluate_pending_isolated(learner_ids=learner_ids)
     if result.busy:
         # Another worker holds these learners now; come back to them shortly rather than wait on their locks.
         evaluate_learners.apply_async(kwargs={"learner_ids": result.busy}, countdown=BUSY_RETRY_SECONDS)
@@ -39,9 +39,9 @@ def evaluate_learners(*, learner_ids: list[int]) -> int:
 @shared_task(name="signals_app.evaluate_clock", acks_late=True, reject_on_worker_lost=True, **RETRIED)
 def evaluate_clock(*, learner_ids: list[int], at: str) -> int:
     """Time-based conditions at ``at`` (ISO 8601). Idempotent: decisions are keyed by that moment."""
-    from signals_app.services import learners_evaluate_clock
+    from signals_app.services.isolation import learners_evaluate_clock_isolated
 
-    return learners_evaluate_clock(learner_ids=learner_ids, now=datetime.fromisoformat(at))
+    return learners_evaluate_clock_isolated(learner_ids=learner_ids, now=datetime.fromisoformat(at))
 
 
 @shared_task(name="signals_app.sweep_unprocessed")

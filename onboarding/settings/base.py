@@ -141,7 +141,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["common.parsers.SafeJSONParser"],  # what cannot be stored is a 400 at the door
     "EXCEPTION_HANDLER": "onboarding.api.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -169,6 +169,21 @@ SPECTACULAR_SETTINGS = {
 # The embedded broker is a folder shared by the web process, the worker and beat.
 # ---------------------------------------------------------------------------------------------------------------
 CELERY_BROKER_URL = read_secret("CELERY_BROKER_URL", default="filesystem://")
+CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=300)
+CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=240)
+# Every call to Redis gives up after this many seconds. Without it, a Redis that accepts connections but does not
+# answer (stopped, swapping, a failover, a NAT that dropped the flow) holds a publish, and the web request that made
+# it after its commit, forever; kombu ignores CELERY_BROKER_CONNECTION_TIMEOUT for Redis.
+BROKER_SOCKET_TIMEOUT = env.float("CELERY_BROKER_SOCKET_TIMEOUT", default=1.0)
+REDIS_TRANSPORT_OPTIONS = {
+    "socket_timeout": BROKER_SOCKET_TIMEOUT,
+    "socket_connect_timeout": BROKER_SOCKET_TIMEOUT,
+    "socket_keepalive": True,
+    # A task taken by a worker that died comes back to the queue after this. It is longer than any task may run
+    # (CELERY_TASK_TIME_LIMIT), so that a late ack is never redelivered to a second worker mid-task; the cohort task
+    # runs longer and is acknowledged on receipt instead (onboarding/celery.py).
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=CELERY_TASK_TIME_LIMIT + 60),
+}
 CELERY_BROKER_TRANSPORT_OPTIONS = (
     {
         "data_folder_in": str(VAR_DIR / "broker" / "queue"),
@@ -178,10 +193,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = (
         "polling_interval": 0.2,  # kombu polls the folder; its 1 s default makes every task wait ~0.5 s
     }
     if CELERY_BROKER_URL.startswith("filesystem://")
-    else {
-        # Longer than any task may run, so that a late ack is never redelivered to a second worker mid-task.
-        "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600),
-    }
+    else REDIS_TRANSPORT_OPTIONS
 )
 CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default=f"file://{VAR_DIR / 'celery-results'}")
 # The embedded broker and result store are plain folders, which kombu and Celery expect to exist.
@@ -195,8 +207,6 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=300)
-CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=240)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A web request that enqueues while the broker is down gives up within about a second: its events are already
 # committed and the sweeper enqueues them later.

@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from common.api import error_responses
+from common.hostile import string_problem
 from identity.authentication import ApiKeyAuthentication, HasScope, LearnerTokenAuthentication
 from identity.models import Learner
 from identity.selectors import learner_of_caller
@@ -49,7 +50,10 @@ class ServiceLearnerApi(APIView):
 
     def initial(self, request: Request, *args, **kwargs) -> None:
         super().initial(request, *args, **kwargs)
-        self.learner = get_object_or_404(Learner, external_id=kwargs["external_id"])
+        external_id = kwargs["external_id"]
+        if string_problem(external_id):  # no stored id holds one; the database would refuse the query
+            raise NotFound(f"No learner '{external_id.encode('unicode_escape').decode()}'.")
+        self.learner = get_object_or_404(Learner, external_id=external_id)
 
 
 class ModuleOutput(serializers.Serializer):
@@ -67,7 +71,10 @@ class ReasonOutput(serializers.Serializer):
 
 class NextModuleOutput(serializers.Serializer):
     module = ModuleOutput(allow_null=True)
-    status = serializers.ChoiceField(choices=["active", "completed", "not_enrolled"])
+    status = serializers.ChoiceField(
+        choices=["active", "completed", "not_enrolled", "deactivated"],
+        help_text="deactivated: the learner has left (their journey is kept, nothing is served).",
+    )
     playbook = serializers.CharField(allow_null=True)
     step = serializers.CharField(allow_null=True)
     reason = ReasonOutput(allow_null=True)
@@ -79,7 +86,7 @@ def next_module_body(learner: Learner) -> dict:
     third of this hot endpoint's own time (the schema still comes from NextModuleOutput)."""
     answer = next_module_for_learner(learner=learner)
     enrollment, module = answer.enrollment, answer.module
-    return {
+    body = {
         "module": {
             "slug": module.slug,
             "title": module.title,
@@ -98,6 +105,9 @@ def next_module_body(learner: Learner) -> dict:
             "total": enrollment.steps_total if enrollment else 0,
         },
     }
+    if not learner.is_active:  # a leaver's journey is kept for the record, but nothing is served to them
+        body.update(module=None, status="deactivated", step=None, reason=None)
+    return body
 
 
 class ProgressOutput(serializers.Serializer):

@@ -22,7 +22,7 @@ from playbooks.engine.signals import COMPLETED, SKIPPED, EventFact
 from playbooks.models import Enrollment, EnrollmentStatus
 from playbooks.selectors import compiled_version, learner_facts_many
 from playbooks.services import Advance, enrollments_advance, learner_enroll
-from signals_app.models import Decision, Event, Flag
+from signals_app.models import Decision, Event, Flag, Quarantine
 from signals_app.services.reminders import Cancellation, reminders_cancel, reminders_schedule
 from signals_app.services.webhooks import webhooks_enqueue
 
@@ -55,7 +55,7 @@ def learners_evaluate_pending(*, learner_ids: list[int], now: datetime | None = 
     would make the workers take turns); they are returned as ``busy``.
     """
     learners = _lock(learner_ids)
-    busy = sorted(set(learner_ids) - set(learners))
+    busy = _busy(set(learner_ids) - set(learners))
     with_pending = Event.objects.filter(learner_id__in=learners, processed_at__isnull=True).values("learner_id")
     # One statement reads both the history and what is pending in it, so the two agree.
     histories = _histories(Event.objects.filter(learner_id__in=with_pending))
@@ -99,9 +99,22 @@ def _evaluate(
     return len(pending_ids), decisions
 
 
+def _busy(not_locked: set[int]) -> list[int]:
+    """Of the learners not locked, those another worker holds (the rest are quarantined: they are not retried)."""
+    if not not_locked:
+        return []
+    quarantined = Quarantine.objects.filter(learner_id__in=not_locked).values_list("learner_id", flat=True)
+    return sorted(not_locked - set(quarantined))
+
+
 def _lock(learner_ids: list[int], *, skip_locked: bool = True) -> dict[int, Learner]:
-    # In primary-key order, so that workers locking overlapping batches cannot deadlock.
-    locked = Learner.objects.select_for_update(skip_locked=skip_locked).filter(pk__in=learner_ids).order_by("pk")
+    # In primary-key order, so that workers locking overlapping batches cannot deadlock. Quarantined learners wait.
+    locked = (
+        Learner.objects.select_for_update(skip_locked=skip_locked)
+        .filter(pk__in=learner_ids)
+        .exclude(pk__in=Quarantine.objects.values("learner_id"))
+        .order_by("pk")
+    )
     return {learner.pk: learner for learner in locked}
 
 

@@ -204,7 +204,12 @@ def enqueue_evaluation(learner_ids: list[int]) -> None:
         try:
             evaluate_learners_task.delay(learner_ids=chunk)
         except Exception as exc:  # kombu raises many types; any of them means "not enqueued now"
-            logger.warning("signals.ingest.enqueue_failed", extra={"learners": len(chunk), "error": repr(exc)})
+            # Committed and safe: the sweeper enqueues them within a minute or two.
+            waiting = learner_ids[start:]
+            logger.warning(
+                "signals.ingest.enqueue_failed",
+                extra={"learners": len(waiting), "learner_ids": waiting[:100], "error": repr(exc)},
+            )
             return
 
 
@@ -214,7 +219,7 @@ def events_requeue_stale(*, older_than: datetime, limit: int = 10_000) -> int:
 
     learner_ids = learners_with_stale_events(older_than=older_than, limit=limit)
     if learner_ids:
-        logger.warning("signals.sweep.requeued", extra={"learners": len(learner_ids)})
+        logger.warning("signals.sweep.requeued", extra={"learners": len(learner_ids), "learner_ids": learner_ids[:100]})
         enqueue_evaluation(learner_ids)
     return len(learner_ids)
 

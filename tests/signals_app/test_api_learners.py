@@ -148,3 +148,24 @@ def test_next_module_costs_the_same_queries_whatever_the_playbook_length(client,
         body = client.get("/api/v1/me/next-module", HTTP_AUTHORIZATION=f"Token {key}").json()
 
     assert body["module"]["slug"] == "m0"
+
+
+def test_a_service_sees_a_deactivated_learner_as_deactivated(client, journeyed):
+    from identity.services import learner_deactivate
+
+    key, _ = api_key("learners:read")
+    learner_deactivate(learner=journeyed)
+
+    body = client.get("/api/v1/learners/alice/next-module", HTTP_AUTHORIZATION=f"Api-Key {key}").json()
+
+    assert (body["status"], body["module"], body["playbook"]) == ("deactivated", None, "support-specialist")
+
+
+@pytest.mark.parametrize("external_id", ["ali%00ce", "%00"])
+def test_an_id_no_learner_can_have_is_a_json_404(client, external_id):
+    key, _ = api_key("learners:read")
+
+    response = client.get(f"/api/v1/learners/{external_id}/next-module", HTTP_AUTHORIZATION=f"Api-Key {key}")
+
+    assert response.status_code == 404
+    assert response.json()["code"] == "not_found"
