@@ -1,11 +1,20 @@
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from simple_history.models import HistoricalRecords
 
+from playbooks.engine.shapes import web_url_problem
 from playbooks.engine.spec import AGGREGATES
 from playbooks.validators import validate_tags
+
+
+def validate_web_url(value: str) -> None:
+    """A module's link: http(s) only, the same rule as a playbook file's ``modules[i].url``."""
+    problem = web_url_problem(value) if value else None
+    if problem:
+        raise ValidationError(problem[0].upper() + problem[1:] + ".", code="not_a_web_url")
 
 
 class ModuleKind(models.TextChoices):
@@ -29,7 +38,12 @@ class ContentModule(models.Model):
     slug = models.SlugField(max_length=100, unique=True)
     title = models.CharField(max_length=200)
     kind = models.CharField(max_length=20, choices=ModuleKind.choices, default=ModuleKind.ARTICLE)
-    url = models.URLField(max_length=500, blank=True, help_text="Where the content lives, if outside this site.")
+    url = models.URLField(
+        max_length=500,
+        blank=True,
+        validators=[validate_web_url],
+        help_text="Where the content lives, if outside this site: an http:// or https:// address.",
+    )
     body = models.TextField(blank=True, help_text="Content shown on the learner page (plain text or Markdown).")
     minutes = models.PositiveSmallIntegerField(
         default=5, validators=[MinValueValidator(1), MaxValueValidator(600)], help_text="Expected time to complete."

@@ -8,7 +8,8 @@ admin and registers the extended one in its place.
 import yaml
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.files.uploadedfile import UploadedFile
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -17,7 +18,14 @@ from django.utils.html import format_html, format_html_join
 
 from playbooks.admin.versions import PlaybookVersionAdmin
 from playbooks.engine.cohorts import CohortInvalid
-from playbooks.engine.document import load_yaml
+from playbooks.engine.document import (
+    COHORT_TEMPLATE_YAML,
+    JOURNEY_YAML,
+    YamlKind,
+    load_yaml,
+    yaml_bytes_problem,
+    yaml_size_problem,
+)
 from playbooks.engine.journeys import JourneyInvalid
 from playbooks.engine.spec import PlaybookInvalid, SpecError
 from playbooks.models import PlaybookVersion, VersionStatus
@@ -29,33 +37,70 @@ from signals_app.services.cohorts import cohort_report_from_dict, cohort_run_sta
 from signals_app.services.simulation import journey_simulate, saved_journeys_run
 
 MAX_ADMIN_COHORT = 5_000
+# 5,000 learners of a few hundred bytes each; checked by size before the upload is read.
+MAX_LEARNERS_CSV_BYTES = 5_000_000
+
+
+def _refusal(problem: str) -> ValidationError:
+    return ValidationError(problem[0].upper() + problem[1:] + ".", code="too_large")
+
+
+def _checked_upload(upload: UploadedFile | None, kind: YamlKind) -> UploadedFile | None:
+    """An uploaded YAML file, refused by its size (never read) when it is larger than ``kind`` allows."""
+    problem = yaml_bytes_problem(upload.size, kind) if upload is not None else None
+    if problem:
+        raise _refusal(problem)
+    return upload
 
 
 class JourneyForm(forms.Form):
     journey = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 22, "cols": 100, "class": "vLargeTextField", "spellcheck": "false"}),
         required=False,
-        help_text="A journey in YAML (DESIGN.md section 5). 'playbook' may be left out: this version is used.",
+        help_text="A journey in YAML (DESIGN.md section 5), at most 2 MB. 'playbook' may be left out: this version "
+        "is used.",
     )
-    upload = forms.FileField(required=False, help_text="Or upload a journey file instead.")
+    upload = forms.FileField(required=False, help_text="Or upload a journey file instead (at most 2 MB).")
     save_as = forms.CharField(
         required=False,
         max_length=100,
         help_text="Drafts only: also save the journey as one of this version's tests, under this name.",
     )
 
+    def clean_upload(self) -> UploadedFile | None:
+        return _checked_upload(self.cleaned_data["upload"], JOURNEY_YAML)
+
 
 class CohortForm(forms.Form):
     template = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 22, "cols": 100, "class": "vLargeTextField", "spellcheck": "false"}),
-        help_text="A journey template: values may be {between: [low, high]} or {choice: [...]}, events may have "
-        "a 'probability'.",
+        help_text="A journey template (at most 1 MB): values may be {between: [low, high]} or {choice: [...]}, "
+        "events may have a 'probability'.",
     )
     learners = forms.IntegerField(min_value=1, max_value=MAX_ADMIN_COHORT, required=False, initial=200)
     learners_csv = forms.FileField(
-        required=False, label="Learners CSV", help_text="external_id, roles (a;b), timezone, attributes.NAME"
+        required=False,
+        label="Learners CSV",
+        help_text="external_id, roles (a;b), timezone, attributes.NAME (at most 5 MB)",
     )
     against = forms.ModelChoiceField(queryset=PlaybookVersion.objects.none(), required=False, label="Compare with")
+
+    def clean_template(self) -> str:
+        template = self.cleaned_data["template"]
+        problem = yaml_size_problem(template, COHORT_TEMPLATE_YAML)
+        if problem:
+            raise _refusal(problem)
+        return template
+
+    def clean_learners_csv(self) -> UploadedFile | None:
+        upload = self.cleaned_data["learners_csv"]
+        if upload is not None and upload.size > MAX_LEARNERS_CSV_BYTES:
+            raise ValidationError(
+                f"A learners CSV is at most {MAX_LEARNERS_CSV_BYTES / 1_000_000:g} MB "
+                f"({MAX_LEARNERS_CSV_BYTES:,} bytes); this one is {upload.size:,} bytes.",
+                code="too_large",
+            )
+        return upload
 
 
 admin.site.unregister(PlaybookVersion)
@@ -139,7 +184,7 @@ class PlaybookVersionSimulationAdmin(PlaybookVersionAdmin):
             upload = form.cleaned_data["upload"]
             text = upload.read().decode("utf-8", errors="replace") if upload else form.cleaned_data["journey"]
             try:
-                document = load_yaml(text)
+                document = load_yaml(text, JOURNEY_YAML)
                 if not isinstance(document, dict):
                     raise JourneyInvalid([SpecError("journey", "expected a journey (a YAML mapping)")])
                 result = journey_simulate(document={"playbook": version.playbook.slug, **document}, version=version)

@@ -5,12 +5,14 @@ from typing import Any
 import yaml
 from django import forms
 from django.core.exceptions import ValidationError
+from django.forms.fields import InvalidJSONInput
 from django.forms.models import BaseInlineFormSet
 from django.utils.html import format_html
 
 from playbooks import selectors
 from playbooks.engine.conditions import EVENT_FILTER, ConditionError, Vocabulary, compile_condition, vocabulary_for
-from playbooks.engine.document import load_yaml
+from playbooks.engine.document import SAVED_JOURNEYS_YAML, load_yaml
+from playbooks.engine.shapes import MAX_VALUE_DEPTH, value_problem
 from playbooks.engine.spec import PlaybookInvalid
 from playbooks.engine.validation import validate_actions
 from playbooks.models import BranchOption, PlaybookVersion, SignalDefinition, Step, Trigger
@@ -48,10 +50,33 @@ class VersionChildForm(forms.ModelForm):
         self.version = version
 
 
+class StorableJSONField(forms.JSONField):
+    """JSON typed in the admin, refused with a message on the field (not a server error) when it is nested too deep
+    to parse or store, or holds what PostgreSQL refuses (NaN, a NUL character)."""
+
+    def to_python(self, value: Any) -> Any:
+        try:
+            converted = super().to_python(value)
+        except RecursionError:
+            raise ValidationError(f"Nested too deeply: at most {MAX_VALUE_DEPTH} levels.", code="too_deep") from None
+        problem = value_problem(converted)
+        if problem is not None:
+            path, message = problem
+            raise ValidationError(f"{path}: {message}" if path else message, code="not_storable")
+        return converted
+
+    def bound_data(self, data: Any, initial: Any) -> Any:
+        try:
+            return super().bound_data(data, initial)
+        except RecursionError:  # shown again as typed, with to_python's error
+            return InvalidJSONInput(data)
+
+
 class TriggerForm(VersionChildForm):
     class Meta:
         model = Trigger
         fields = ("position", "name", "when", "actions", "limit_per_learner")
+        field_classes = {"actions": StorableJSONField}
         widgets = {"when": forms.Textarea(attrs={"rows": 2, "cols": 50}), "actions": forms.Textarea(attrs={"rows": 2})}
 
     def clean_when(self) -> str:
@@ -147,7 +172,7 @@ class SavedJourneysField(forms.CharField):
         if not text.strip():
             return []
         try:
-            tests = load_yaml(text)
+            tests = load_yaml(text, SAVED_JOURNEYS_YAML)
         except PlaybookInvalid as exc:
             raise ValidationError(str(exc.errors[0]), code="yaml") from exc
         if not isinstance(tests, list):
@@ -159,8 +184,8 @@ class VersionForm(forms.ModelForm):
     tests = SavedJourneysField(
         required=False,
         label="Saved journeys",
-        help_text="Journeys that must pass before this version is published (YAML; DESIGN.md section 5). "
-        "'playbook' may be left out of each journey.",
+        help_text="Journeys that must pass before this version is published (YAML, at most 1 MB; DESIGN.md "
+        "section 5). 'playbook' may be left out of each journey.",
     )
 
     class Meta:

@@ -26,7 +26,7 @@ from playbooks.admin.forms import (
     VersionChildFormSet,
     VersionForm,
 )
-from playbooks.engine.document import dump_yaml
+from playbooks.engine.document import PLAYBOOK_YAML, dump_yaml, yaml_bytes_problem
 from playbooks.engine.spec import PlaybookInvalid
 from playbooks.models import BranchOption, Playbook, PlaybookVersion, SignalDefinition, Step, Trigger
 
@@ -82,9 +82,16 @@ class BranchOptionInline(DraftOnlyInline, admin.TabularInline):
 
 
 class ImportForm(forms.Form):
-    file = forms.FileField(help_text="A playbook YAML file, such as one exported from here.")
+    file = forms.FileField(help_text="A playbook YAML file, such as one exported from here (at most 1 MB).")
     publish = forms.BooleanField(required=False, help_text="Publish it at once (refused if it has errors).")
     migrate = forms.BooleanField(required=False, help_text="Move learners on older versions at their next step.")
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        problem = yaml_bytes_problem(upload.size, PLAYBOOK_YAML)  # by its size: a huge upload is never read
+        if problem:
+            raise forms.ValidationError(problem[0].upper() + problem[1:] + ".", code="too_large")
+        return upload
 
 
 @admin.register(Playbook)

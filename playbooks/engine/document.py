@@ -4,11 +4,18 @@
 references). ``document_from_spec`` is the inverse used by export: exporting an import gives back the input.
 """
 
+import math
+from collections.abc import Hashable
+from dataclasses import dataclass
 from typing import Any
 
 import yaml
+from yaml.constructor import ConstructorError
+from yaml.error import Mark, MarkedYAMLError
+from yaml.events import MappingStartEvent, SequenceStartEvent
+from yaml.nodes import MappingNode, Node, ScalarNode
 
-from playbooks.engine.shapes import ShapeReader, kind_of
+from playbooks.engine.shapes import UNPRINTABLE, ShapeReader, kind_of
 from playbooks.engine.spec import (
     ActionSpec,
     AudienceSpec,
@@ -32,14 +39,206 @@ TRIGGER_KEYS = ("name", "when", "then", "limit")
 POLICY_KEYS = ("frequency_cap", "quiet_hours")
 
 
-def load_yaml(text: str) -> Any:
+@dataclass(frozen=True)
+class YamlKind:
+    """What a YAML text is (for messages), the most bytes it may hold (refused before parsing) and the most values
+    (scalars, lists, mappings; refused while composing)."""
+
+    name: str
+    max_bytes: int
+    max_nodes: int
+
+
+# PyYAML's pure-Python parser takes about 3 s per MB of ordinary YAML and 25 µs per value (12 s for 1 MB of "1,"):
+# the limits keep one document to a few seconds' parsing. A 10,000-event journey (journeys.MAX_EVENTS) is about
+# 1 MB and 110,000 values.
+PLAYBOOK_YAML = YamlKind("a playbook file", 1_000_000, 150_000)  # saved journeys included
+SAVED_JOURNEYS_YAML = YamlKind("the saved journeys", 1_000_000, 150_000)  # exported in the playbook file
+JOURNEY_YAML = YamlKind("a journey", 2_000_000, 250_000)
+COHORT_TEMPLATE_YAML = YamlKind("a cohort template", 1_000_000, 100_000)  # one journey template
+ANY_YAML = YamlKind("a YAML document", 1_000_000, 100_000)
+# Deeper than any playbook or journey (about 8 levels) and shallow enough never to exhaust the stack.
+MAX_YAML_DEPTH = 50
+ALIASES_REFUSED = "YAML aliases (&anchor / *alias) are not allowed; write the value out in full"
+# Tags whose values a JSON column cannot hold (bytes, sets, ordered pairs): unknown tags, refused with their line.
+_NOT_JSON_TAGS = frozenset(f"tag:yaml.org,2002:{name}" for name in ("binary", "omap", "pairs", "set"))
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+class YamlRefused(MarkedYAMLError):
+    """Well-formed YAML the platform does not take (aliases, duplicate keys, depth, control characters)."""
+
+    def __init__(self, problem: str, mark: Mark | None) -> None:
+        super().__init__(problem=problem, problem_mark=mark)
+
+
+class SafeLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing what a hostile document uses against the platform: aliases (a 3 KB "billion
+    laughs" expands to gigabytes once walked or stored), duplicate keys (the later one silently wins), nesting deep
+    enough to exhaust the stack (checked while composing, before any recursion), control characters and lone
+    surrogates written as escapes (PostgreSQL refuses them), and values a JSON column cannot hold (``.inf``, bytes,
+    sets). Timestamps are kept as the text written, so that everything loaded can be stored as JSON.
+    """
+
+    yaml_constructors = {
+        tag: constructor for tag, constructor in yaml.SafeLoader.yaml_constructors.items() if tag not in _NOT_JSON_TAGS
+    }
+
+    def __init__(self, stream: str, kind: YamlKind = ANY_YAML) -> None:
+        super().__init__(stream)
+        self.kind = kind
+        self.depth = 0
+        self.nodes = 0
+
+    def compose_node(self, parent: Node | None, index: Any) -> Node:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            raise YamlRefused(ALIASES_REFUSED, event.start_mark)
+        self.nodes += 1
+        if self.nodes > self.kind.max_nodes:
+            raise YamlRefused(
+                f"{self.kind.name} holds at most {self.kind.max_nodes:,} values (texts, numbers, lists and mappings)",
+                event.start_mark,
+            )
+        if not isinstance(event, SequenceStartEvent | MappingStartEvent):
+            return super().compose_node(parent, index)
+        if self.depth >= MAX_YAML_DEPTH:
+            raise YamlRefused(f"nested more than {MAX_YAML_DEPTH} levels deep", event.start_mark)
+        self.depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+    def construct_object(self, node: Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep)
+        except (ValueError, LookupError, OverflowError, TypeError) as exc:  # !!bool maybe, a 5,000-digit int
+            reason = str(exc).split(";")[0] or type(exc).__name__
+            raise YamlRefused(f"cannot read {_shown(node)} as {_tag_name(node)}: {reason}", node.start_mark) from None
+
+    def construct_scalar(self, node: ScalarNode) -> str:
+        value = super().construct_scalar(node)
+        unprintable = UNPRINTABLE.search(value)
+        if unprintable:
+            raise YamlRefused(f"{_character(unprintable.group())} is not allowed in text; remove it", node.start_mark)
+        return value
+
+    def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict[Any, Any]:
+        if not isinstance(node, MappingNode):
+            raise ConstructorError(None, None, f"expected a mapping, found {node.id}", node.start_mark)
+        mapping: dict[Any, Any] = {}
+        lines: dict[Any, int] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == _MERGE_TAG:
+                raise YamlRefused("YAML merge keys (<<) are not allowed; write the keys out", key_node.start_mark)
+            key = self.construct_object(key_node, deep=deep)
+            if not isinstance(key, Hashable):
+                raise YamlRefused("a key must be text or a number, not a list or mapping", key_node.start_mark)
+            if key in mapping:
+                raise YamlRefused(
+                    f"duplicate key '{str(key)[:60]}' (first at line {lines[key]}): give each key once",
+                    key_node.start_mark,
+                )
+            lines[key] = key_node.start_mark.line + 1
+            mapping[key] = self.construct_object(value_node, deep=deep)
+        return mapping
+
+    def construct_yaml_float(self, node: ScalarNode) -> float:
+        value = super().construct_yaml_float(node)
+        if not math.isfinite(value):
+            raise YamlRefused(
+                f"{_shown(node)} is not a finite number (.inf and .nan cannot be stored)", node.start_mark
+            )
+        return value
+
+    def construct_yaml_timestamp(self, node: ScalarNode) -> str:
+        return self.construct_scalar(node)  # as written: the journey reader parses ISO 8601, JSON stores text
+
+    def construct_undefined(self, node: Node) -> Any:
+        raise YamlRefused(
+            f"the tag '{node.tag}' is not allowed: write plain text, numbers, lists and mappings", node.start_mark
+        )
+
+
+SafeLoader.add_constructor("tag:yaml.org,2002:float", SafeLoader.construct_yaml_float)
+SafeLoader.add_constructor("tag:yaml.org,2002:timestamp", SafeLoader.construct_yaml_timestamp)
+SafeLoader.add_constructor(None, SafeLoader.construct_undefined)
+
+
+def load_yaml(text: str, kind: YamlKind = ANY_YAML) -> Any:
+    """The one way user YAML is read: ``SafeLoader`` after the size and character checks; raises PlaybookInvalid
+    with one problem that says where (line and column) and what to change."""
+    size_problem = yaml_size_problem(text, kind)
+    if size_problem:
+        raise PlaybookInvalid([SpecError("", size_problem)])
+    unprintable = UNPRINTABLE.search(text)
+    if unprintable:
+        where = _where_in(text, unprintable.start())
+        raise PlaybookInvalid(
+            [SpecError(where, f"{_character(unprintable.group())} is not allowed in YAML; remove it")]
+        )
+    loader = SafeLoader(text, kind)
     try:
-        return yaml.safe_load(text)
+        return loader.get_single_data()  # what yaml.safe_load does, with SafeLoader above
+    except YamlRefused as exc:
+        raise PlaybookInvalid([SpecError(_where(exc.problem_mark), exc.problem)]) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        where = f"{_where(mark)}: " if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise PlaybookInvalid([SpecError("", f"malformed YAML at {where}{problem}")]) from None
+    finally:
+        loader.dispose()
+
+
+def yaml_size_problem(text: str, kind: YamlKind) -> str | None:
+    """Why ``text`` is too large to parse as ``kind``, or None (in UTF-8 bytes, encoded only when it may fit)."""
+    return yaml_bytes_problem(len(text) if len(text) > kind.max_bytes else _utf8_size(text), kind)
+
+
+def yaml_bytes_problem(size: int, kind: YamlKind) -> str | None:
+    """Why ``size`` bytes of ``kind`` are refused before reading them (an upload's or a file's size), or None."""
+    if size <= kind.max_bytes:
+        return None
+    return (
+        f"{kind.name} is at most {kind.max_bytes / 1_000_000:g} MB ({kind.max_bytes:,} bytes); this one is "
+        f"{size:,} bytes: split it or leave out what it does not need"
+    )
+
+
+def _utf8_size(text: str) -> int:
+    return len(text.encode("utf-8", errors="surrogatepass"))  # a lone surrogate is reported by the character check
+
+
+def _where(mark: Mark | None) -> str:
+    return f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+
+
+def _where_in(text: str, offset: int) -> str:
+    line, line_start = text.count("\n", 0, offset) + 1, text.rfind("\n", 0, offset) + 1
+    return f"line {line}, column {offset - line_start + 1}"
+
+
+def _character(char: str) -> str:
+    code = ord(char)
+    if 0xD800 <= code <= 0xDFFF:
+        return f"the lone surrogate U+{code:04X} (not valid Unicode)"
+    if code in (0xFFFE, 0xFFFF):
+        return f"the non-character U+{code:04X}"
+    name = {0x00: " (NUL)", 0x1B: " (escape)", 0x7F: " (delete)"}.get(code, "")
+    return f"the control character U+{code:04X}{name}"
+
+
+def _shown(node: Node) -> str:
+    value = str(node.value)
+    return repr(value if len(value) <= 40 else value[:40] + "…")
+
+
+def _tag_name(node: Node) -> str:
+    return {"int": "a whole number", "float": "a number", "bool": "true/false"}.get(
+        node.tag.rsplit(":", 1)[-1], node.tag
+    )
 
 
 def spec_from_document(document: Any) -> PlaybookSpec:

@@ -14,13 +14,14 @@ from typing import Any
 from zoneinfo import available_timezones
 
 from playbooks.engine.durations import DurationError, format_duration, parse_duration
-from playbooks.engine.shapes import ShapeReader, did_you_mean
+from playbooks.engine.shapes import ShapeReader, did_you_mean, join_path, text_problem, value_problem
 from playbooks.engine.spec import PlaybookSpec, SpecError
 
 EXPECTATION_KINDS = ("next_module", "status", "reminders", "flags", "completed", "decisions")
 STATUSES = ("not_enrolled", "active", "completed")
 # Bounds that keep one simulation to seconds: a journey is a story about one learner, not a load test.
 MAX_EVENTS = 10_000
+MAX_EXPECTATIONS = 1_000  # each one with an ``at`` is a moment the simulator stops to observe
 MAX_SPAN = timedelta(days=366)
 _ROLE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,99}$")
 _SNAKE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
@@ -83,6 +84,8 @@ def parse_journey(document: Any, *, playbooks: dict[str, PlaybookSpec]) -> Journ
     external_id = learner.get("external_id")
     if not isinstance(external_id, str) or not external_id:
         reader.error("learner.external_id", "required: the synthetic learner's id, e.g. sim-1")
+    elif problem := text_problem(external_id):
+        reader.error("learner.external_id", problem)
     roles = learner.get("roles") or []
     if not isinstance(roles, list) or not all(isinstance(r, str) and _ROLE.match(r) for r in roles):
         reader.error("learner.roles", "expected a list of role slugs, e.g. [support_specialist]")
@@ -90,6 +93,8 @@ def parse_journey(document: Any, *, playbooks: dict[str, PlaybookSpec]) -> Journ
     attributes = learner.get("attributes") or {}
     if not isinstance(attributes, dict):
         reader.error("learner.attributes", "expected a mapping of name: value, e.g. {api_access: true}")
+        attributes = {}
+    elif not reader.storable(attributes, "learner.attributes"):
         attributes = {}
     timezone = learner.get("timezone", "UTC")
     if not isinstance(timezone, str) or timezone not in _zones():
@@ -102,8 +107,6 @@ def parse_journey(document: Any, *, playbooks: dict[str, PlaybookSpec]) -> Journ
         reader.error("until", f"{top.get('until')} ends before the last event arrives ({format_duration(last)})")
     if until is not None and until > MAX_SPAN:
         reader.error("until", f"a journey spans at most {MAX_SPAN.days} days")
-    if len(events) > MAX_EVENTS:
-        reader.error("events", f"{len(events)} events; a journey holds at most {MAX_EVENTS}")
     expectations = tuple(reader.expectations(top.get("expect"), until, spec))
     if reader.errors:
         raise JourneyInvalid(reader.errors)
@@ -143,9 +146,19 @@ class _JourneyReader(ShapeReader):
             return None
         return moment
 
+    def storable(self, value: Any, path: str) -> bool:
+        """Whether a free-form value (properties, attributes) can be stored and walked; reports why not."""
+        problem = value_problem(value)
+        if problem is not None:
+            self.error(join_path(path, problem[0]), problem[1])
+        return problem is None
+
     def events(self, value: Any, spec: PlaybookSpec | None):
         if not isinstance(value, list):
             self.error("events", "expected a list of events such as {at: 5m, type: module_completed, module: welcome}")
+            return
+        if len(value) > MAX_EVENTS:  # refused before reading any: no work in proportion to what is refused
+            self.error("events", f"{len(value):,} events; a journey holds at most {MAX_EVENTS:,}")
             return
         modules = {m.slug for m in spec.modules} | spec.path_modules() if spec else None
         previous: tuple[int, timedelta] | None = None
@@ -171,6 +184,8 @@ class _JourneyReader(ShapeReader):
             if not isinstance(properties, dict):
                 self.error(f"{path}.properties", "expected a mapping of name: value")
                 properties = {}
+            elif not self.storable(properties, f"{path}.properties"):
+                properties = {}
             if at is not None and previous is not None and at < previous[1]:
                 self.error(
                     f"{path}.at",
@@ -183,7 +198,15 @@ class _JourneyReader(ShapeReader):
                 yield JourneyEvent(at, str(kind), module, dict(properties), arrives)
 
     def expectations(self, value: Any, until: timedelta | None, spec: PlaybookSpec | None):
-        for index, item in enumerate(value or []):
+        if not value:
+            return
+        if not isinstance(value, list):
+            self.error("expect", "expected a list of expectations such as {at: 6m, next_module: crm-basics}")
+            return
+        if len(value) > MAX_EXPECTATIONS:
+            self.error("expect", f"{len(value):,} expectations; a journey holds at most {MAX_EXPECTATIONS:,}")
+            return
+        for index, item in enumerate(value):
             path = f"expect[{index}]"
             if not isinstance(item, dict):
                 self.error(path, "expected a mapping such as {at: 6m, next_module: crm-basics}")

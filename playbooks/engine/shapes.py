@@ -1,10 +1,22 @@
 """Reading YAML-shaped input (playbooks, journeys) with errors that name the path and suggest the likely word."""
 
 import difflib
+import math
+import re
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import urlsplit
 
 from playbooks.engine.spec import SpecError
+
+# Free-form values (a journey's event properties and learner attributes, a trigger action typed as JSON) are
+# name: value pairs, not trees; nesting is bounded so that nothing storing or walking them can exhaust the stack.
+MAX_VALUE_DEPTH = 8
+# A module's link: what a learner's browser may open.
+WEB_SCHEMES = ("http", "https")
+# Control characters (tab and line breaks aside), lone surrogates and U+FFFE/FFFF, as the YAML reader defines them:
+# PostgreSQL refuses some of them in text, and none of them belong in a playbook or a journey.
+UNPRINTABLE = re.compile("[^\t\n\r\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
 def did_you_mean(name: str, candidates: Iterable[str]) -> str:
@@ -67,3 +79,52 @@ class ShapeReader:
             self.error(path, f"expected a whole number of at least {minimum}, got {value!r}")
             return None
         return value
+
+
+def text_problem(text: str) -> str | None:
+    """Why ``text`` cannot be stored, or None."""
+    found = UNPRINTABLE.search(text)
+    return f"contains the character U+{ord(found.group()):04X}, which is not allowed in text" if found else None
+
+
+def value_problem(value: Any, *, max_depth: int = MAX_VALUE_DEPTH) -> tuple[str, str] | None:
+    """The first reason a free-form value cannot be stored, as (path inside it, message); None when it can.
+
+    Walks with a stack of its own, so that no nesting, however deep, recurses in Python.
+    """
+    pending: list[tuple[Any, str, int]] = [(value, "", 0)]
+    while pending:
+        item, path, depth = pending.pop()
+        if isinstance(item, dict | list):
+            if depth >= max_depth:
+                return path, f"nested more than {max_depth} levels deep; keep values flat (name: value)"
+            children = item.items() if isinstance(item, dict) else enumerate(item)
+            for key, child in children:
+                if isinstance(key, str) and (problem := text_problem(key)):
+                    return path, f"the key {key[:40]!r} {problem}"
+                child_path = f"{path}[{key}]" if isinstance(item, list) else f"{path}.{key}" if path else str(key)
+                pending.append((child, child_path, depth + 1))
+        elif isinstance(item, str) and (problem := text_problem(item)):
+            return path, problem
+        elif isinstance(item, float) and not math.isfinite(item):
+            return path, f"{item} is not a finite number"
+    return None
+
+
+def join_path(path: str, inner: str) -> str:
+    """``events[3].properties`` and ``a[2]`` → ``events[3].properties.a[2]``."""
+    if not inner:
+        return path
+    return f"{path}{inner}" if inner.startswith("[") else f"{path}.{inner}"
+
+
+def web_url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be a module's link, or None. Web addresses only: the learner's page links to it, where a
+    ``javascript:`` or ``data:`` URL would run in the platform's own origin."""
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:  # e.g. an unbalanced [ in the host
+        return f"{url[:80]!r} is not a URL ({exc}); use an http:// or https:// address"
+    if parts.scheme.lower() not in WEB_SCHEMES or not parts.netloc:
+        return f"{url[:80]!r} is not a web address; use an http:// or https:// URL, e.g. https://example.com/guide"
+    return None

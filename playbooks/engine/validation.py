@@ -18,7 +18,7 @@ from playbooks.engine.conditions import (
 )
 from playbooks.engine.durations import DurationError, parse_duration
 from playbooks.engine.journeys import saved_journey_errors
-from playbooks.engine.shapes import did_you_mean
+from playbooks.engine.shapes import did_you_mean, web_url_problem
 from playbooks.engine.spec import (
     ACTIONS,
     AGGREGATES,
@@ -132,6 +132,8 @@ class _Checker:
                 self.error(f"{path}.kind", f"unknown kind '{module.kind}'; use one of: {', '.join(MODULE_KINDS)}")
             if not 1 <= module.minutes <= 600:
                 self.error(f"{path}.minutes", "minutes must be between 1 and 600")
+            if module.url and (problem := web_url_problem(module.url)):
+                self.error(f"{path}.url", problem)
 
     def signals(self, spec: PlaybookSpec) -> None:
         for signal in spec.signals:

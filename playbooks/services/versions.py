@@ -1,10 +1,12 @@
 """Playbook versions: import a file, publish a draft, start a new draft. All-or-nothing, idempotent on retry."""
 
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
@@ -13,9 +15,9 @@ from common.errors import ApplicationError
 from identity.models import Role
 from identity.services import role_upsert
 from playbooks import selectors
-from playbooks.engine.document import load_yaml, spec_from_document
+from playbooks.engine.document import PLAYBOOK_YAML, SAVED_JOURNEYS_YAML, load_yaml, spec_from_document
 from playbooks.engine.journeys import saved_journey_errors
-from playbooks.engine.spec import PlaybookInvalid, PlaybookSpec, SpecError
+from playbooks.engine.spec import ModuleSpec, PlaybookInvalid, PlaybookSpec, SpecError
 from playbooks.engine.validation import validate_spec
 from playbooks.models import (
     BranchOption,
@@ -48,7 +50,7 @@ class ImportResult:
 
 def playbook_parse(*, text: str) -> PlaybookSpec:
     """Parse and validate a playbook file against the content library; raises PlaybookInvalid with every error."""
-    spec = spec_from_document(load_yaml(text))
+    spec = spec_from_document(load_yaml(text, PLAYBOOK_YAML))
     errors = validate_spec(spec, library_modules=selectors.module_slugs())
     if errors:
         raise PlaybookInvalid(errors)
@@ -90,7 +92,7 @@ def version_write_spec(*, version: PlaybookVersion, spec: PlaybookSpec) -> Playb
     _require_draft(version)
     for model in (VersionModule, Step, Trigger, SignalDefinition):
         model.objects.filter(version=version).delete()
-    modules = {m.slug: module_upsert(**_module_fields(m))[0] for m in spec.modules}
+    modules = {m.slug: _module_write(m, f"modules[{i}]") for i, m in enumerate(spec.modules)}
     modules.update({m.slug: m for m in ContentModule.objects.filter(slug__in=spec.path_modules() - set(modules))})
     VersionModule.objects.bulk_create(
         VersionModule(version=version, module=modules[m.slug], position=i) for i, m in enumerate(spec.modules)
@@ -222,7 +224,22 @@ def _role(slug: str) -> Role:
     return existing or role_upsert(slug=slug, name=slug.replace("_", " ").capitalize())
 
 
-def _module_fields(module) -> dict:
+def _module_write(module: ModuleSpec, path: str) -> ContentModule:
+    """Create or update a declared module. The library's own checks (a field's length, a URL's form) are reported
+    at the module's path, as validation's are, rather than escaping as a server error."""
+    try:
+        return module_upsert(**_module_fields(module))[0]
+    except ValidationError as invalid:
+        raise PlaybookInvalid(
+            [
+                SpecError(f"{path}.{field}" if field != "__all__" else path, message)
+                for field, messages in invalid.message_dict.items()
+                for message in messages
+            ]
+        ) from invalid
+
+
+def _module_fields(module: ModuleSpec) -> dict:
     return {
         "slug": module.slug,
         "title": module.title,
@@ -243,7 +260,9 @@ def version_edited(*, version: PlaybookVersion) -> None:
 
 def version_tests_errors(*, version: PlaybookVersion, tests: list) -> list[SpecError]:
     """What is wrong with ``tests`` as the version's saved journeys, by path (checked against the version)."""
-    return saved_journey_errors(replace(selectors.version_spec(version=version), tests=tuple(tests)))
+    return _tests_size_errors(tests) or saved_journey_errors(
+        replace(selectors.version_spec(version=version), tests=tuple(tests))
+    )
 
 
 def version_tests_set(*, version: PlaybookVersion, tests: list) -> PlaybookVersion:
@@ -255,3 +274,18 @@ def version_tests_set(*, version: PlaybookVersion, tests: list) -> PlaybookVersi
     version.tests = list(tests)
     version.save(update_fields=["tests", "updated_at"])
     return version
+
+
+def _tests_size_errors(tests: list) -> list[SpecError]:
+    """Saved journeys are exported in the playbook file, so they are held to its size (measured as compact JSON,
+    as stored: journeys added one by one from the Simulate page never went through a size check as text)."""
+    size = len(json.dumps(tests, separators=(",", ":"), ensure_ascii=False, default=str).encode())
+    if size <= SAVED_JOURNEYS_YAML.max_bytes:
+        return []
+    return [
+        SpecError(
+            "tests",
+            f"the saved journeys take {size:,} bytes; at most {SAVED_JOURNEYS_YAML.max_bytes:,} (they are part of the "
+            "playbook file): keep shorter journeys as tests and run long ones from the Simulate page",
+        )
+    ]

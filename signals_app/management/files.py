@@ -5,8 +5,11 @@ from typing import Any
 
 from django.core.management.base import CommandError
 
-from playbooks.engine.document import load_yaml
+from playbooks.engine.document import ANY_YAML, COHORT_TEMPLATE_YAML, JOURNEY_YAML, load_yaml, yaml_bytes_problem
 from playbooks.engine.spec import PlaybookInvalid
+
+# What each command's document is, for its size limit and messages.
+DOCUMENT_KINDS = {"journey": JOURNEY_YAML, "template": COHORT_TEMPLATE_YAML}
 
 
 def read_text(path: Path) -> str:
@@ -14,11 +17,21 @@ def read_text(path: Path) -> str:
         return path.read_text()
     except OSError as exc:
         raise CommandError(f"{path}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise CommandError(f"{path}: not UTF-8 text (byte {exc.start}): save it as UTF-8") from exc
 
 
 def load_document(path: Path, what: str) -> Any:
+    kind = DOCUMENT_KINDS.get(what, ANY_YAML)
     try:
-        return load_yaml(read_text(path))
+        size = path.stat().st_size
+    except OSError as exc:
+        raise CommandError(f"{path}: {exc.strerror}") from exc
+    problem = yaml_bytes_problem(size, kind)  # before reading it: a huge file is never loaded
+    if problem:
+        raise CommandError(f"{path}: {problem}")
+    try:
+        return load_yaml(read_text(path), kind)
     except PlaybookInvalid as exc:
         raise CommandError(problems(path, exc.errors, f"the {what} is not valid YAML")) from exc
 

@@ -30,6 +30,7 @@ from playbooks.models import Enrollment, ModuleProgress, PlaybookVersion, Progre
 from playbooks.selectors import compiled_version, learner_facts, next_module_for_learner, version_get
 from playbooks.services import learner_enroll, playbook_stage
 from signals_app.clock import CLOCK_SWEEP_EVERY
+from signals_app.event_input import MAX_BATCH
 from signals_app.models import Decision, Reminder, ReminderStatus
 from signals_app.services.evaluation import learners_evaluate_clock, learners_evaluate_pending
 from signals_app.services.ingestion import BatchInvalid, events_record
@@ -223,7 +224,8 @@ class JourneyRun:
             while True:
                 index = self.deliveries[upto] if upto < len(self.deliveries) else None
                 arrival = self.arrivals[index] if index is not None else None
-                checkpoint = next((c for c in checkpoints if c > last), None)
+                # Events at a checkpoint's moment are delivered before it is observed; one at the start is, too.
+                checkpoint = next((c for c in checkpoints if c > last or self._unobserved(c, last)), None)
                 limit = min(m for m in (arrival, checkpoint, self.until) if m is not None)
                 ticks = self._ticks(after=last, before=limit, inclusive=limit != arrival)
                 wakeup = clock_wakeup(playbook, facts, state, events=self._facts(known), ticks=ticks)
@@ -255,6 +257,9 @@ class JourneyRun:
             if kind == "until":
                 return
 
+    def _unobserved(self, checkpoint: datetime, now: datetime) -> bool:
+        return checkpoint == now and checkpoint not in self.observations
+
     def _deliver_late(self, index: int, playbook, *, ticks: Iterator[datetime]) -> None:
         """A late event, alone. Production's clock sweeps have kept moving the learner's clock while it was on its
         way (they decided nothing: the probe said so), so the last of them runs first, as it would have."""
@@ -279,8 +284,15 @@ class JourneyRun:
         return JourneyState.from_dict(state)
 
     def _send(self, indexes: list[int], *, now: datetime) -> None:
+        """Deliver these events through the ingestion service, in batches it accepts (at most ``MAX_BATCH``, as a
+        connector would send them), then evaluate them together, as a worker catching up would."""
         if not indexes:
             return
+        for start in range(0, len(indexes), MAX_BATCH):
+            self._send_batch(indexes[start : start + MAX_BATCH], now=now)
+        learners_evaluate_pending(learner_ids=[self.learner.pk], now=now)
+
+    def _send_batch(self, indexes: list[int], *, now: datetime) -> None:
         body = {
             "events": [
                 {
@@ -297,13 +309,7 @@ class JourneyRun:
         try:
             events_record(body=body, source=SOURCE, now=now)
         except BatchInvalid as invalid:
-            raise JourneyInvalid(
-                [
-                    SpecError(f"events[{indexes[error['index'] or 0]}].{error['field']}", error["message"])
-                    for error in invalid.errors
-                ]
-            ) from invalid
-        learners_evaluate_pending(learner_ids=[self.learner.pk], now=now)
+            raise JourneyInvalid([_journey_error(indexes, error) for error in invalid.errors]) from invalid
 
     def _observe(self) -> Observation:
         answer = next_module_for_learner(learner=self.learner)
@@ -427,6 +433,13 @@ class JourneyRun:
         wrong = [f"'{n}' did not fire" for n in expected.get("fired", []) if n not in fired]
         wrong += [f"'{n}' fired" for n in expected.get("not_fired", []) if n in fired]
         return fired, not wrong, f"rules {when}: {'; '.join(wrong) or 'as expected'} (fired: {fired or 'none'})"
+
+
+def _journey_error(indexes: list[int], error: dict[str, Any]) -> SpecError:
+    """An ingestion error (numbered within its batch) at the journey's path: ``events[1234].properties``."""
+    path = f"events[{indexes[error['index']]}]" if error.get("index") is not None else "events"
+    field = error.get("field")
+    return SpecError(f"{path}.{field}" if field and field != "events" else path, error["message"])
 
 
 def _decision_entry(row: Decision) -> dict[str, Any] | None:
