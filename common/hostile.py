@@ -6,9 +6,10 @@ database), and JSON columns refuse non-finite numbers; structures nested without
 """
 
 import math
+from collections.abc import Callable
 from typing import Any
 
-MAX_DEPTH = 32  # of any JSON a client sends; properties allow less (signals_app.event_input)
+MAX_DEPTH = 32  # of any JSON a client sends; free-form values allow less (event properties, journeys: 8)
 
 
 def string_problem(value: str) -> str | None:
@@ -20,33 +21,40 @@ def string_problem(value: str) -> str | None:
     return None
 
 
-def json_problem(value: Any, *, max_depth: int = MAX_DEPTH, strings: bool = True) -> str | None:
-    """The first reason ``value`` (parsed JSON) cannot be stored, with where: ``"a.b[2]: contains a NUL character"``;
-    with ``strings=False``, only non-finite numbers and depth are checked.
+def json_problem(
+    value: Any,
+    *,
+    max_depth: int = MAX_DEPTH,
+    text_problem: Callable[[str], str | None] | None = string_problem,
+) -> tuple[str, str] | None:
+    """The first reason ``value`` (parsed JSON or YAML) cannot be stored, as (path inside it, message), such as
+    ``("a.b[2]", "contains a NUL character")``; None when it can. ``text_problem`` judges strings and keys (None:
+    they are not looked at).
 
-    Walks iteratively, so no depth of nesting can exhaust the stack.
+    Walks with a stack of its own, so that no nesting, however deep, recurses in Python.
     """
-    stack: list[tuple[Any, str, int]] = [(value, "", 0)]
-    while stack:
-        item, path, depth = stack.pop()
-        if depth > max_depth:
-            return f"{path or 'the value'}: nested more than {max_depth} levels deep"
-        if isinstance(item, str):
-            problem = string_problem(item) if strings else None
-        elif isinstance(item, float):
-            problem = None if math.isfinite(item) else "is not a finite number"
-        elif isinstance(item, dict):
-            for key, child in item.items():
-                problem = string_problem(key) if strings and isinstance(key, str) else None
-                if problem:
-                    return f"{path or 'the value'}: a key {problem}"
-                stack.append((child, f"{path}.{key}" if path else str(key), depth + 1))
-            continue
-        elif isinstance(item, list):
-            stack.extend((child, f"{path}[{index}]", depth + 1) for index, child in enumerate(item))
-            continue
-        else:
-            problem = None
-        if problem:
-            return f"{path or 'the value'}: {problem}"
+    pending: list[tuple[Any, str, int]] = [(value, "", 0)]
+    while pending:
+        item, path, depth = pending.pop()
+        if isinstance(item, dict | list):
+            if depth >= max_depth:
+                return path, f"nested more than {max_depth} levels deep; keep values flat (name: value)"
+            children = item.items() if isinstance(item, dict) else enumerate(item)
+            for key, child in children:
+                if text_problem and isinstance(key, str) and (problem := text_problem(key)):
+                    return path, f"the key {key[:40]!r} {problem}"
+                child_path = f"{path}[{key}]" if isinstance(item, list) else f"{path}.{key}" if path else str(key)
+                pending.append((child, child_path, depth + 1))
+        elif isinstance(item, str) and text_problem and (problem := text_problem(item)):
+            return path, problem
+        elif isinstance(item, float) and not math.isfinite(item):
+            return path, f"{item} is not a finite number"
     return None
+
+
+def describe(problem: tuple[str, str], root: str) -> str:
+    """``("a.b", "contains …")`` under ``properties`` → ``properties.a.b: contains …``."""
+    path, message = problem
+    if not path:
+        return f"{root}: {message}"
+    return f"{root}{path}: {message}" if path.startswith("[") else f"{root}.{path}: {message}"

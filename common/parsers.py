@@ -6,7 +6,7 @@ from typing import Any
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 
-from common.hostile import json_problem
+from common.hostile import describe, json_problem
 
 
 def _refuse_constant(name: str) -> Any:
@@ -36,7 +36,7 @@ class SafeJSONParser(JSONParser):
             raise ParseError("JSON parse error - nested too deeply.") from None
         except (ValueError, UnicodeDecodeError) as exc:
             raise ParseError(f"JSON parse error - {exc}") from None
-        problem = json_problem(data, strings=False)
+        problem = json_problem(data, text_problem=None)
         if problem:
-            raise ParseError(f"JSON refused - {problem}.")
+            raise ParseError(f"JSON refused - {describe(problem, 'the body')}.")
         return data

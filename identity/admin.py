@@ -1,9 +1,11 @@
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
+from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from common.forms import StorableJSONField
 from identity import selectors, services
 from identity.models import ApiKey, ApiScope, Learner, LearnerToken, Role, RoleAssignment
 
@@ -40,6 +42,8 @@ class RoleAdmin(admin.ModelAdmin):
 
 @admin.register(Learner)
 class LearnerAdmin(admin.ModelAdmin):
+    # JSON nested too deep or holding a NUL is an error on the field, not a server error.
+    formfield_overrides = {models.JSONField: {"form_class": StorableJSONField}}
     list_display = ("external_id", "display_name", "email", "roles", "is_active", "timezone", "updated_at")
     list_filter = ("is_active", "role_assignments__role", "role_assignments__source")
     search_fields = ("external_id", "email", "display_name")

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from common.hostile import json_problem, string_problem
+from common.hostile import describe, json_problem, string_problem
 
 MAX_BATCH = 1000
 MAX_ID_LENGTH = 200
@@ -87,7 +87,7 @@ def validate_item(index: int, item: Any, *, now: datetime) -> tuple[EventInput |
     if not isinstance(properties, dict):
         errors.append(_error(index, "properties", "invalid", "Properties are a JSON object of name: value."))
     elif problem:
-        errors.append(_error(index, "properties", "invalid", f"properties.{problem}."))
+        errors.append(_error(index, "properties", "invalid", f"{describe(problem, 'properties')}."))
     elif len(properties_json) > MAX_PROPERTIES_BYTES:
         errors.append(
             _error(

@@ -3,6 +3,7 @@ from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from common.forms import StorableJSONField
 from playbooks import selectors, services
 from playbooks.models import ContentModule
 
@@ -20,7 +21,10 @@ class ContentModuleAdmin(admin.ModelAdmin):
         ("History", {"fields": ("created_at", "updated_at")}),
     )
     actions = ("activate", "deactivate")
-    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}  # Django 6's default, adopted now
+    formfield_overrides = {
+        models.URLField: {"assume_scheme": "https"},  # Django 6's default, adopted now
+        models.JSONField: {"form_class": StorableJSONField},
+    }
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[ContentModule]:
         return selectors.module_list()

@@ -5,14 +5,13 @@ from typing import Any
 import yaml
 from django import forms
 from django.core.exceptions import ValidationError
-from django.forms.fields import InvalidJSONInput
 from django.forms.models import BaseInlineFormSet
 from django.utils.html import format_html
 
+from common.forms import StorableJSONField
 from playbooks import selectors
 from playbooks.engine.conditions import EVENT_FILTER, ConditionError, Vocabulary, compile_condition, vocabulary_for
 from playbooks.engine.document import SAVED_JOURNEYS_YAML, load_yaml
-from playbooks.engine.shapes import MAX_VALUE_DEPTH, value_problem
 from playbooks.engine.spec import PlaybookInvalid
 from playbooks.engine.validation import validate_actions
 from playbooks.models import BranchOption, PlaybookVersion, SignalDefinition, Step, Trigger
@@ -48,28 +47,6 @@ class VersionChildForm(forms.ModelForm):
     def __init__(self, *args: Any, version: PlaybookVersion | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.version = version
-
-
-class StorableJSONField(forms.JSONField):
-    """JSON typed in the admin, refused with a message on the field (not a server error) when it is nested too deep
-    to parse or store, or holds what PostgreSQL refuses (NaN, a NUL character)."""
-
-    def to_python(self, value: Any) -> Any:
-        try:
-            converted = super().to_python(value)
-        except RecursionError:
-            raise ValidationError(f"Nested too deeply: at most {MAX_VALUE_DEPTH} levels.", code="too_deep") from None
-        problem = value_problem(converted)
-        if problem is not None:
-            path, message = problem
-            raise ValidationError(f"{path}: {message}" if path else message, code="not_storable")
-        return converted
-
-    def bound_data(self, data: Any, initial: Any) -> Any:
-        try:
-            return super().bound_data(data, initial)
-        except RecursionError:  # shown again as typed, with to_python's error
-            return InvalidJSONInput(data)
 
 
 class TriggerForm(VersionChildForm):

@@ -1,12 +1,12 @@
 """Reading YAML-shaped input (playbooks, journeys) with errors that name the path and suggest the likely word."""
 
 import difflib
-import math
 import re
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
+from common.hostile import json_problem
 from playbooks.engine.spec import SpecError
 
 # Free-form values (a journey's event properties and learner attributes, a trigger action typed as JSON) are
@@ -88,27 +88,8 @@ def text_problem(text: str) -> str | None:
 
 
 def value_problem(value: Any, *, max_depth: int = MAX_VALUE_DEPTH) -> tuple[str, str] | None:
-    """The first reason a free-form value cannot be stored, as (path inside it, message); None when it can.
-
-    Walks with a stack of its own, so that no nesting, however deep, recurses in Python.
-    """
-    pending: list[tuple[Any, str, int]] = [(value, "", 0)]
-    while pending:
-        item, path, depth = pending.pop()
-        if isinstance(item, dict | list):
-            if depth >= max_depth:
-                return path, f"nested more than {max_depth} levels deep; keep values flat (name: value)"
-            children = item.items() if isinstance(item, dict) else enumerate(item)
-            for key, child in children:
-                if isinstance(key, str) and (problem := text_problem(key)):
-                    return path, f"the key {key[:40]!r} {problem}"
-                child_path = f"{path}[{key}]" if isinstance(item, list) else f"{path}.{key}" if path else str(key)
-                pending.append((child, child_path, depth + 1))
-        elif isinstance(item, str) and (problem := text_problem(item)):
-            return path, problem
-        elif isinstance(item, float) and not math.isfinite(item):
-            return path, f"{item} is not a finite number"
-    return None
+    """The first reason a free-form value cannot be stored, as (path inside it, message); None when it can."""
+    return json_problem(value, max_depth=max_depth, text_problem=text_problem)
 
 
 def join_path(path: str, inner: str) -> str:

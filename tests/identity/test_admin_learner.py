@@ -130,3 +130,16 @@ def test_roles_changelist_counts_learners(admin_client):
     response = admin_client.get(reverse("admin:identity_role_changelist"))
 
     assert [(r.slug, r.learner_count) for r in response.context["cl"].result_list] == [("support_specialist", 2)]
+
+
+def test_attributes_nested_past_any_limit_are_an_error_on_the_field_not_a_500(admin_client):
+    from django.urls import reverse
+
+    deep = "[" * 5000 + "]" * 5000
+    form = {"external_id": "deep", "timezone": "UTC", "locale": "en", "attributes": deep, "is_active": "on"}
+    form |= {f"role_assignments-{k}": v for k, v in {"TOTAL_FORMS": 0, "INITIAL_FORMS": 0}.items()}
+
+    response = admin_client.post(reverse("admin:identity_learner_add"), form)
+
+    assert response.status_code == 200
+    assert "Nested too deeply" in str(response.context["adminform"].form.errors["attributes"])

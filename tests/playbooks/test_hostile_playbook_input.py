@@ -90,7 +90,7 @@ def test_the_import_command_refuses_a_10_mb_file_quickly(tmp_path):
     with pytest.raises(CommandError) as caught:
         call_command("import_playbook", str(path))
 
-    assert f"{path}: 1 problem(s), nothing was imported:\n  {SIZE_MESSAGE}" in str(caught.value)
+    assert str(caught.value).startswith(f"{path}: {SIZE_MESSAGE}")  # refused by its size, before it is read
     assert time.perf_counter() - began < 2
     assert not Playbook.objects.exists()
 
@@ -244,7 +244,7 @@ def test_saved_journeys_larger_than_the_playbook_file_allows_are_refused_by_the_
     [
         ("[" * 100_000 + "]" * 100_000, "Nested too deeply: at most 8 levels."),
         ('[{"remind": {"channel": "email", "template": ' + "[" * 20 + "]" * 20 + "}}]", "nested more than 8 levels"),
-        ('[{"flag": "x\\u0000"}]', "[0].flag: contains the character U+0000"),
+        ('[{"flag": "x\\u0000"}]', "[0].flag: contains a NUL character"),
         ('[{"remind": {"channel": "email", "delay": NaN}}]', "[0].remind.delay: nan is not a finite number"),
     ],
     ids=["past-the-recursion-limit", "deep", "nul", "nan"],

@@ -40,7 +40,7 @@ def _errors(response) -> list[tuple]:
         ({"properties": {"duration_seconds": -5}}, "properties", "out_of_range", "between 0 and"),
         ({"properties": {"score": 1e300}}, "properties", "out_of_range", "properties.score"),
         ({"properties": {"note": "a\x00b"}}, "properties", "invalid", "properties.note: contains a NUL character"),
-        ({"properties": {"a\x00": 1}}, "properties", "invalid", "a key contains a NUL character"),
+        ({"properties": {"a\x00": 1}}, "properties", "invalid", "the key 'a\\x00' contains a NUL character"),
         ({"properties": {"a": {"b": {"c": {"d": {"e": {"f": {"g": {"h": {"i": 1}}}}}}}}}}, "properties", "invalid",
          "nested more than 8 levels deep"),
         ({"occurred_at": "0001-01-01T00:00:00+14:00"}, "occurred_at", "out_of_range", "check the client's clock"),

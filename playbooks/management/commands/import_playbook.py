@@ -3,7 +3,9 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from common.errors import ApplicationError
+from playbooks.engine.document import PLAYBOOK_YAML
 from playbooks.engine.spec import PlaybookInvalid
+from playbooks.management.files import problems, read_text
 from playbooks.services import playbook_import
 
 
@@ -18,19 +20,11 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, file: Path, publish: bool, migrate: bool, **options) -> None:
-        try:
-            text = file.read_text()
-        except OSError as exc:
-            raise CommandError(f"{file}: {exc.strerror}") from exc
+        text = read_text(file, PLAYBOOK_YAML)
         try:
             result = playbook_import(text=text, publish=publish, migrate=migrate)
         except PlaybookInvalid as exc:
-            lines = [f"{file}: {len(exc.errors)} problem(s), nothing was imported:"]
-            for error in exc.errors:
-                lines.append(f"  {error}")
-                if error.pointer:
-                    lines.extend(f"      {line}" for line in error.pointer.splitlines())
-            raise CommandError("\n".join(lines)) from exc
+            raise CommandError(problems(file, exc.errors, "nothing was imported")) from exc
         except ApplicationError as exc:
             raise CommandError(exc.message) from exc
         verb = "Imported" if result.changed else "Unchanged:"
