@@ -3,10 +3,15 @@ rule-engine's AST becomes a small function). rule-engine resolves and coerces ev
 about 12 µs per condition; the closures take about 1 µs.
 
 Only the node kinds our vocabulary produces are compiled; anything else raises ``Unsupported`` at compile time and
-the condition keeps running on rule-engine. A value that cannot be compared at run time (null < 30) raises
-``NotComparable``, which the caller reads as false, as it does rule-engine's evaluation errors.
+the condition keeps running on rule-engine: arithmetic does, so that it computes in rule-engine's decimals, exactly
+as the save-time check folded constants. A value that cannot be compared at run time (null < 30, 3 in "abc", nan)
+raises ``NotComparable``, which the caller reads as false, as it does rule-engine's evaluation errors.
+
+The work is bounded by construction: the condition language has no loops, calls or powers (conditions.py), so each
+node runs once per evaluation and costs at most the size of the values it reads.
 """
 
+import reprlib
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
@@ -24,7 +29,21 @@ class NotComparable(Exception):
     pass
 
 
+# Notes quote values, and values come from events: keep them short.
+_SHORT = reprlib.Repr()
+_SHORT.maxstring = _SHORT.maxother = _SHORT.maxlong = 40
+_SHORT.maxlist = _SHORT.maxtuple = _SHORT.maxdict = _SHORT.maxset = 4
+_SHORT.maxlevel = 2
+
 _ORDER = {"lt": lambda a, b: a < b, "le": lambda a, b: a <= b, "gt": lambda a, b: a > b, "ge": lambda a, b: a >= b}
+
+
+def shown(value: Any) -> str:
+    """A short repr of a value for a note."""
+    try:
+        return _SHORT.repr(value)
+    except ValueError:  # an int with more digits than Python prints (sys.get_int_max_str_digits)
+        return f"a {type(value).__name__} too long to show"
 
 
 def compile_closure(node: ast.ExpressionBase) -> Closure:
@@ -50,7 +69,7 @@ def _attribute(node: ast.GetAttributeExpression) -> Closure:
     def get(context):
         value = owner(context)
         if not isinstance(value, Mapping):
-            raise NotComparable(f"no '{name}' on {value!r}")
+            raise NotComparable(f"no '{name}' on {shown(value)}")
         return value.get(name)
 
     return get
@@ -62,7 +81,7 @@ def _item(node: ast.GetItemExpression) -> Closure:
     def get(context):
         value, key = container(context), item(context)
         if not isinstance(value, Mapping):
-            raise NotComparable(f"no [{key!r}] on {value!r}")
+            raise NotComparable(f"no [{shown(key)}] on {shown(value)}")
         return value.get(key)
 
     return get
@@ -89,7 +108,9 @@ def _order(node: ast.ArithmeticComparisonExpression) -> Closure:
         a, b = left(context), right(context)
         numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in (a, b))
         if not (numbers or (isinstance(a, str) and isinstance(b, str))):
-            raise NotComparable(f"cannot order {a!r} and {b!r}")
+            raise NotComparable(f"cannot order {shown(a)} and {shown(b)}")
+        if numbers and (a != a or b != b):  # nan: rule-engine's decimals refuse to order it
+            raise NotComparable(f"cannot order {shown(a)} and {shown(b)}")
         return compare(a, b)
 
     return run
@@ -116,11 +137,26 @@ def _contains(node: ast.ContainsExpression) -> Closure:
 
     def run(context):
         haystack = container(context)
-        if not isinstance(haystack, list | tuple | str | set | frozenset):
-            raise NotComparable(f"cannot look inside {haystack!r}")
-        return member(context) in haystack
+        if not isinstance(haystack, list | tuple | str | set | frozenset | Mapping):  # a mapping: its keys
+            raise NotComparable(f"cannot look inside {shown(haystack)}")
+        needle = member(context)
+        if isinstance(haystack, str) and not isinstance(needle, str):
+            raise NotComparable(f"cannot look for {shown(needle)} in a string")
+        try:
+            return needle in haystack
+        except TypeError:  # an unhashable value looked up in a set or among a mapping's keys
+            raise NotComparable(f"cannot look for {shown(needle)} in {shown(haystack)}") from None
 
     return run
+
+
+def _array(node: ast.ArrayExpression) -> Closure:
+    # A list, like the values it is compared with (JSON arrays): [1] == [1.0] holds, as it does in rule-engine.
+    members = [compile_closure(member) for member in node.value]
+    if node.is_reduced:  # all literals: build it once (nothing mutates it)
+        constant = [member({}) for member in members]
+        return lambda context: constant
+    return lambda context: [member(context) for member in members]
 
 
 _COMPILERS: dict[type, Callable[[Any], Closure]] = {
@@ -128,6 +164,7 @@ _COMPILERS: dict[type, Callable[[Any], Closure]] = {
     ast.StringExpression: _literal,
     ast.BooleanExpression: _literal,
     ast.NullExpression: _literal,
+    ast.ArrayExpression: _array,
     ast.SymbolExpression: _symbol,
     ast.GetAttributeExpression: _attribute,
     ast.GetItemExpression: _item,

@@ -18,6 +18,9 @@ CONDITIONS = [
     'attributes.department == "support" or attributes.level >= 2',
     "now.hour >= 21 or now.hour < 8",
     "event.properties.plan == null",
+    'role in ["support_specialist", "sales"] or attributes.department not in ["support", ""]',
+    'last_score in [3, 7, "support"] and event.properties.plan in [null, "support"]',
+    '"sup" in attributes.department',
 ]
 VALUE = (
     st.none()
