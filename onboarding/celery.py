@@ -4,7 +4,7 @@ import os
 import sys
 from enum import StrEnum
 
-from celery import Celery
+from celery import Celery, signals
 from kombu import Queue
 
 from signals_app.clock import CLOCK_SWEEP_EVERY, DELIVERY_EVERY
@@ -52,6 +52,12 @@ TASK_ROUTES = {
     "playbooks.*": {"queue": CeleryQueue.EVENTS.value},
 }
 
+# The broker hands a task that is not acknowledged within the visibility timeout (CELERY_VISIBILITY_TIMEOUT: the
+# task time limit plus the longest retry countdown, see settings) to another worker. A cohort simulation may run up to
+# an hour, so it is acknowledged on receipt instead of at the end: a worker lost mid-run leaves that run "running"
+# (start it again from the admin) rather than a second and third copy started while the first still runs.
+TASK_ANNOTATIONS = {"signals_app.run_cohort": {"acks_late": False}}
+
 # Periodic work, in one place; django-celery-beat's DatabaseScheduler copies these into its tables at start, where
 # admins can see and pause them.
 BEAT_SCHEDULE = {
@@ -72,5 +78,19 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.conf.task_queues = [Queue(queue.value) for queue in CeleryQueue]
 app.conf.task_default_queue = CeleryQueue.DEFAULT.value
 app.conf.task_routes = TASK_ROUTES
+app.conf.task_annotations = TASK_ANNOTATIONS
 app.conf.beat_schedule = BEAT_SCHEDULE
 app.autodiscover_tasks()
+
+
+@signals.task_postrun.connect
+def close_broken_database_connections(state: str | None = None, **kwargs) -> None:
+    """After a task that did not succeed, drop database connections that no longer work, as Django does after each
+    request. Workers keep their connections across tasks (CELERY_DB_REUSE_MAX), so without this a connection broken
+    by a database restart could fail that process's later tasks until Celery recycles it."""
+    if state == "SUCCESS":
+        return
+    from django.db import connections
+
+    for connection in connections.all(initialized_only=True):
+        connection.close_if_unusable_or_obsolete()

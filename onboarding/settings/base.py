@@ -5,9 +5,19 @@ The defaults run with no servers at all (the "embedded" mode of the README's fir
 environment; ``production.py`` only makes some of them required and turns on the secure flags.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
-from onboarding.settings.env import database_from_env, ensure_folders, env, parse_networks, read_secret
+from csp.constants import NONCE, NONE, SELF
+
+from onboarding.settings.env import (
+    database_from_env,
+    ensure_folders,
+    env,
+    parse_networks,
+    positive_number,
+    read_secret,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 # Runtime state of the embedded mode (SQLite file, broker folders, static files). Override to run several
@@ -39,6 +49,8 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_celery_beat",
     "simple_history",
+    "axes",
+    "csp",
     # Ours, bottom layer first: identity <- playbooks <- delivery <- signals_app <- onboarding.
     "identity",
     "playbooks",
@@ -50,6 +62,10 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # Refusals no view should see (NUL in the path; under /api/ a body of unknown or excessive length) and a
+    # database outage as 503 with Retry-After: see onboarding/middleware.py.
+    "onboarding.middleware.RequestGuardMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -57,14 +73,17 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
+    "axes.middleware.AxesMiddleware",  # last, as django-axes asks: it turns a locked-out login into its page
 ]
 
 ROOT_URLCONF = "onboarding.urls"
 WSGI_APPLICATION = "onboarding.wsgi.application"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
-# An event batch (1,000 events) may take a few megabytes; the events API refuses more than 5 MB itself, with a clear
-# error, before Django's own limit is reached.
-DATA_UPLOAD_MAX_MEMORY_SIZE = 6 * 1024 * 1024
+# An event batch (1,000 events) may take a few megabytes. Under /api/ a body announced larger than API_MAX_BODY_BYTES
+# is refused with 413 before it is read, and one of unknown length (Transfer-Encoding: chunked, which Django would read
+# as empty) with 411; Django's own limit stays above it for the other pages.
+API_MAX_BODY_BYTES = positive_number("API_MAX_BODY_BYTES", default=5 * 1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = max(6 * 1024 * 1024, API_MAX_BODY_BYTES)
 
 TEMPLATES = [
     {
@@ -96,6 +115,15 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Failed sign-ins (admin and learner page) are counted per username and client address by django-axes: after
+# LOGIN_FAILURE_LIMIT of them that pair is refused, even with the right password, for LOGIN_LOCKOUT_MINUTES (admins
+# can lift a lockout in the admin, under Axes). Behind a proxy the address is the proxy's, so the lock is per username.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = positive_number("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=positive_number("LOGIN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/learn/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
@@ -121,6 +149,23 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="onboarding@localhost
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)  # seconds: a hung mail server must not hold a delivery batch
 
 # ---------------------------------------------------------------------------------------------------------------
+# Content-Security-Policy (django-csp, https://django-csp.readthedocs.io/): nothing inline runs or styles a page,
+# except a script carrying the per-response nonce; pages are never framed.
+# ---------------------------------------------------------------------------------------------------------------
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],  # the admin's and Swagger UI's icons are data: URLs in their stylesheets
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
+
+# ---------------------------------------------------------------------------------------------------------------
 # Delivery: the outbox (docs/delivery.md). Links in messages point at PUBLIC_BASE_URL. Webhook and Slack endpoints
 # are configured in the admin; one that resolves to a loopback, link-local or private address is refused unless
 # one of WEBHOOK_ALLOWED_NETWORKS (CIDRs, e.g. 10.0.0.0/8,127.0.0.1/32) holds it.
@@ -140,7 +185,7 @@ DELIVERY_LEASE_SECONDS = env.float("DELIVERY_LEASE_SECONDS", default=300.0)
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_RENDERER_CLASSES": ["common.renderers.SafeJSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["common.parsers.SafeJSONParser"],  # what cannot be stored is a 400 at the door
     "EXCEPTION_HANDLER": "onboarding.api.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
@@ -162,6 +207,11 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
+    # The refusals of onboarding/middleware.py (400, 411, 413, 503) documented on every operation.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "onboarding.api.document_guard_responses",
+    ],
 }
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -174,15 +224,17 @@ CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=240
 # Every call to Redis gives up after this many seconds. Without it, a Redis that accepts connections but does not
 # answer (stopped, swapping, a failover, a NAT that dropped the flow) holds a publish, and the web request that made
 # it after its commit, forever; kombu ignores CELERY_BROKER_CONNECTION_TIMEOUT for Redis.
-BROKER_SOCKET_TIMEOUT = env.float("CELERY_BROKER_SOCKET_TIMEOUT", default=1.0)
+BROKER_SOCKET_TIMEOUT = positive_number("CELERY_BROKER_SOCKET_TIMEOUT", default=1.0)
 REDIS_TRANSPORT_OPTIONS = {
     "socket_timeout": BROKER_SOCKET_TIMEOUT,
     "socket_connect_timeout": BROKER_SOCKET_TIMEOUT,
     "socket_keepalive": True,
-    # A task taken by a worker that died comes back to the queue after this. It is longer than any task may run
-    # (CELERY_TASK_TIME_LIMIT), so that a late ack is never redelivered to a second worker mid-task; the cohort task
-    # runs longer and is acknowledged on receipt instead (onboarding/celery.py).
-    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=CELERY_TASK_TIME_LIMIT + 60),
+    # The tasks a worker took but never acknowledged (it was killed) go back to the queue after this many seconds.
+    # A task is unacknowledged while it waits for its retry (exponential backoff: at most about 2 minutes over 8
+    # retries) and, with acks_late, while it runs (at most CELERY_TASK_TIME_LIMIT): longer than both, so that no
+    # task is handed to a second worker while the first still has it. The cohort task may run an hour and is
+    # acknowledged on receipt instead (onboarding/celery.py).
+    "visibility_timeout": positive_number("CELERY_VISIBILITY_TIMEOUT", default=CELERY_TASK_TIME_LIMIT + 180),
 }
 CELERY_BROKER_TRANSPORT_OPTIONS = (
     {
@@ -208,16 +260,24 @@ CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-# A web request that enqueues while the broker is down gives up within about a second: its events are already
-# committed and the sweeper enqueues them later.
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None  # workers and beat wait out a broker outage of any length
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
-CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
+# A publish is one attempt, bounded by CELERY_BROKER_SOCKET_TIMEOUT: a web request that enqueues after its commit
+# while Redis is down or frozen answers within about a second, and the sweeper enqueues its events later. (Each
+# retry would cost another timeout per reconnection step: measured, 2 retries made it 4 s.)
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 0}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# django-celery-beat's DatabaseScheduler, made to ride out a database outage (onboarding/beat.py); it reads its whole
+# schedule again every BEAT_SCHEDULE_RELOAD_SECONDS (at most the library's 300).
+CELERY_BEAT_SCHEDULER = "onboarding.beat:OutageTolerantDatabaseScheduler"
+BEAT_SCHEDULE_RELOAD_SECONDS = positive_number("BEAT_SCHEDULE_RELOAD_SECONDS", default=300.0)
 CELERY_TIMEZONE = TIME_ZONE
 # How many tasks a worker process runs before Django's database connection is recycled. Without it Celery's
 # Django fixup closes the connection around every task (measured: 3,000 tasks opened 3,001 connections).
 CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1000)
+
+# /readyz answers within this many seconds, whatever the database and the broker do (onboarding/health.py).
+READYZ_TIMEOUT_SECONDS = positive_number("READYZ_TIMEOUT_SECONDS", default=2.0)
 
 # ---------------------------------------------------------------------------------------------------------------
 # Logging: one line per record on stderr, dotted event keys (identity.sync.leaver_deactivated) as messages.
@@ -226,7 +286,10 @@ LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    # A record's extra fields follow its message as key=value pairs (learners=3 error="TimeoutError(...)").
+    "formatters": {
+        "plain": {"()": "common.log_format.KeyValueFormatter", "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s"}
+    },
     "filters": {"not_simulated": {"()": "common.logging.DropWhileSimulating"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["not_simulated"]}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},

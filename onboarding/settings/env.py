@@ -1,12 +1,14 @@
 """Typed environment parsing that fails at start with a message naming the variable at fault."""
 
+import math
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
 env = environ.Env()
+Number = TypeVar("Number", int, float)
 
 _DATABASE_SCHEMES = ("postgres", "postgresql", "pgsql", "sqlite")
 _DATABASE_URL_HELP = "expected postgres://USER:PASSWORD@HOST:PORT/NAME or sqlite:////absolute/path.sqlite3"
@@ -75,3 +77,19 @@ def parse_networks(name: str, values: list[str]) -> list[str]:
         return [str(ipaddress.ip_network(value.strip(), strict=False)) for value in values if value.strip()]
     except ValueError as exc:
         raise ImproperlyConfigured(f"{name}: {exc}; expected networks such as 10.0.0.0/8,127.0.0.1/32") from exc
+
+
+def positive_number(name: str, *, default: Number) -> Number:
+    """NAME as a number above zero, of the default's type (a timeout, a size, a count); anything else stops the
+    process at start, naming NAME."""
+    raw = env.str(name, default="").strip()
+    if not raw:
+        return default
+    try:
+        value = type(default)(raw)
+    except ValueError:
+        kind = "a whole number" if isinstance(default, int) else "a number"
+        raise ImproperlyConfigured(f"{name}: {raw!r} is not {kind}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise ImproperlyConfigured(f"{name}: must be a number above 0, got {raw!r}")
+    return value

@@ -7,7 +7,7 @@ Behind a TLS-terminating proxy set SECURE_PROXY_SSL_HEADER_ENABLED=true.
 from django.core.exceptions import ImproperlyConfigured
 
 from onboarding.settings.base import *  # noqa: F403
-from onboarding.settings.base import VAR_DIR
+from onboarding.settings.base import REDIS_TRANSPORT_OPTIONS, VAR_DIR
 from onboarding.settings.env import database_from_env, env, read_secret
 
 DEBUG = False
@@ -26,7 +26,7 @@ DATABASES = {"default": database_from_env(default_sqlite_path=VAR_DIR / "db.sqli
 CELERY_BROKER_URL = read_secret("CELERY_BROKER_URL")
 if not CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     raise ImproperlyConfigured("CELERY_BROKER_URL must be a Redis URL (redis://HOST:6379/0) in production")
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)}
+CELERY_BROKER_TRANSPORT_OPTIONS = REDIS_TRANSPORT_OPTIONS
 CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default=CELERY_BROKER_URL)
 
 # ---------------------------------------------------------------------------------------------------------------

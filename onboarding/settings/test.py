@@ -3,7 +3,7 @@
 from django.core.exceptions import ImproperlyConfigured
 
 from onboarding.settings.base import *  # noqa: F403
-from onboarding.settings.base import VAR_DIR
+from onboarding.settings.base import REDIS_TRANSPORT_OPTIONS, VAR_DIR
 from onboarding.settings.env import database_from_env, env
 
 _HINT = "run the suite with bin/test, which starts throwaway PostgreSQL and Redis and sets it"
@@ -13,7 +13,7 @@ try:
 except ImproperlyConfigured as exc:
     raise ImproperlyConfigured(f"{exc} ({_HINT})") from exc
 # The fault tests shorten this so that a killed worker's unacknowledged tasks come back within the test.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)}
+CELERY_BROKER_TRANSPORT_OPTIONS = REDIS_TRANSPORT_OPTIONS
 CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default=CELERY_BROKER_URL)
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -162,10 +162,10 @@ def test_a_service_sees_a_deactivated_learner_as_deactivated(client, journeyed):
 
 
 @pytest.mark.parametrize("external_id", ["ali%00ce", "%00"])
-def test_an_id_no_learner_can_have_is_a_json_404(client, external_id):
+def test_an_id_no_learner_can_have_is_a_json_400(client, external_id):
     key, _ = api_key("learners:read")
 
     response = client.get(f"/api/v1/learners/{external_id}/next-module", HTTP_AUTHORIZATION=f"Api-Key {key}")
 
-    assert response.status_code == 404
-    assert response.json()["code"] == "not_found"
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid_path"
