@@ -71,6 +71,7 @@ BEAT_SCHEDULE = {
         "task": "delivery.deliver_due",
         "schedule": DELIVERY_EVERY.total_seconds(),
     },
+    "restart lost cohort runs": {"task": "signals_app.sweep_cohort_runs", "schedule": 300.0},
 }
 
 app = Celery("onboarding")

@@ -175,6 +175,9 @@ class CohortRun(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(
+        null=True, blank=True, help_text="Moved as the run progresses; a run whose worker was lost stops moving."
+    )
 
     class Meta:
         ordering = ["-created_at"]

@@ -70,3 +70,11 @@ def run_cohort(*, run_id: int) -> None:
     from signals_app.services.cohorts import cohort_run_execute
 
     cohort_run_execute(run_id=run_id)
+
+
+@shared_task(name="signals_app.sweep_cohort_runs")
+def sweep_cohort_runs() -> int:
+    """Start again the cohort runs whose worker was lost (the run task is acknowledged on receipt)."""
+    from signals_app.services.cohorts import cohort_runs_requeue_stale
+
+    return len(cohort_runs_requeue_stale(now=timezone.now()))

@@ -5,13 +5,16 @@ Each learner runs in its own throwaway transaction (so progress can be reported 
 size holds no long transaction); only their outcome is kept, in memory.
 """
 
+import logging
 import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from common.logging import simulating
@@ -23,6 +26,11 @@ from playbooks.models import Enrollment, EnrollmentStatus, PlaybookVersion
 from playbooks.selectors import version_spec
 from signals_app.models import CohortRun, CohortRunStatus, Decision, Reminder, ReminderStatus
 from signals_app.services.simulation import JourneyRun, trigger_names
+
+logger = logging.getLogger(__name__)
+
+# A run that has not moved for this long lost its worker (a run reports progress every 2 % of its learners).
+STALE_RUN = timedelta(minutes=10)
 
 Progress = Callable[[int, int], None]
 
@@ -182,9 +190,11 @@ def cohort_run_start(
 
 def cohort_run_execute(*, run_id: int) -> None:
     """Run a queued cohort, recording progress as it goes; idempotent (a finished run is left alone)."""
-    # A run left "running" by a lost worker is started again: nothing of it was kept.
-    pending = [CohortRunStatus.QUEUED, CohortRunStatus.RUNNING]
-    claimed = CohortRun.objects.filter(pk=run_id, status__in=pending).update(status=CohortRunStatus.RUNNING)
+    # The task is acknowledged on receipt (it may run for an hour): a run whose worker was lost is found by its
+    # stale heartbeat (cohort_runs_requeue_stale) and started again; nothing of it was kept.
+    now = timezone.now()
+    claimable = Q(status=CohortRunStatus.QUEUED) | Q(status=CohortRunStatus.RUNNING, heartbeat_at__lt=now - STALE_RUN)
+    claimed = CohortRun.objects.filter(claimable, pk=run_id).update(status=CohortRunStatus.RUNNING, heartbeat_at=now)
     if not claimed:
         return
     run = CohortRun.objects.select_related("version__playbook", "against__playbook").get(pk=run_id)
@@ -192,7 +202,7 @@ def cohort_run_execute(*, run_id: int) -> None:
 
     def progress(done: int, total: int) -> None:
         if done % step == 0 or done == total:
-            CohortRun.objects.filter(pk=run_id).update(done=done)
+            CohortRun.objects.filter(pk=run_id).update(done=done, heartbeat_at=timezone.now())
 
     try:
         journeys = _journeys(run.template, run.learners_csv, run.learners)
@@ -209,6 +219,22 @@ def cohort_run_execute(*, run_id: int) -> None:
         done=run.total,
         finished_at=timezone.now(),
     )
+
+
+def cohort_runs_requeue_stale(*, now: datetime) -> list[int]:
+    """Hand runs whose worker was lost (queued or running, with no heartbeat for ``STALE_RUN``) to a worker again."""
+    from signals_app.tasks import run_cohort
+
+    stale = CohortRun.objects.filter(
+        Q(status=CohortRunStatus.QUEUED, created_at__lt=now - STALE_RUN)
+        | Q(status=CohortRunStatus.RUNNING, heartbeat_at__lt=now - STALE_RUN)
+    )
+    run_ids = list(stale.values_list("pk", flat=True))
+    for run_id in run_ids:
+        run_cohort.delay(run_id=run_id)
+    if run_ids:
+        logger.warning("signals.cohort.requeued", extra={"runs": run_ids})
+    return run_ids
 
 
 def _journeys(template: str, learners_csv: str, learners: int | None) -> list[dict[str, Any]]:

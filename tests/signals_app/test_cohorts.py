@@ -116,3 +116,23 @@ def test_against_one_version_compares_the_draft_with_it(versions, tmp_path):
     )
 
     assert "Cohort of 3 synthetic learners on 'support-specialist': v2 (draft) against v1 (published)" in out.getvalue()
+
+
+def test_a_run_whose_worker_was_lost_is_started_again_and_a_live_one_is_left_alone(settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from signals_app.models import CohortRun, CohortRunStatus
+    from signals_app.services.cohorts import STALE_RUN, cohort_runs_requeue_stale
+
+    text = (SCENARIOS / "support-specialist" / "playbook.yaml").read_text()
+    version = playbook_import(text=text, publish=True).version
+    now = timezone.now()
+    lost = CohortRun.objects.create(
+        version=version, template="x", status=CohortRunStatus.RUNNING, heartbeat_at=now - STALE_RUN - timedelta(1)
+    )
+    CohortRun.objects.create(version=version, template="x", status=CohortRunStatus.RUNNING, heartbeat_at=now)
+    CohortRun.objects.create(version=version, template="x", status=CohortRunStatus.DONE, heartbeat_at=now - STALE_RUN)
+
+    assert cohort_runs_requeue_stale(now=now) == [lost.pk]
