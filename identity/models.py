@@ -193,6 +193,12 @@ class SourceLink(models.Model):
     deactivated_at = models.DateTimeField(
         null=True, blank=True, help_text="When this source deactivated the learner (a returning person reactivates)."
     )
+    mapped = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="The entry as last mapped (external_id, fields, attributes, groups, roles, enabled): what this "
+        "source claims, for removing its own attributes, the role preview and the sync checks.",
+    )
 
     class Meta:
         constraints = [
@@ -220,6 +226,9 @@ class SyncRun(models.Model):
     dry_run = models.BooleanField(default=False)
     started_at = models.DateTimeField()
     finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(
+        null=True, blank=True, help_text="Written as the run goes; a running run silent for long lost its worker."
+    )
     counts = models.JSONField(
         default=dict,
         blank=True,

@@ -56,7 +56,8 @@ TASK_ROUTES = {
 # task time limit plus the longest retry countdown, see settings) to another worker. A cohort simulation may run up to
 # an hour, so it is acknowledged on receipt instead of at the end: a worker lost mid-run leaves that run "running"
 # (start it again from the admin) rather than a second and third copy started while the first still runs.
-TASK_ANNOTATIONS = {"signals_app.run_cohort": {"acks_late": False}}
+# The identity sync (up to 3 hours for 100,000 people) likewise, with a heartbeat and a sweeper (identity/tasks.py).
+TASK_ANNOTATIONS = {"signals_app.run_cohort": {"acks_late": False}, "identity.sync_source": {"acks_late": False}}
 
 # Periodic work, in one place; django-celery-beat's DatabaseScheduler copies these into its tables at start, where
 # admins can see and pause them.
@@ -72,6 +73,8 @@ BEAT_SCHEDULE = {
         "schedule": DELIVERY_EVERY.total_seconds(),
     },
     "restart lost cohort runs": {"task": "signals_app.sweep_cohort_runs", "schedule": 300.0},
+    # Each source's nightly sync is its own database entry, kept by identity/services/sources.py.
+    "restart lost identity syncs": {"task": "identity.sweep_sync_runs", "schedule": 300.0},
 }
 
 app = Celery("onboarding")

@@ -79,7 +79,9 @@ urlpatterns = [
     path("learn/tokens/<int:token_id>/revoke", web.learner_token_withdraw, name="learner-token-revoke"),
     path("accounts/", include(accounts_urlpatterns)),
     path("admin/", admin.site.urls),
+    path("api/v1/", include("identity.api.urls")),  # before signals_app's: PUT /learners/{id} and /learners/batch
     path("api/v1/", include("signals_app.api.urls")),
+    path("scim/v2/", include("identity.scim.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # The split view serves its start-up script from its own URL (?script): no inline script for the CSP to allow.
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),

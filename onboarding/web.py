@@ -35,15 +35,19 @@ def _learner(request: HttpRequest) -> Learner:
 @require_GET
 def learner_home(request: HttpRequest) -> HttpResponse:
     learner = _learner(request)
-    answer = next_module_for_learner(learner=learner)
-    if answer.module is not None:
-        _remember_shown(request, answer.module.slug)
+    answer = next_module_for_learner(learner=learner, others=True)
+    for shown in (answer, *answer.others):
+        if shown.module is not None:
+            _remember_shown(request, shown.module.slug)
     waiting = Event.objects.filter(learner=learner, source=f"web:{learner.pk}", processed_at__isnull=True).exists()
     context = {
         "learner": learner,
         "answer": answer,
         "progress": learner_progress(learner=learner),
         "event_id": uuid.uuid4().hex,
+        # The learner's other playbooks, each with an event id of its own: a form posted twice is a duplicate, two
+        # forms of the same page are two events.
+        "others": [{"answer": other, "event_id": uuid.uuid4().hex} for other in answer.others],
         "waiting": waiting,
         "tokens": learner.tokens.filter(revoked_at__isnull=True),
         "reminders": messages_in_app(learner=learner),

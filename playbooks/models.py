@@ -6,7 +6,7 @@ from django.db.models import Q
 from simple_history.models import HistoricalRecords
 
 from playbooks.engine.shapes import web_url_problem
-from playbooks.engine.spec import AGGREGATES
+from playbooks.engine.spec import AGGREGATES, PRIORITY_RANGE
 from playbooks.validators import validate_tags
 
 
@@ -84,6 +84,16 @@ class Playbook(models.Model):
         return self.name
 
 
+class AudienceExit(models.TextChoices):
+    """What becomes of an active enrolment when its learner no longer matches the playbook's audience."""
+
+    END = "end", "End the enrolment"
+    KEEP = "keep", "Keep the enrolment"
+
+
+PRIORITY_MIN, PRIORITY_MAX = PRIORITY_RANGE
+
+
 class VersionStatus(models.TextChoices):
     DRAFT = "draft", "Draft"
     PUBLISHED = "published", "Published"
@@ -98,6 +108,19 @@ class PlaybookVersion(models.Model):
     status = models.CharField(max_length=10, choices=VersionStatus.choices, default=VersionStatus.DRAFT)
     audience_roles = models.ManyToManyField("identity.Role", blank=True, related_name="playbook_versions")
     audience_when = models.TextField(blank=True, help_text="Optional condition learners must also meet.")
+    on_audience_exit = models.CharField(
+        max_length=4,
+        choices=AudienceExit.choices,
+        default=AudienceExit.END,
+        help_text="When a learner no longer matches the audience (a role or attribute changed): end their "
+        "enrolment (it comes back where it stood if they match again), or keep it.",
+    )
+    priority = models.SmallIntegerField(
+        default=0,
+        validators=[MinValueValidator(PRIORITY_MIN), MaxValueValidator(PRIORITY_MAX)],
+        help_text=f"A learner in several playbooks is served the highest priority's next module first (ties: the "
+        f"oldest enrolment). {PRIORITY_MIN} to {PRIORITY_MAX}; the published version's counts.",
+    )
     frequency_cap_max = models.PositiveSmallIntegerField(null=True, blank=True)
     frequency_cap_per = models.CharField(max_length=20, blank=True, help_text="A duration such as 24h.")
     quiet_hours_start = models.CharField(max_length=5, blank=True, help_text="HH:MM in the learner's time zone.")
@@ -122,6 +145,12 @@ class PlaybookVersion(models.Model):
             models.UniqueConstraint(fields=["playbook"], condition=Q(status="draft"), name="playbook_one_draft"),
             models.CheckConstraint(
                 condition=Q(status="draft") | Q(published_at__isnull=False), name="playbook_version_published_at_set"
+            ),
+            models.CheckConstraint(
+                condition=Q(priority__gte=PRIORITY_MIN, priority__lte=PRIORITY_MAX), name="playbook_version_priority"
+            ),
+            models.CheckConstraint(
+                condition=Q(on_audience_exit__in=AudienceExit.values), name="playbook_version_on_audience_exit"
             ),
         ]
 
@@ -241,6 +270,11 @@ class EnrollmentStatus(models.TextChoices):
     ENDED = "ended", "Ended (left the audience or the company)"
 
 
+class EndedReason(models.TextChoices):
+    LEFT_AUDIENCE = "left_audience", "Left the playbook's audience"
+    DEACTIVATED = "deactivated", "Left the company (deactivated)"
+
+
 class Enrollment(models.Model):
     """A learner on a playbook, pinned to one version; ``state`` is the engine's JourneyState."""
 
@@ -265,11 +299,22 @@ class Enrollment(models.Model):
     steps_total = models.PositiveIntegerField(default=0)
     enrolled_at = models.DateTimeField()
     completed_at = models.DateTimeField(null=True, blank=True)
+    # Set while the enrolment is ended; an enrolment given back (the learner matches again) is active again, where
+    # it stood, and these are cleared.
+    ended_at = models.DateTimeField(null=True, blank=True)
+    ended_reason = models.CharField(max_length=20, choices=EndedReason.choices, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["enrolled_at", "pk"]
-        constraints = [models.UniqueConstraint(fields=["learner", "playbook"], name="enrollment_once_per_playbook")]
+        constraints = [
+            models.UniqueConstraint(fields=["learner", "playbook"], name="enrollment_once_per_playbook"),
+            models.CheckConstraint(
+                condition=(Q(status="ended") & Q(ended_at__isnull=False) & ~Q(ended_reason=""))
+                | (~Q(status="ended") & Q(ended_at__isnull=True) & Q(ended_reason="")),
+                name="enrollment_ended_has_when_and_why",
+            ),
+        ]
         indexes = [models.Index(fields=["learner", "status"])]
 
     def __str__(self) -> str:

@@ -1,7 +1,7 @@
 """Reads in the playbooks app: the content library, versions as specs, learners' next modules."""
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from django.db import connection
@@ -103,6 +103,8 @@ def version_spec(*, version: PlaybookVersion) -> PlaybookSpec:
             quiet_hours_end=version.quiet_hours_end or None,
         ),
         tests=tuple(version.tests),
+        priority=version.priority,
+        on_audience_exit=version.on_audience_exit,
     )
 
 
@@ -145,29 +147,46 @@ class NextModule:
     status: str  # active | completed | not_enrolled
     module: ContentModule | None = None
     enrollment: Enrollment | None = None
+    # With ``others=True``: the learner's other active enrolments, in the order they are served.
+    others: tuple["NextModule", ...] = ()
 
 
 # The next-module read is the platform's hottest query. Written as SQL rather than built by the ORM: compiling the
 # equivalent queryset took as long as running it (cProfile), and the endpoint's target is 0.7x a trivial one.
+# A learner's active enrolments come first, the highest priority first (the published version's: the one an admin
+# last set), then the oldest; a completed one is the answer only when none is active. The published version is
+# found through the partial unique index on (playbook) WHERE status = 'published'.
 _NEXT_MODULE_SQL = """
     SELECT e.id, e.status, e.current_step, e.current_reason, e.steps_done, e.steps_total, e.enrolled_at,
-           e.playbook_id, p.slug, m.id, m.slug, m.title, m.kind, m.url, m.minutes, m.body
+           e.playbook_id, p.slug, p.name, m.id, m.slug, m.title, m.kind, m.url, m.minutes, m.body
     FROM playbooks_enrollment e
     JOIN playbooks_playbook p ON p.id = e.playbook_id
+    LEFT JOIN playbooks_playbookversion v ON v.playbook_id = e.playbook_id AND v.status = 'published'
     LEFT JOIN playbooks_contentmodule m ON m.id = e.current_module_id
     WHERE e.learner_id = %s AND e.status IN ('active', 'completed')
-    ORDER BY e.status, e.enrolled_at, e.id
-    LIMIT 1
+    ORDER BY e.status, COALESCE(v.priority, 0) DESC, e.enrolled_at, e.id
 """
+_FIRST = _NEXT_MODULE_SQL + " LIMIT 1"
 
 
-def next_module_for_learner(*, learner: Learner) -> NextModule:
-    """The learner's next module across their playbooks: the oldest active enrolment first. One query."""
+def next_module_for_learner(*, learner: Learner, others: bool = False) -> NextModule:
+    """The learner's next module across their playbooks: the highest-priority active enrolment first (ties: the
+    oldest). With ``others``, the answer lists the learner's other active enrolments too. One query either way."""
     with connection.cursor() as cursor:
-        cursor.execute(_NEXT_MODULE_SQL, [learner.pk])
-        row = cursor.fetchone()
-    if row is None:
+        # With the others, every row: at most one per playbook (one enrolment per learner and playbook).
+        cursor.execute(_NEXT_MODULE_SQL if others else _FIRST, [learner.pk])
+        rows = cursor.fetchall() if others else [row for row in [cursor.fetchone()] if row is not None]
+    if not rows:
         return NextModule("not_enrolled")
+    first = _next_module(rows[0], learner)
+    if len(rows) == 1:
+        return first
+    return replace(
+        first, others=tuple(_next_module(row, learner) for row in rows[1:] if row[1] == EnrollmentStatus.ACTIVE)
+    )
+
+
+def _next_module(row: tuple, learner: Learner) -> NextModule:
     (
         pk,
         status,
@@ -178,6 +197,7 @@ def next_module_for_learner(*, learner: Learner) -> NextModule:
         enrolled_at,
         playbook_id,
         playbook_slug,
+        playbook_name,
         module_id,
         slug,
         title,
@@ -203,7 +223,7 @@ def next_module_for_learner(*, learner: Learner) -> NextModule:
         playbook_id=playbook_id,
         current_module=module,
     )
-    enrollment.playbook = Playbook(id=playbook_id, slug=playbook_slug)
+    enrollment.playbook = Playbook(id=playbook_id, slug=playbook_slug, name=playbook_name)
     if status == EnrollmentStatus.ACTIVE:
         return NextModule("active", module, enrollment)
     return NextModule("completed", None, enrollment)

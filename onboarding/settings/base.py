@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "csp",
     # Ours, bottom layer first: identity <- playbooks <- delivery <- signals_app <- onboarding.
     "identity",
+    "identity.scim",
     "playbooks",
     "delivery",
     "signals_app",
@@ -171,6 +172,9 @@ CONTENT_SECURITY_POLICY = {
 # one of WEBHOOK_ALLOWED_NETWORKS (CIDRs, e.g. 10.0.0.0/8,127.0.0.1/32) holds it.
 # ---------------------------------------------------------------------------------------------------------------
 PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://localhost:8000")
+# Identity file sources read their files from here only (an admin cannot point one at any file the server can
+# read); files uploaded in the admin are kept here too.
+IDENTITY_FILES_DIR = Path(env.str("IDENTITY_FILES_DIR", default=str(VAR_DIR / "identity-files")))
 WEBHOOK_ALLOWED_NETWORKS = parse_networks("WEBHOOK_ALLOWED_NETWORKS", env.list("WEBHOOK_ALLOWED_NETWORKS", default=[]))
 WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
 DELIVERY_MAX_ATTEMPTS = env.int("DELIVERY_MAX_ATTEMPTS", default=8)  # per channel, then the next one or dead-letter

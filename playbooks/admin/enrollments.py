@@ -39,6 +39,8 @@ class EnrollmentAdmin(admin.ModelAdmin):
         "journey",
         "enrolled_at",
         "completed_at",
+        "ended_at",
+        "ended_reason",
     )
     readonly_fields = fields
     inlines = (ModuleProgressInline,)

@@ -170,6 +170,8 @@ class VersionForm(forms.ModelForm):
         fields = (
             "audience_roles",
             "audience_when",
+            "on_audience_exit",
+            "priority",
             "frequency_cap_max",
             "frequency_cap_per",
             "quiet_hours_start",

@@ -175,7 +175,8 @@ class PlaybookVersionAdmin(SimpleHistoryAdmin):
     readonly_fields = ("playbook", "number", "status", "published_at", "published_by", "problems", "tools")
     fieldsets = (
         (None, {"fields": ("playbook", "number", "status", "published_at", "published_by", "problems", "tools")}),
-        ("Audience", {"fields": ("audience_roles", "audience_when")}),
+        ("Audience", {"fields": ("audience_roles", "audience_when", "on_audience_exit")}),
+        ("Order among a learner's playbooks", {"fields": ("priority",)}),
         (
             "Delivery policy",
             {"fields": ("frequency_cap_max", "frequency_cap_per", "quiet_hours_start", "quiet_hours_end")},

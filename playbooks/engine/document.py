@@ -30,7 +30,20 @@ from playbooks.engine.spec import (
     TriggerSpec,
 )
 
-TOP_KEYS = ("slug", "name", "description", "audience", "modules", "signals", "steps", "triggers", "policy", "tests")
+TOP_KEYS = (
+    "slug",
+    "name",
+    "description",
+    "priority",
+    "audience",
+    "on_audience_exit",
+    "modules",
+    "signals",
+    "steps",
+    "triggers",
+    "policy",
+    "tests",
+)
 MODULE_KEYS = ("slug", "title", "kind", "url", "body", "minutes", "tags")
 SIGNAL_KEYS = ("event", "aggregate", "property", "window", "where")
 STEP_KEYS = ("id", "module", "branch")
@@ -261,10 +274,27 @@ def spec_from_document(document: Any) -> PlaybookSpec:
         ),
         policy=_policy(reader, top.get("policy")),
         tests=tuple(reader.sequence(top.get("tests"), "tests")),
+        priority=_priority(reader, top.get("priority")),
+        on_audience_exit=_on_audience_exit(reader, top.get("on_audience_exit")),
     )
     if reader.errors:
         raise PlaybookInvalid(reader.errors)
     return spec
+
+
+def _priority(reader: ShapeReader, value: Any) -> int:
+    """A whole number, negative ones included (below the default 0); its range is validation's."""
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int):
+        reader.error("priority", f"expected a whole number (the highest is served first), got {kind_of(value)}")
+        return 0
+    return value
+
+
+def _on_audience_exit(reader: ShapeReader, value: Any) -> str:
+    exit_ = reader.text(value, "on_audience_exit", required=False)
+    return "end" if exit_ is None else exit_
 
 
 def _audience(reader: ShapeReader, value: Any) -> AudienceSpec:
@@ -408,8 +438,12 @@ def document_from_spec(spec: PlaybookSpec) -> dict[str, Any]:
     document: dict[str, Any] = {"slug": spec.slug, "name": spec.name}
     if spec.description:
         document["description"] = spec.description
+    if spec.priority:
+        document["priority"] = spec.priority
     if spec.audience.roles or spec.audience.when:
         document["audience"] = _without_none({"roles": list(spec.audience.roles), "when": spec.audience.when})
+    if spec.on_audience_exit != "end":
+        document["on_audience_exit"] = spec.on_audience_exit
     if spec.modules:
         document["modules"] = [_module_document(module) for module in spec.modules]
     if spec.signals:

@@ -9,6 +9,9 @@ PROPERTY_AGGREGATES = frozenset({"sum", "avg", "min", "max", "distinct", "last"}
 ACTIONS = ("insert_module", "swap_module", "unlock_module", "goto", "remind", "flag", "complete", "webhook")
 MODULE_ACTIONS = frozenset({"insert_module", "swap_module", "unlock_module"})
 MODULE_KINDS = ("article", "video", "checklist", "quiz", "course", "interactive", "link")
+# What becomes of an active enrolment whose learner no longer matches the audience: ended (the default), or kept.
+AUDIENCE_EXITS = ("end", "keep")
+PRIORITY_RANGE = (-1000, 1000)  # a learner in several playbooks is served the highest priority first
 
 
 @dataclass(frozen=True)
@@ -105,6 +108,8 @@ class PlaybookSpec:
     triggers: tuple[TriggerSpec, ...] = ()
     policy: PolicySpec = field(default_factory=PolicySpec)
     tests: tuple[dict[str, Any], ...] = ()  # saved journeys, run before publishing
+    priority: int = 0
+    on_audience_exit: str = "end"
 
     def step_index(self, key: str) -> int | None:
         return next((index for index, step in enumerate(self.steps) if step.key == key), None)

@@ -22,8 +22,10 @@ from playbooks.engine.shapes import did_you_mean, web_url_problem
 from playbooks.engine.spec import (
     ACTIONS,
     AGGREGATES,
+    AUDIENCE_EXITS,
     MODULE_ACTIONS,
     MODULE_KINDS,
+    PRIORITY_RANGE,
     PROPERTY_AGGREGATES,
     PlaybookInvalid,
     PlaybookSpec,
@@ -85,6 +87,17 @@ def validate_spec(spec: PlaybookSpec, *, library_modules: Iterable[str] = ()) ->
         if not SLUG.match(role):
             errors.append(SpecError(f"audience.roles[{index}]", f"{role!r} is not a role slug"))
     checker.condition(spec.audience.when, "audience.when")
+    if spec.on_audience_exit not in AUDIENCE_EXITS:
+        errors.append(
+            SpecError(
+                "on_audience_exit",
+                f"{spec.on_audience_exit!r} is not a choice; use 'end' (the enrolment ends when the learner leaves the "
+                "audience; the default) or 'keep'",
+            )
+        )
+    low, high = PRIORITY_RANGE
+    if not low <= spec.priority <= high:
+        errors.append(SpecError("priority", f"a priority is between {low} and {high}; got {spec.priority}"))
     checker.steps(spec)
     checker.triggers(spec)
     checker.policy(spec)

@@ -2,10 +2,12 @@
 
 from playbooks.services.enrollments import (
     Advance,
+    RerouteResult,
     enrollment_advance,
     enrollment_evaluate,
     enrollments_advance,
     learner_enroll,
+    learners_reroute,
 )
 from playbooks.services.modules import MODULE_FIELDS, module_create, module_update, module_upsert
 from playbooks.services.versions import (
@@ -31,6 +33,8 @@ __all__ = [
     "enrollment_advance",
     "enrollment_evaluate",
     "learner_enroll",
+    "learners_reroute",
+    "RerouteResult",
     "module_create",
     "module_update",
     "module_upsert",

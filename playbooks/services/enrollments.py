@@ -31,7 +31,9 @@ from playbooks.engine.journey import (
 )
 from playbooks.engine.signals import COMPLETED, PROGRESS, SKIPPED, EventFact
 from playbooks.models import (
+    AudienceExit,
     ContentModule,
+    EndedReason,
     Enrollment,
     EnrollmentStatus,
     ModuleProgress,
@@ -79,13 +81,133 @@ def learner_enroll(
         playbook = selectors.compiled_version(version=version)
         if not matches_audience(playbook, facts, now=now):
             continue
-        enrollment = Enrollment(learner=learner, playbook_id=version.playbook_id, version=version, enrolled_at=now)
-        _apply(enrollment, playbook, start(playbook, facts, now=now), now=now)
+        enrollment = _enrollment_new(learner, version, playbook, facts, now=now)
         enrollment.current_module_id = _module_ids([enrollment.next_slug]).get(enrollment.next_slug)
         enrollment.save()
         created.append(enrollment)
         logger.info("playbooks.enrollment.created", extra={"learner": learner.pk, "version": version.pk})
     return created
+
+
+def _enrollment_new(
+    learner: Learner, version: PlaybookVersion, playbook: CompiledPlaybook, facts: LearnerFacts, *, now: datetime
+) -> Enrollment:
+    """A new enrolment at the playbook's first step (not saved; its ``next_slug`` is for the caller to resolve)."""
+    enrollment = Enrollment(learner=learner, playbook_id=version.playbook_id, version=version, enrolled_at=now)
+    _apply(enrollment, playbook, start(playbook, facts, now=now), now=now)
+    return enrollment
+
+
+# Learners per transaction of a reroute: their row locks are held until it commits.
+REROUTE_BATCH = 200
+ENDED_FIELDS = ["status", "ended_at", "ended_reason", "updated_at"]
+
+
+@dataclass
+class RerouteResult:
+    enrolled: int = 0  # new enrolments
+    resumed: int = 0  # ended enrolments given back, where they stood
+    ended: int = 0  # active enrolments ended: the learner left the audience or the company
+    kept: int = 0  # active enrolments of learners outside the audience, kept (on_audience_exit: keep)
+
+    def add(self, other: "RerouteResult") -> None:
+        for name in ("enrolled", "resumed", "ended", "kept"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+def learners_reroute(*, learner_ids: Sequence[int], now: datetime | None = None) -> RerouteResult:
+    """Bring the learners' enrolments in line with who they are now (joiners, movers, leavers, returners).
+
+    For an active learner, against each published playbook: enrolled if they match its audience and were never
+    enrolled; an ended enrolment is given back, where it stood, if they match again; an active enrolment is ended
+    (``left_audience``) if they no longer match and the playbook says ``on_audience_exit: end``, or kept. An
+    inactive learner's active enrolments are all ended (``deactivated``). Completed enrolments are never touched,
+    nor are enrolments in a playbook with no published version.
+
+    Idempotent, and in batches: each batch holds its learners' row locks (as enrolment and evaluation do) and costs
+    a handful of queries whatever its size. Reminders of an ended enrolment are cancelled by delivery when they
+    fall due (it checks the enrolment's status then).
+    """
+    now = now or timezone.now()
+    published = [(version, selectors.compiled_version(version=version)) for version in selectors.versions_published()]
+    ids = sorted(set(learner_ids))
+    result = RerouteResult()
+    for start_at in range(0, len(ids), REROUTE_BATCH):
+        result.add(_reroute_batch(ids[start_at : start_at + REROUTE_BATCH], published, now=now))
+    return result
+
+
+@transaction.atomic
+def _reroute_batch(
+    learner_ids: list[int], published: list[tuple[PlaybookVersion, CompiledPlaybook]], *, now: datetime
+) -> RerouteResult:
+    # In primary-key order, as evaluation locks them, so that the two cannot deadlock.
+    learners = list(Learner.objects.select_for_update().filter(pk__in=learner_ids).order_by("pk"))
+    facts = selectors.learner_facts_many(learners=[learner for learner in learners if learner.is_active])
+    held: dict[int, dict[int, Enrollment]] = {learner.pk: {} for learner in learners}  # learner → playbook → it
+    for enrollment in Enrollment.objects.filter(learner__in=learners):
+        held[enrollment.learner_id][enrollment.playbook_id] = enrollment
+    result = RerouteResult()
+    new: list[Enrollment] = []
+    changed: list[Enrollment] = []
+    for learner in learners:
+        if not learner.is_active:
+            changed.extend(
+                _end(enrollment, EndedReason.DEACTIVATED, now=now)
+                for enrollment in held[learner.pk].values()
+                if enrollment.status == EnrollmentStatus.ACTIVE
+            )
+            continue
+        for version, playbook in published:
+            enrollment = held[learner.pk].get(version.playbook_id)
+            if enrollment is not None and enrollment.status == EnrollmentStatus.COMPLETED:
+                continue
+            matches = matches_audience(playbook, facts[learner.pk], now=now)
+            if enrollment is None and matches:
+                new.append(_enrollment_new(learner, version, playbook, facts[learner.pk], now=now))
+            elif enrollment is None:
+                continue
+            elif enrollment.status == EnrollmentStatus.ENDED and matches:
+                changed.append(_resume(enrollment, now=now))
+                result.resumed += 1
+            elif enrollment.status == EnrollmentStatus.ACTIVE and not matches:
+                if version.on_audience_exit == AudienceExit.KEEP:
+                    result.kept += 1
+                else:
+                    changed.append(_end(enrollment, EndedReason.LEFT_AUDIENCE, now=now))
+    result.ended = sum(1 for enrollment in changed if enrollment.status == EnrollmentStatus.ENDED)
+    result.enrolled = len(new)
+    modules = _module_ids([enrollment.next_slug for enrollment in new])
+    for enrollment in new:
+        enrollment.current_module_id = modules.get(enrollment.next_slug)
+    Enrollment.objects.bulk_create(new)
+    bulk_update_rows(changed, ENDED_FIELDS)
+    if new or changed:
+        logger.info(
+            "playbooks.reroute",
+            extra={
+                "learners": len(learners),
+                "enrolled": result.enrolled,
+                "resumed": result.resumed,
+                "ended": result.ended,
+                "kept": result.kept,
+                "ended_enrollments": [e.pk for e in changed if e.status == EnrollmentStatus.ENDED][:100],
+            },
+        )
+    return result
+
+
+def _end(enrollment: Enrollment, reason: str, *, now: datetime) -> Enrollment:
+    enrollment.status, enrollment.ended_at, enrollment.ended_reason = EnrollmentStatus.ENDED, now, reason
+    enrollment.updated_at = now
+    return enrollment
+
+
+def _resume(enrollment: Enrollment, *, now: datetime) -> Enrollment:
+    """Given back where it stood: its version, step, progress and journey state are as they were when it ended."""
+    enrollment.status, enrollment.ended_at, enrollment.ended_reason = EnrollmentStatus.ACTIVE, None, ""
+    enrollment.updated_at = now
+    return enrollment
 
 
 @dataclass

@@ -134,6 +134,8 @@ def version_write_spec(*, version: PlaybookVersion, spec: PlaybookSpec) -> Playb
     )
     version.audience_roles.set([_role(slug) for slug in spec.audience.roles])
     version.audience_when = spec.audience.when or ""
+    version.on_audience_exit = spec.on_audience_exit
+    version.priority = spec.priority
     version.frequency_cap_max = spec.policy.frequency_cap_max
     version.frequency_cap_per = spec.policy.frequency_cap_per or ""
     version.quiet_hours_start = spec.policy.quiet_hours_start or ""

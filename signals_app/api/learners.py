@@ -69,6 +69,14 @@ class ReasonOutput(serializers.Serializer):
     explanation = serializers.CharField()
 
 
+class OtherPlaybookOutput(serializers.Serializer):
+    playbook = serializers.CharField()
+    module = ModuleOutput(allow_null=True)
+    step = serializers.CharField(allow_null=True)
+    reason = ReasonOutput(allow_null=True)
+    progress = serializers.DictField(child=serializers.IntegerField())
+
+
 class NextModuleOutput(serializers.Serializer):
     module = ModuleOutput(allow_null=True)
     status = serializers.ChoiceField(
@@ -79,23 +87,32 @@ class NextModuleOutput(serializers.Serializer):
     step = serializers.CharField(allow_null=True)
     reason = ReasonOutput(allow_null=True)
     progress = serializers.DictField(child=serializers.IntegerField())
+    others = OtherPlaybookOutput(
+        many=True,
+        help_text="The learner's other active playbooks, each with its own next module, in the order they are served "
+        "(the highest priority first, then the oldest enrolment); the answer above is the first of them all.",
+    )
+
+
+def _module_body(module) -> dict | None:
+    if module is None:
+        return None
+    return {
+        "slug": module.slug,
+        "title": module.title,
+        "kind": module.kind,
+        "url": module.url,
+        "minutes": module.minutes,
+    }
 
 
 def next_module_body(learner: Learner) -> dict:
     """The NextModuleOutput shape, built directly: DRF's serializer copies its fields on every instantiation, a
     third of this hot endpoint's own time (the schema still comes from NextModuleOutput)."""
-    answer = next_module_for_learner(learner=learner)
+    answer = next_module_for_learner(learner=learner, others=True)
     enrollment, module = answer.enrollment, answer.module
     body = {
-        "module": {
-            "slug": module.slug,
-            "title": module.title,
-            "kind": module.kind,
-            "url": module.url,
-            "minutes": module.minutes,
-        }
-        if module
-        else None,
+        "module": _module_body(module),
         "status": answer.status,
         "playbook": enrollment.playbook.slug if enrollment else None,
         "step": (enrollment.current_step or None) if enrollment else None,
@@ -104,9 +121,19 @@ def next_module_body(learner: Learner) -> dict:
             "completed": enrollment.steps_done if enrollment else 0,
             "total": enrollment.steps_total if enrollment else 0,
         },
+        "others": [
+            {
+                "playbook": other.enrollment.playbook.slug,
+                "module": _module_body(other.module),
+                "step": other.enrollment.current_step or None,
+                "reason": other.enrollment.current_reason or None,
+                "progress": {"completed": other.enrollment.steps_done, "total": other.enrollment.steps_total},
+            }
+            for other in answer.others
+        ],
     }
     if not learner.is_active:  # a leaver's journey is kept for the record, but nothing is served to them
-        body.update(module=None, status="deactivated", step=None, reason=None)
+        body.update(module=None, status="deactivated", step=None, reason=None, others=[])
     return body
 
 

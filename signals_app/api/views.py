@@ -41,10 +41,17 @@ class AcceptedOutput(serializers.Serializer):
     conflicts = ConflictOutput(
         many=True, help_text="Ids this key had already sent with a different body: the first body is kept."
     )
+    not_evaluated = serializers.IntegerField(
+        help_text="Of the accepted events, those of deactivated learners: stored (nothing is lost; they are in the "
+        "admin and in GET /api/v1/events/{id}) but never evaluated, so they cause no decision."
+    )
 
 
 class EventsIngestApi(APIView):
-    """POST one event or ``{"events": [...]}``: 202 once stored, or 400 listing every problem with nothing stored."""
+    """POST one event or ``{"events": [...]}``: 202 once stored, or 400 listing every problem with nothing stored.
+
+    Events of deactivated learners are stored but not evaluated, and counted as ``not_evaluated``: a connector
+    catching up on a leaver's last days never has its batch refused."""
 
     authentication_classes = [ApiKeyAuthentication]
     permission_classes = [HasScope]
@@ -78,6 +85,7 @@ class EventsIngestApi(APIView):
             "accepted": result.accepted,
             "duplicates": result.duplicates,
             "conflicts": [conflict.as_dict() for conflict in result.conflicts],
+            "not_evaluated": result.not_evaluated,
         }
         return Response(body, status=status.HTTP_202_ACCEPTED)
 
@@ -91,7 +99,10 @@ class EventDetailOutput(serializers.Serializer):
     properties = serializers.DictField()
     received_at = serializers.DateTimeField()
     evaluated_at = serializers.DateTimeField(
-        source="processed_at", allow_null=True, help_text="When a worker evaluated it; null while it waits."
+        source="processed_at",
+        allow_null=True,
+        help_text="When a worker evaluated it (for an event of a deactivated learner: when it was set aside, never "
+        "evaluated); null while it waits.",
     )
     conflicting_retries = serializers.IntegerField(help_text="Retries of this id that carried a different body.")
     decisions = DecisionOutput(source="decisions_list", many=True, help_text="What it caused, in the order decided.")

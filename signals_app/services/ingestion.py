@@ -52,6 +52,9 @@ class IngestResult:
     accepted: int
     duplicates: int  # ids already received (conflicts included)
     conflicts: tuple[Conflict, ...] = ()
+    # Of the accepted, events of deactivated learners: stored (nothing is lost, the admin shows them) and marked
+    # processed at once, never evaluated.
+    not_evaluated: int = 0
 
 
 @transaction.atomic(durable=True)
@@ -84,11 +87,9 @@ def events_record(
         "external_id", "pk", "is_active"
     )
     learners = {external_id: pk for external_id, pk, _active in known}
-    inactive = {external_id for external_id, _pk, active in known if not active}
+    inactive = {pk for _external_id, pk, active in known if not active}
     for event in inputs:
-        if event.learner in inactive:
-            errors.append(_learner_error(event, "learner_inactive", f"Learner '{event.learner}' has been deactivated."))
-        elif event.learner not in learners and not can_create_learners:
+        if event.learner not in learners and not can_create_learners:
             errors.append(
                 _learner_error(
                     event,
@@ -99,10 +100,12 @@ def events_record(
             )
     if errors:
         raise BatchInvalid(sorted(errors, key=lambda e: (e["index"] is not None, e["index"] or 0)))
-    return _store(inputs, learners, source=source, now=now)
+    return _store(inputs, learners, inactive, source=source, now=now)
 
 
-def _store(inputs: list[EventInput], learners: dict[str, int], *, source: str, now: datetime) -> IngestResult:
+def _store(
+    inputs: list[EventInput], learners: dict[str, int], inactive: set[int], *, source: str, now: datetime
+) -> IngestResult:
     for external_id in sorted({e.learner for e in inputs} - set(learners)):
         learners[external_id] = learner_create(external_id=external_id).pk
     unique: dict[str, EventInput] = {}
@@ -113,7 +116,13 @@ def _store(inputs: list[EventInput], learners: dict[str, int], *, source: str, n
         for e in unique.values()
     ]
     inserted = _insert_new(rows)
-    learner_ids = sorted({learner_id for _client_id, learner_id in inserted})
+    # A leaver's events (a connector catching up, a page left open) are kept, not evaluated: the evaluation would
+    # skip them too, but marking them now spares a task and makes the count in the answer exact.
+    not_evaluated = [client_id for client_id, learner_id in inserted if learner_id in inactive]
+    if not_evaluated:
+        Event.objects.filter(source=source, client_id__in=not_evaluated).update(processed_at=now)
+        logger.info("signals.ingest.not_evaluated", extra={"source": source, "events": len(not_evaluated)})
+    learner_ids = sorted({learner_id for _client_id, learner_id in inserted if learner_id not in inactive})
     if learner_ids:
         transaction.on_commit(lambda: enqueue_evaluation(learner_ids), robust=True)
     new = {client_id for client_id, _learner_id in inserted}
@@ -121,7 +130,12 @@ def _store(inputs: list[EventInput], learners: dict[str, int], *, source: str, n
     conflicts = _conflicts(repeated, learners, source=source)
     if conflicts:
         _count_conflicts(conflicts, source=source, now=now)
-    return IngestResult(accepted=len(inserted), duplicates=len(inputs) - len(inserted), conflicts=tuple(conflicts))
+    return IngestResult(
+        accepted=len(inserted),
+        duplicates=len(inputs) - len(inserted),
+        conflicts=tuple(conflicts),
+        not_evaluated=len(not_evaluated),
+    )
 
 
 def _conflicts(repeated: list[EventInput], learners: dict[str, int], *, source: str) -> list[Conflict]:

@@ -68,6 +68,8 @@ def _draft_form(version: PlaybookVersion, triggers: list[dict]) -> dict:
     data = {
         "audience_roles": [r.pk for r in version.audience_roles.all()],
         "audience_when": "",
+        "on_audience_exit": version.on_audience_exit,
+        "priority": str(version.priority),
         "tests": "[]",
         "frequency_cap_max": "",
         "frequency_cap_per": "",

@@ -44,14 +44,14 @@ def test_a_batch_is_stored_and_acknowledged_with_counts(writer):
     response = _post(writer, {"events": [_event(0), _event(1, type="module_skipped", module="crm-basics")]})
 
     assert response.status_code == 202
-    assert response.json() == {"accepted": 2, "duplicates": 0, "conflicts": []}
+    assert response.json() == {"accepted": 2, "duplicates": 0, "conflicts": [], "not_evaluated": 0}
     stored = list(Event.objects.order_by("occurred_at").values_list("client_id", "type", "learner__external_id"))
     assert stored == [("evt-0", "module_completed", "alice"), ("evt-1", "module_skipped", "alice")]
     assert Event.objects.filter(processed_at__isnull=True).count() == 2
 
 
 def test_a_single_event_is_accepted_too(writer):
-    assert _post(writer, _event()).json() == {"accepted": 1, "duplicates": 0, "conflicts": []}
+    assert _post(writer, _event()).json() == {"accepted": 1, "duplicates": 0, "conflicts": [], "not_evaluated": 0}
 
 
 def test_a_retried_batch_is_all_duplicates(writer):
@@ -60,14 +60,19 @@ def test_a_retried_batch_is_all_duplicates(writer):
 
     response = _post(writer, {"events": [*batch["events"], _event(2)]})
 
-    assert response.json() == {"accepted": 1, "duplicates": 2, "conflicts": []}
+    assert response.json() == {"accepted": 1, "duplicates": 2, "conflicts": [], "not_evaluated": 0}
     assert Event.objects.count() == 3
 
 
 def test_the_same_id_twice_in_one_batch_is_stored_once(writer):
     event = _event(0)
 
-    assert _post(writer, {"events": [event, event]}).json() == {"accepted": 1, "duplicates": 1, "conflicts": []}
+    assert _post(writer, {"events": [event, event]}).json() == {
+        "accepted": 1,
+        "duplicates": 1,
+        "conflicts": [],
+        "not_evaluated": 0,
+    }
 
 
 def test_a_retried_id_with_a_different_body_is_reported_as_a_conflict_and_stored_once(writer):
@@ -89,6 +94,7 @@ def test_a_retried_id_with_a_different_body_is_reported_as_a_conflict_and_stored
                 "kept. Send a new id for a new event.",
             }
         ],
+        "not_evaluated": 0,
     }
     stored = Event.objects.get(client_id="evt-0")
     assert (stored.type, stored.properties, stored.conflicting_retries) == (
@@ -105,7 +111,7 @@ def test_a_retry_with_the_same_body_in_another_time_zone_is_no_conflict(writer):
 
     response = _post(writer, {**first, "occurred_at": moment.isoformat()})
 
-    assert response.json() == {"accepted": 0, "duplicates": 1, "conflicts": []}
+    assert response.json() == {"accepted": 0, "duplicates": 1, "conflicts": [], "not_evaluated": 0}
     assert Event.objects.get().conflicting_retries == 0
 
 
@@ -124,7 +130,7 @@ def test_ids_are_unique_per_key_not_globally(writer, client):
 
     response = client.post(URL, _event(0), content_type="application/json", HTTP_AUTHORIZATION=f"Api-Key {other_key}")
 
-    assert response.json() == {"accepted": 1, "duplicates": 0, "conflicts": []}
+    assert response.json() == {"accepted": 1, "duplicates": 0, "conflicts": [], "not_evaluated": 0}
 
 
 @pytest.mark.parametrize(
@@ -165,13 +171,15 @@ def test_every_problem_is_listed_at_once(writer):
     ]
 
 
-def test_an_event_for_a_deactivated_learner_is_refused(writer, learner):
+def test_an_event_for_a_deactivated_learner_is_stored_but_not_evaluated(writer, learner):
     learner_deactivate(learner=learner)
 
     response = _post(writer, _event())
 
-    assert response.json()["errors"][0]["code"] == "learner_inactive"
-    assert not Event.objects.exists()
+    assert response.status_code == 202
+    assert response.json() == {"accepted": 1, "duplicates": 0, "conflicts": [], "not_evaluated": 1}
+    stored = Event.objects.get()
+    assert (stored.client_id, stored.learner, stored.processed_at is not None) == ("evt-0", learner, True)
 
 
 def test_batches_are_capped(writer):

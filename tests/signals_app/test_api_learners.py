@@ -106,6 +106,7 @@ def test_not_enrolled(client):
         "step": None,
         "reason": None,
         "progress": {"completed": 0, "total": 0},
+        "others": [],
     }
 
 

@@ -1,9 +1,12 @@
+"""The identity admin: learners, roles, keys and tokens here; identity sources, runs and links in ``sources``."""
+
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.html import format_html, format_html_join
 
 from common.forms import StorableJSONField
 from identity import selectors, services
@@ -13,9 +16,13 @@ from identity.models import ApiKey, ApiScope, Learner, LearnerToken, Role, RoleA
 class RoleAssignmentInline(admin.TabularInline):
     model = RoleAssignment
     extra = 0
-    fields = ("role", "source", "created_at")
-    readonly_fields = ("created_at",)
+    fields = ("role", "source", "identity_source", "created_at")
+    readonly_fields = ("identity_source", "created_at")
     autocomplete_fields = ("role",)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[RoleAssignment]:
+        # A configured source's claims are the sync's to add and remove; only the others are edited here.
+        return super().get_queryset(request).select_related("role", "identity_source")
 
 
 @admin.register(Role)
@@ -48,11 +55,11 @@ class LearnerAdmin(admin.ModelAdmin):
     list_filter = ("is_active", "role_assignments__role", "role_assignments__source")
     search_fields = ("external_id", "email", "display_name")
     autocomplete_fields = ("user",)
-    readonly_fields = ("is_active", "deactivated_at", "created_at", "updated_at")
+    readonly_fields = ("is_active", "deactivated_at", "created_at", "updated_at", "identity_sources")
     fieldsets = (
         (None, {"fields": ("external_id", "display_name", "email", "user")}),
         ("Locale", {"fields": ("timezone", "locale")}),
-        ("Identity attributes", {"fields": ("attributes",)}),
+        ("Identity attributes", {"fields": ("attributes", "identity_sources")}),
         ("Status", {"fields": ("is_active", "deactivated_at", "created_at", "updated_at")}),
     )
     inlines = (RoleAssignmentInline,)
@@ -64,6 +71,31 @@ class LearnerAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request: HttpRequest, obj: Learner | None = None) -> tuple[str, ...]:
         # external_id is the key identity sources match on: editable only when the learner is created by hand.
         return (*self.readonly_fields, "external_id") if obj else self.readonly_fields
+
+    @admin.display(description="Identity sources")
+    def identity_sources(self, learner: Learner) -> str:
+        """Which sources know the learner, as whom, when they last said something new, since when they are missing
+        (read-only: the sync keeps them)."""
+        if not learner.pk:
+            return "-"
+        rows = (
+            (
+                link.source.name,
+                link.remote_id,
+                f"{link.last_seen_at:%Y-%m-%d %H:%M}",
+                f"{link.missing_since:%Y-%m-%d %H:%M}" if link.missing_since else "-",
+                f"{link.deactivated_at:%Y-%m-%d %H:%M}" if link.deactivated_at else "-",
+            )
+            for link in selectors.source_links_of_learner(learner=learner)
+        )
+        body = format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", rows)
+        if not body:
+            return "none (created by hand or by events)"
+        return format_html(
+            "<table><tr><th>source</th><th>remote id</th><th>last changed</th><th>missing since</th>"
+            "<th>withdrawn</th></tr>{}</table>",
+            body,
+        )
 
     @admin.display(description="Roles")
     def roles(self, learner: Learner) -> str:
@@ -217,3 +249,6 @@ class LearnerTokenAdmin(SecretAdmin):
 
     def revoke_one(self, token: LearnerToken) -> None:
         services.learner_token_revoke(token=token)
+
+
+from identity.admin import sources  # noqa: E402, F401  registers the identity sources' pages

@@ -1,10 +1,17 @@
-"""Writes to learners and roles. The admin, the API, identity sources and commands all come through here."""
+"""Writes to learners and roles. The admin, the API, identity sources and commands all come through here.
+
+The sync of identity sources is ``identity.services.sync`` (source_sync, entries_apply, entry_remove); the
+configuration of sources (their schedule) is ``identity.services.sources``.
+"""
 
 import logging
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from celery import current_app
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -53,24 +60,66 @@ def learner_update(*, learner: Learner, data: dict[str, Any]) -> Learner:
 
 
 def learner_deactivate(*, learner: Learner) -> Learner:
-    """Mark a leaver inactive. Deactivating twice is a no-op that keeps the first timestamp."""
+    """Mark a leaver inactive (see ``learners_deactivate``). Deactivating twice is a no-op that keeps the first
+    timestamp."""
     if not learner.is_active:
         return learner
-    learner.is_active = False
-    learner.deactivated_at = timezone.now()
-    learner.save(update_fields=["is_active", "deactivated_at", "updated_at"])
-    # Their reminders still to be sent are cancelled (delivery re-checks at send time too, if this task is lost).
-    _send_on_commit("delivery.cancel_for_learner", learner_id=learner.pk, reason="the learner was deactivated")
+    learners_deactivate(learner_ids=[learner.pk])
+    learner.refresh_from_db(fields=["is_active", "deactivated_at", "updated_at"])
     return learner
 
 
 def learner_reactivate(*, learner: Learner) -> Learner:
     if learner.is_active:
         return learner
-    learner.is_active = True
-    learner.deactivated_at = None
-    learner.save(update_fields=["is_active", "deactivated_at", "updated_at"])
+    learners_reactivate(learner_ids=[learner.pk])
+    learner.refresh_from_db(fields=["is_active", "deactivated_at", "updated_at"])
     return learner
+
+
+@transaction.atomic
+def learners_deactivate(*, learner_ids: Sequence[int], now: datetime | None = None) -> list[int]:
+    """Deactivate these learners (those still active): their login is disabled and their personal tokens revoked,
+    and, once committed, the layers above cancel their waiting reminders and end their enrolments. Returns the ids
+    deactivated now; the others were inactive already and keep their first timestamp."""
+    now = now or timezone.now()
+    changed = list(
+        Learner.objects.filter(pk__in=list(learner_ids), is_active=True).order_by("pk").values_list("pk", "user_id")
+    )
+    if not changed:
+        return []
+    ids = [pk for pk, _user in changed]
+    Learner.objects.filter(pk__in=ids).update(is_active=False, deactivated_at=now, updated_at=now)
+    user_ids = [user_id for _pk, user_id in changed if user_id is not None]
+    if user_ids:
+        get_user_model().objects.filter(pk__in=user_ids).update(is_active=False)
+    LearnerToken.objects.filter(learner_id__in=ids, revoked_at__isnull=True).update(revoked_at=now)
+    for learner_id in ids:
+        # Their reminders still to be sent are cancelled (delivery re-checks at send time too, if this is lost).
+        _send_on_commit("delivery.cancel_for_learner", learner_id=learner_id, reason="the learner was deactivated")
+    announce_reroute(learner_ids=ids)
+    return ids
+
+
+@transaction.atomic
+def learners_reactivate(*, learner_ids: Sequence[int], now: datetime | None = None, reroute: bool = True) -> list[int]:
+    """Reactivate returning learners with their history: their login works again (revoked tokens stay revoked) and
+    the playbooks they match are re-routed once committed (``reroute=False``: the caller announces them with its
+    own). Returns the ids reactivated now."""
+    now = now or timezone.now()
+    changed = list(
+        Learner.objects.filter(pk__in=list(learner_ids), is_active=False).order_by("pk").values_list("pk", "user_id")
+    )
+    if not changed:
+        return []
+    ids = [pk for pk, _user in changed]
+    Learner.objects.filter(pk__in=ids).update(is_active=True, deactivated_at=None, updated_at=now)
+    user_ids = [user_id for _pk, user_id in changed if user_id is not None]
+    if user_ids:
+        get_user_model().objects.filter(pk__in=user_ids).update(is_active=True)
+    if reroute:
+        announce_reroute(learner_ids=ids)
+    return ids
 
 
 def role_assign(*, learner: Learner, role: Role, source: str = RoleSource.MANUAL) -> RoleAssignment:
@@ -83,13 +132,18 @@ def role_assign(*, learner: Learner, role: Role, source: str = RoleSource.MANUAL
 
 def _assign(learner: Learner, role: Role, source: str) -> tuple[RoleAssignment, bool]:
     _check_source(source)
-    return RoleAssignment.objects.get_or_create(learner=learner, role=role, source=source)
+    # Claims of configured identity sources (identity_source set) are the sync's: never found or removed here.
+    return RoleAssignment.objects.get_or_create(
+        learner=learner, role=role, source=source, identity_source__isnull=True, defaults={"identity_source": None}
+    )
 
 
 def role_unassign(*, learner: Learner, role: Role, source: str = RoleSource.MANUAL) -> bool:
     """Withdraw ``source``'s claim; the learner keeps the role if another source also grants it."""
     _check_source(source)
-    deleted, _ = RoleAssignment.objects.filter(learner=learner, role=role, source=source).delete()
+    deleted, _ = RoleAssignment.objects.filter(
+        learner=learner, role=role, source=source, identity_source__isnull=True
+    ).delete()
     return bool(deleted)
 
 
@@ -141,6 +195,19 @@ def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
 def _announce_identity_change(learner: Learner) -> None:
     """Ask the layers above to re-route the learner (enrol in newly matching playbooks), once committed."""
     _send_on_commit("playbooks.enroll_learner", learner_id=learner.pk)
+
+
+# Learners per re-route task: one task per sync chunk, never one per person.
+REROUTE_CHUNK = 1_000
+
+
+def announce_reroute(*, learner_ids: Iterable[int]) -> None:
+    """Once committed, ask the playbooks layer to re-route these learners (joiners, movers, leavers, returners):
+    enrol them where they now match, end what they no longer match or all of it for the inactive. One task per
+    ``REROUTE_CHUNK`` learners."""
+    ids = sorted(set(learner_ids))
+    for start in range(0, len(ids), REROUTE_CHUNK):
+        _send_on_commit("playbooks.reroute_learners", learner_ids=ids[start : start + REROUTE_CHUNK])
 
 
 def _send_on_commit(task: str, **kwargs: Any) -> None:
