@@ -7,6 +7,7 @@ from functools import lru_cache
 from django.db import connection
 from django.db.models import Prefetch, QuerySet
 
+from conditions.compiler import referenced_keys
 from identity.models import Learner, RoleAssignment
 from playbooks.engine.journey import CompiledPlaybook, LearnerFacts
 from playbooks.engine.spec import (
@@ -236,6 +237,22 @@ def _json(value: object) -> dict:
 
 def versions_published() -> QuerySet[PlaybookVersion]:
     return PlaybookVersion.objects.filter(status=VersionStatus.PUBLISHED).select_related("playbook")
+
+
+def published_attribute_uses() -> dict[str, list[str]]:
+    """Each learner attribute the published versions' conditions read (``attributes.department`` → ``department``),
+    with the versions reading it: the identity sync's check "attributes playbooks use and learners lack"."""
+    uses: dict[str, list[str]] = {}
+    for version in versions_published():
+        spec = version_spec(version=version)
+        texts = [
+            spec.audience.when,
+            *(option.when for step in spec.steps for option in step.branch or ()),
+            *(trigger.when for trigger in spec.triggers),
+        ]
+        for name in sorted(frozenset().union(*(referenced_keys(text) for text in texts))):
+            uses.setdefault(name, []).append(f"{spec.slug} v{version.number}")
+    return uses
 
 
 def learner_facts(*, learner: Learner) -> LearnerFacts:

@@ -22,6 +22,7 @@ from common.errors import ApplicationError
 from identity import selectors
 from identity.mapping import role_rule_problem, target_problem
 from identity.models import AttributeMapping, IdentitySource, RoleRule, SourceLink, SyncRun, SyncRunStatus
+from identity.scim.tokens import scim_token_issue
 from identity.services import sources as source_services
 from identity.services import sync as sync_services
 from identity.sources.files import FORMATS, files_dir
@@ -112,7 +113,7 @@ class IdentitySourceAdmin(admin.ModelAdmin):
     inlines = (AttributeMappingInline, RoleRuleInline)
     readonly_fields = ("tools", "created_at", "updated_at")
     autocomplete_fields = ("api_key",)
-    actions = ("sync_now", "dry_run", "confirm_held")
+    actions = ("sync_now", "dry_run", "confirm_held", "issue_scim_token")
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[IdentitySource]:
         last = SyncRun.objects.filter(source=OuterRef("pk")).order_by("-started_at", "-pk")
@@ -202,6 +203,21 @@ class IdentitySourceAdmin(admin.ModelAdmin):
                 self.message_user(request, f"{source}: {exc.message}", messages.ERROR)
                 continue
             self.message_user(request, f"{source}: confirmed; a run applying it has started.", messages.SUCCESS)
+
+    @admin.action(description="Issue a SCIM token (replaces the current one; shown once)", permissions=["change"])
+    def issue_scim_token(self, request: HttpRequest, queryset: QuerySet[IdentitySource]) -> None:
+        for source in queryset:
+            try:
+                token = scim_token_issue(source=source)
+            except ValidationError as exc:
+                self.message_user(request, "; ".join(exc.messages), messages.ERROR)
+                continue
+            self.message_user(
+                request,
+                f"{source}: the SCIM bearer token is {token} — copy it into the identity provider now: it is not "
+                "stored and will not be shown again. The previous token no longer works.",
+                messages.WARNING,
+            )
 
     # Pages
 
