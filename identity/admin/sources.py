@@ -18,6 +18,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
+from common.admin import ReadOnlyAdminMixin
 from common.errors import ApplicationError
 from identity import selectors
 from identity.mapping import role_rule_problem, target_problem
@@ -351,7 +352,7 @@ def _store_upload(source: IdentitySource, upload: Any) -> str:
 
 
 @admin.register(SyncRun)
-class SyncRunAdmin(admin.ModelAdmin):
+class SyncRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Read-only: what each run found and changed."""
 
     list_display = ("source", "started_at", "status", "dry_run", "duration", "summary", "confirmed_by")
@@ -376,15 +377,6 @@ class SyncRunAdmin(admin.ModelAdmin):
     )
     readonly_fields = fields
     actions = ("confirm",)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
     @admin.display(description="Duration")
     def duration(self, run: SyncRun) -> str:
@@ -445,7 +437,7 @@ def _changes(change: dict[str, Any]) -> str:
 
 
 @admin.register(SourceLink)
-class SourceLinkAdmin(admin.ModelAdmin):
+class SourceLinkAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Read-only: who each source knows, as whom; missing and withdrawn people."""
 
     list_display = ("learner", "source", "remote_id", "last_seen_at", "missing_since", "deactivated_at")
@@ -468,12 +460,3 @@ class SourceLinkAdmin(admin.ModelAdmin):
         "mapped",
     )
     readonly_fields = fields
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False

@@ -1,20 +1,13 @@
 """What the IdPs provisioned, read-only: the SCIM protocol is the only writer (and the sync, for the learners)."""
 
 from django.contrib import admin
-from django.http import HttpRequest
 
+from common.admin import ReadOnlyAdminMixin
 from identity.scim.models import ScimGroup, ScimGroupMember, ScimUser
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
+class ReadOnlyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    pass
 
 
 @admin.register(ScimUser)
@@ -38,20 +31,11 @@ class ScimUserAdmin(ReadOnlyAdmin):
     )
 
 
-class ScimGroupMemberInline(admin.TabularInline):
+class ScimGroupMemberInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = ScimGroupMember
     fk_name = "group"
     fields = ("position", "user", "member_group", "display")
     extra = 0
-
-    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
 
 @admin.register(ScimGroup)
