@@ -17,7 +17,7 @@ from delivery.services import message_dismiss
 from identity.models import Learner
 from identity.selectors import learner_of_caller
 from identity.services import learner_token_create, learner_token_revoke
-from playbooks.selectors import learner_progress, next_module_for_learner
+from playbooks.selectors import learner_progress, next_module_for_learner, optional_modules
 from signals_app.models import Event
 from signals_app.services import BatchInvalid, events_ingest
 
@@ -48,6 +48,7 @@ def learner_home(request: HttpRequest) -> HttpResponse:
         # The learner's other playbooks, each with an event id of its own: a form posted twice is a duplicate, two
         # forms of the same page are two events.
         "others": [{"answer": other, "event_id": uuid.uuid4().hex} for other in answer.others],
+        "optional": [{"optional": each, "event_id": uuid.uuid4().hex} for each in optional_modules(answer=answer)],
         "waiting": waiting,
         "tokens": learner.tokens.filter(revoked_at__isnull=True),
         "reminders": messages_in_app(learner=learner),

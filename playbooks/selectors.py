@@ -28,6 +28,7 @@ from playbooks.models import (
     ContentModule,
     Enrollment,
     EnrollmentStatus,
+    ModuleProgress,
     Playbook,
     PlaybookVersion,
     ProgressStatus,
@@ -150,6 +151,8 @@ class NextModule:
     enrollment: Enrollment | None = None
     # With ``others=True``: the learner's other active enrolments, in the order they are served.
     others: tuple["NextModule", ...] = ()
+    # The slugs of the optional modules this enrolment has unlocked (``unlock_module``), in the order unlocked.
+    unlocked: tuple[str, ...] = ()
 
 
 # The next-module read is the platform's hottest query. Written as SQL rather than built by the ORM: compiling the
@@ -159,7 +162,8 @@ class NextModule:
 # found through the partial unique index on (playbook) WHERE status = 'published'.
 _NEXT_MODULE_SQL = """
     SELECT e.id, e.status, e.current_step, e.current_reason, e.steps_done, e.steps_total, e.enrolled_at,
-           e.playbook_id, p.slug, p.name, m.id, m.slug, m.title, m.kind, m.url, m.minutes, m.body
+           e.playbook_id, p.slug, p.name, m.id, m.slug, m.title, m.kind, m.url, m.minutes, m.body,
+           e.state -> 'unlocked'
     FROM playbooks_enrollment e
     JOIN playbooks_playbook p ON p.id = e.playbook_id
     LEFT JOIN playbooks_playbookversion v ON v.playbook_id = e.playbook_id AND v.status = 'published'
@@ -206,6 +210,7 @@ def _next_module(row: tuple, learner: Learner) -> NextModule:
         url,
         minutes,
         body,
+        unlocked,
     ) = row
     module = (
         ContentModule(id=module_id, slug=slug, title=title, kind=kind, url=url, minutes=minutes, body=body)
@@ -226,11 +231,43 @@ def _next_module(row: tuple, learner: Learner) -> NextModule:
     )
     enrollment.playbook = Playbook(id=playbook_id, slug=playbook_slug, name=playbook_name)
     if status == EnrollmentStatus.ACTIVE:
-        return NextModule("active", module, enrollment)
+        return NextModule("active", module, enrollment, unlocked=tuple(_json(unlocked) or ()))
     return NextModule("completed", None, enrollment)
 
 
-def _json(value: object) -> dict:
+@dataclass(frozen=True)
+class OptionalModule:
+    playbook: Playbook
+    module: ContentModule
+
+
+def optional_modules(*, answer: NextModule) -> list[OptionalModule]:
+    """The optional modules the learner's active enrolments have unlocked and they have neither completed nor
+    skipped (nor are being served as a step right now), in the order served and unlocked. No query when nothing is
+    unlocked; two otherwise."""
+    served = [each for each in (answer, *answer.others) if each.unlocked]
+    if not served:
+        return []
+    slugs = {slug for each in served for slug in each.unlocked}
+    modules = {module.slug: module for module in ContentModule.objects.active().filter(slug__in=slugs)}
+    done = set(
+        ModuleProgress.objects.filter(
+            enrollment_id__in=[each.enrollment.pk for each in served],
+            module__slug__in=slugs,
+            status__in=[ProgressStatus.COMPLETED, ProgressStatus.SKIPPED],
+        ).values_list("enrollment_id", "module__slug")
+    )
+    current = {each.module.slug for each in (answer, *answer.others) if each.module is not None}
+    found: list[OptionalModule] = []
+    for each in served:
+        for slug in each.unlocked:
+            if slug in modules and slug not in current and (each.enrollment.pk, slug) not in done:
+                found.append(OptionalModule(each.enrollment.playbook, modules[slug]))
+                current.add(slug)  # listed once, under the first playbook that unlocked it
+    return found
+
+
+def _json(value: object) -> dict | list:
     # PostgreSQL's driver hands JSON back decoded; SQLite's as text.
     return json.loads(value) if isinstance(value, str) else (value or {})
 
@@ -292,6 +329,7 @@ def learner_progress(*, learner: Learner) -> dict:
             "skipped": [],
             "steps": {"done": 0, "total": 0},
             "time_spent_seconds": 0,
+            "optional": [],
         }
     rows = list(enrollment.progress.select_related("module").order_by("finished_at", "pk"))
     return {
@@ -302,4 +340,5 @@ def learner_progress(*, learner: Learner) -> dict:
         "skipped": [row.module.slug for row in rows if row.status == ProgressStatus.SKIPPED],
         "steps": {"done": enrollment.steps_done, "total": enrollment.steps_total},
         "time_spent_seconds": sum(row.seconds for row in rows),
+        "optional": [optional.module.slug for optional in optional_modules(answer=answer)],
     }

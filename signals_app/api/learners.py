@@ -17,7 +17,7 @@ from common.hostile import string_problem
 from identity.authentication import ApiKeyAuthentication, HasScope, LearnerTokenAuthentication
 from identity.models import Learner
 from identity.selectors import learner_of_caller
-from playbooks.selectors import learner_progress, next_module_for_learner
+from playbooks.selectors import learner_progress, next_module_for_learner, optional_modules
 from signals_app.selectors import decisions_for_learner
 
 
@@ -77,6 +77,11 @@ class OtherPlaybookOutput(serializers.Serializer):
     progress = serializers.DictField(child=serializers.IntegerField())
 
 
+class OptionalModuleOutput(serializers.Serializer):
+    playbook = serializers.CharField()
+    module = ModuleOutput()
+
+
 class NextModuleOutput(serializers.Serializer):
     module = ModuleOutput(allow_null=True)
     status = serializers.ChoiceField(
@@ -91,6 +96,11 @@ class NextModuleOutput(serializers.Serializer):
         many=True,
         help_text="The learner's other active playbooks, each with its own next module, in the order they are served "
         "(the highest priority first, then the oldest enrolment); the answer above is the first of them all.",
+    )
+    optional = OptionalModuleOutput(
+        many=True,
+        help_text="Optional modules the learner's playbooks have unlocked for them (unlock_module) and they have "
+        "neither completed nor skipped: theirs to take or leave, beside the next module.",
     )
 
 
@@ -131,9 +141,13 @@ def next_module_body(learner: Learner) -> dict:
             }
             for other in answer.others
         ],
+        "optional": [
+            {"playbook": optional.playbook.slug, "module": _module_body(optional.module)}
+            for optional in optional_modules(answer=answer)
+        ],
     }
     if not learner.is_active:  # a leaver's journey is kept for the record, but nothing is served to them
-        body.update(module=None, status="deactivated", step=None, reason=None, others=[])
+        body.update(module=None, status="deactivated", step=None, reason=None, others=[], optional=[])
     return body
 
 
@@ -145,6 +159,9 @@ class ProgressOutput(serializers.Serializer):
     skipped = serializers.ListField(child=serializers.CharField())
     steps = serializers.DictField(child=serializers.IntegerField())
     time_spent_seconds = serializers.IntegerField()
+    optional = serializers.ListField(
+        child=serializers.CharField(), help_text="Slugs of the optional modules unlocked and not yet done."
+    )
 
 
 class DecisionOutput(serializers.Serializer):

@@ -107,6 +107,7 @@ def test_not_enrolled(client):
         "reason": None,
         "progress": {"completed": 0, "total": 0},
         "others": [],
+        "optional": [],
     }
 
 

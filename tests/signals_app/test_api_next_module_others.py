@@ -50,6 +50,7 @@ def test_the_answer_keeps_its_keys_and_lists_the_other_playbooks(client, ada):
         "reason": {"rule": "path", "explanation": "Step 1 of 2 of the playbook."},
         "progress": {"completed": 0, "total": 2},
         "others": [_other("basics"), _other("tools")],
+        "optional": [],
     }
 
 
