@@ -233,6 +233,10 @@ class Trigger(models.Model):
     when = models.TextField()
     actions = models.JSONField(help_text='A list such as [{"insert_module": "remedial-demo"}].')
     limit_per_learner = models.PositiveIntegerField(null=True, blank=True)
+    limit_per = models.CharField(
+        max_length=20, blank=True, help_text="A duration such as 24h: the limit counts in any window this long."
+    )
+    cooldown = models.CharField(max_length=20, blank=True, help_text="A duration such as 1h between two firings.")
 
     history = HistoricalRecords()
 

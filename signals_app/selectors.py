@@ -6,7 +6,7 @@ from django.db.models import QuerySet
 
 from identity.models import Learner
 from playbooks.models import Enrollment, EnrollmentStatus, PlaybookVersion
-from playbooks.selectors import compiled_version
+from playbooks.spec_reads import compiled_version
 from signals_app.models import Decision, Event, Quarantine
 
 

@@ -6,7 +6,7 @@ from delivery.destinations import DestinationRefused, destination_check
 from delivery.models import WebhookEndpoint
 from playbooks.engine.spec import SpecError
 from playbooks.models import PlaybookVersion
-from playbooks.selectors import compiled_version
+from playbooks.spec_reads import compiled_version
 
 
 def webhook_endpoint_save(*, endpoint: WebhookEndpoint) -> WebhookEndpoint:

@@ -9,9 +9,10 @@ from django.forms.models import BaseInlineFormSet
 from django.utils.html import format_html
 
 from common.forms import StorableJSONField
-from playbooks import selectors
+from playbooks import selectors, spec_reads
 from playbooks.engine.conditions import EVENT_FILTER, ConditionError, Vocabulary, compile_condition, vocabulary_for
 from playbooks.engine.document import SAVED_JOURNEYS_YAML, load_yaml
+from playbooks.engine.durations import DurationError, parse_duration
 from playbooks.engine.spec import PlaybookInvalid
 from playbooks.engine.validation import validate_actions
 from playbooks.models import BranchOption, PlaybookVersion, SignalDefinition, Step, Trigger
@@ -33,6 +34,15 @@ def check_condition(expression: str, vocabulary: Vocabulary) -> str:
     return expression
 
 
+def check_duration(text: str) -> str:
+    if text:
+        try:
+            parse_duration(text)
+        except DurationError as exc:
+            raise ValidationError(str(exc), code="duration") from exc
+    return text
+
+
 class VersionChildFormSet(BaseInlineFormSet):
     """Hands each form the version it belongs to, whose signals conditions may name."""
 
@@ -52,16 +62,22 @@ class VersionChildForm(forms.ModelForm):
 class TriggerForm(VersionChildForm):
     class Meta:
         model = Trigger
-        fields = ("position", "name", "when", "actions", "limit_per_learner")
+        fields = ("position", "name", "when", "actions", "limit_per_learner", "limit_per", "cooldown")
         field_classes = {"actions": StorableJSONField}
         widgets = {"when": forms.Textarea(attrs={"rows": 2, "cols": 50}), "actions": forms.Textarea(attrs={"rows": 2})}
 
     def clean_when(self) -> str:
         return check_condition(self.cleaned_data["when"], version_vocabulary(self.version))
 
+    def clean_limit_per(self) -> str:
+        return check_duration(self.cleaned_data["limit_per"])
+
+    def clean_cooldown(self) -> str:
+        return check_duration(self.cleaned_data["cooldown"])
+
     def clean_actions(self) -> Any:
         actions = self.cleaned_data["actions"]
-        spec = selectors.version_spec(version=self.version) if self.version and self.version.pk else None
+        spec = spec_reads.version_spec(version=self.version) if self.version and self.version.pk else None
         if spec is not None:
             errors = validate_actions(spec, actions, path="actions", library_modules=selectors.module_slugs())
             if errors:

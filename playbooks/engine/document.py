@@ -48,7 +48,7 @@ MODULE_KEYS = ("slug", "title", "kind", "url", "body", "minutes", "tags")
 SIGNAL_KEYS = ("event", "aggregate", "property", "window", "where")
 STEP_KEYS = ("id", "module", "branch")
 OPTION_KEYS = ("when", "module", "goto", "otherwise")
-TRIGGER_KEYS = ("name", "when", "then", "limit")
+TRIGGER_KEYS = ("name", "when", "then", "limit", "cooldown")
 POLICY_KEYS = ("frequency_cap", "quiet_hours")
 
 
@@ -392,10 +392,11 @@ def _option(reader: ShapeReader, value: Any, path: str) -> BranchOption:
 
 def _trigger(reader: ShapeReader, value: Any, path: str) -> TriggerSpec:
     trigger = reader.mapping(value, path, TRIGGER_KEYS)
-    limit = None
+    limit, per = None, None
     if trigger.get("limit") is not None:
-        body = reader.mapping(trigger["limit"], f"{path}.limit", ("per_learner",))
+        body = reader.mapping(trigger["limit"], f"{path}.limit", ("per_learner", "per"))
         limit = reader.integer(body.get("per_learner"), f"{path}.limit.per_learner", minimum=1)
+        per = reader.text(body.get("per"), f"{path}.limit.per", required=False)
     actions = reader.sequence(trigger.get("then"), f"{path}.then")
     if trigger and not actions:
         reader.error(f"{path}.then", "a trigger needs at least one action")
@@ -404,6 +405,8 @@ def _trigger(reader: ShapeReader, value: Any, path: str) -> TriggerSpec:
         when=reader.text(trigger.get("when"), f"{path}.when") or "",
         then=tuple(_action(reader, a, f"{path}.then[{i}]") for i, a in enumerate(actions)),
         limit_per_learner=limit,
+        limit_per=per,
+        cooldown=reader.text(trigger.get("cooldown"), f"{path}.cooldown", required=False),
     )
 
 
@@ -503,8 +506,11 @@ def _option_document(option: BranchOption) -> dict[str, Any]:
 def _trigger_document(trigger: TriggerSpec) -> dict[str, Any]:
     document: dict[str, Any] = {"name": trigger.name, "when": trigger.when}
     document["then"] = [{a.kind: True if a.argument is None else a.argument} for a in trigger.then]
-    if trigger.limit_per_learner is not None:
-        document["limit"] = {"per_learner": trigger.limit_per_learner}
+    limit = _without_none({"per_learner": trigger.limit_per_learner, "per": trigger.limit_per})
+    if limit:
+        document["limit"] = limit
+    if trigger.cooldown is not None:
+        document["cooldown"] = trigger.cooldown
     return document
 
 

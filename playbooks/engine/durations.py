@@ -1,7 +1,7 @@
 """Durations as admins write them: ``30s``, ``10m``, ``24h``, ``7d``, and combinations such as ``1d1m``."""
 
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 _PART = re.compile(r"(\d+)([smhdw])")
 _WHOLE = re.compile(r"^(?:\d+[smhdw])+$")
@@ -35,3 +35,8 @@ def format_duration(delta: timedelta) -> str:
         if count:
             parts.append(f"{count}{unit}")
     return "".join(parts)
+
+
+def utc_text(moment: datetime) -> str:
+    """How the decision log writes a moment: ``2026-03-02 09:04:00 UTC``."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")

@@ -8,12 +8,13 @@ import re
 from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from playbooks.engine.conditions import EVENT_FILTER, Condition, compile_condition
-from playbooks.engine.durations import parse_duration
+from playbooks.engine.durations import parse_duration, utc_text
+from playbooks.engine.limits import held_back, remembered
 from playbooks.engine.signals import (
     COMPLETED,
     NO_EVENT,
@@ -45,6 +46,7 @@ class LearnerFacts:
 class TriggerMemory:
     last: bool = False  # the condition's value at the previous evaluation: triggers fire on false → true
     fired: int = 0
+    recent: list[str] = field(default_factory=list)  # ISO 8601 firings that a windowed limit or cooldown counts
 
 
 @dataclass
@@ -81,7 +83,7 @@ class JourneyState:
             swaps=dict(self.swaps),
             unlocked=list(self.unlocked),
             passed=list(self.passed),
-            triggers={name: TriggerMemory(m.last, m.fired) for name, m in self.triggers.items()},
+            triggers={name: TriggerMemory(m.last, m.fired, list(m.recent)) for name, m in self.triggers.items()},
             flags=list(self.flags),
             reasons={module: dict(reason) for module, reason in self.reasons.items()},
             ended=self.ended,
@@ -223,7 +225,7 @@ def evaluate(
         _take_event(state, event)
     base = _context(playbook, facts, state, events, event, moment, None)
     _advance(playbook, state, base, events, decisions)
-    _fire_triggers(playbook, state, base, events, decisions)
+    _fire_triggers(playbook, state, base, events, decisions, moment)
     _advance(playbook, state, base, events, decisions)
     after = resolve(playbook, state)
     if after.status == COMPLETED_STATUS and before.status != COMPLETED_STATUS:
@@ -251,14 +253,10 @@ def known_history(history: Sequence[EventFact], index: int, *, pending: Sequence
 
 def _noted_late(decision: Decision, event: EventFact, moment: datetime) -> Decision:
     note = (
-        f" (Late event: this {event.type} happened at {_utc(event.occurred_at)}, before events already evaluated; "
-        f"it was evaluated at {_utc(moment)} with everything known then.)"
+        f" (Late event: this {event.type} happened at {utc_text(event.occurred_at)}, before events already evaluated; "
+        f"it was evaluated at {utc_text(moment)} with everything known then.)"
     )
     return replace(decision, explanation=decision.explanation + note)
-
-
-def _utc(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def clock_wakeup(
@@ -442,6 +440,7 @@ def _fire_triggers(
     base: dict[str, Any],
     events: Sequence[EventFact],
     decisions: list[Decision],
+    moment: datetime,
 ) -> None:
     current = resolve(playbook, state).module
     context = {**base, "module": module_values(events, current)}
@@ -453,17 +452,12 @@ def _fire_triggers(
             continue  # fire on the edge only
         values = referenced_values(condition.expression, context)
         rule = trigger_rule(trigger)
-        if trigger.limit_per_learner is not None and memory.fired >= trigger.limit_per_learner:
-            decisions.append(
-                Decision(
-                    "suppressed",
-                    rule,
-                    f"Not fired: limit of {trigger.limit_per_learner} per learner reached ({_describe(values)}).",
-                    values,
-                )
-            )
+        why_not = held_back(trigger, fired=memory.fired, recent=memory.recent, moment=moment)
+        if why_not is not None:
+            decisions.append(Decision("suppressed", rule, f"Not fired: {why_not} ({_describe(values)}).", values))
             continue
         memory.fired += 1
+        memory.recent = remembered(trigger, memory.recent, moment)
         decisions.append(Decision("trigger", rule, f"Fired because {_describe(values)}.", values))
         for action in trigger.then:
             decisions.append(_apply(playbook, state, trigger, action, rule, values))
@@ -599,7 +593,9 @@ def migrate_state(state: JourneyState, playbook: CompiledPlaybook) -> JourneySta
         swaps={key: module for key, module in state.swaps.items() if key in keys and module in modules},
         unlocked=[module for module in state.unlocked if module in modules],
         passed=[key for key in state.passed if key in keys],
-        triggers={name: TriggerMemory(m.last, m.fired) for name, m in state.triggers.items() if name in names},
+        triggers={
+            name: TriggerMemory(m.last, m.fired, list(m.recent)) for name, m in state.triggers.items() if name in names
+        },
         flags=list(state.flags),
         reasons={module: reason for module, reason in state.reasons.items() if module in modules},
         ended=False,

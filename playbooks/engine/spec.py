@@ -76,6 +76,8 @@ class TriggerSpec:
     when: str
     then: tuple[ActionSpec, ...]
     limit_per_learner: int | None = None
+    limit_per: str | None = None  # the sliding window the limit counts in ("24h"); None: the whole journey
+    cooldown: str | None = None  # the least time between two firings ("1h")
 
 
 @dataclass(frozen=True)

@@ -230,8 +230,17 @@ class _Checker:
                 self.error(f"{path}.name", f"duplicate trigger name '{trigger.name}'")
             names.add(trigger.name)
             self.condition(trigger.when, f"{path}.when")
+            self.limits(trigger, path)
             for number, action in enumerate(trigger.then):
                 self.action(spec, trigger, action.kind, action.argument, f"{path}.then[{number}]")
+
+    def limits(self, trigger: TriggerSpec, path: str) -> None:
+        if trigger.limit_per is not None:
+            self.duration(trigger.limit_per, f"{path}.limit.per")
+            if trigger.limit_per_learner is None:
+                self.error(f"{path}.limit", "a limit per window needs per_learner: {per_learner: 3, per: 24h}")
+        if trigger.cooldown is not None:
+            self.duration(trigger.cooldown, f"{path}.cooldown")
 
     def action(self, spec: PlaybookSpec, trigger: TriggerSpec | None, kind: str, argument: Any, path: str) -> None:
         if kind not in ACTIONS:

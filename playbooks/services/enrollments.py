@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from common.bulk import bulk_update_rows
 from identity.models import Learner
-from playbooks import selectors
+from playbooks import selectors, spec_reads
 from playbooks.engine.journey import (
     CompiledPlaybook,
     Decision,
@@ -78,7 +78,7 @@ def learner_enroll(
     for version in selectors.versions_published() if versions is None else versions:
         if version.playbook_id in enrolled:
             continue
-        playbook = selectors.compiled_version(version=version)
+        playbook = spec_reads.compiled_version(version=version)
         if not matches_audience(playbook, facts, now=now):
             continue
         enrollment = _enrollment_new(learner, version, playbook, facts, now=now)
@@ -129,7 +129,7 @@ def learners_reroute(*, learner_ids: Sequence[int], now: datetime | None = None)
     fall due (it checks the enrolment's status then).
     """
     now = now or timezone.now()
-    published = [(version, selectors.compiled_version(version=version)) for version in selectors.versions_published()]
+    published = [(version, spec_reads.compiled_version(version=version)) for version in selectors.versions_published()]
     ids = sorted(set(learner_ids))
     result = RerouteResult()
     for start_at in range(0, len(ids), REROUTE_BATCH):
@@ -288,7 +288,7 @@ def _run(item: Advance) -> list[tuple[int | None, datetime, Decision]]:
     """The pending events one by one, each against the history known when it is evaluated, then the clock."""
     enrollment = item.enrollment
     state = JourneyState.from_dict(enrollment.state)
-    playbook = selectors.compiled_version(version=enrollment.version)
+    playbook = spec_reads.compiled_version(version=enrollment.version)
     waiting = [index for index, _event in item.pending]
     results: list[tuple[int | None, datetime, Decision]] = []
     outcome = None
@@ -296,7 +296,7 @@ def _run(item: Advance) -> list[tuple[int | None, datetime, Decision]]:
         if enrollment.migrate_to_id and event.type in (COMPLETED, SKIPPED):
             # A step boundary: the learner moves to the version the admin published, keeping shared progress.
             enrollment.version, enrollment.migrate_to = enrollment.migrate_to, None
-            playbook = selectors.compiled_version(version=enrollment.version)
+            playbook = spec_reads.compiled_version(version=enrollment.version)
             state = migrate_state(state, playbook)
         seen = known_history(item.history, index, pending=waiting[position:])
         outcome = evaluate(playbook, item.facts, state, events=seen, event=event, now=event.occurred_at)

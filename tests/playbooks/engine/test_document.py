@@ -54,7 +54,14 @@ def test_every_form_round_trips():
                 "when": "skips >= 1",
                 "then": [{"flag": "x"}, {"complete": True}, {"remind": {"channel": "email", "template": "drop_off"}}],
                 "limit": {"per_learner": 2},
-            }
+            },
+            {
+                "name": "capped",
+                "when": "skips >= 2",
+                "then": [{"flag": "y"}],
+                "limit": {"per_learner": 3, "per": "24h"},
+                "cooldown": "1h",
+            },
         ],
         "policy": {"frequency_cap": {"max": 3, "per": "24h"}, "quiet_hours": {"start": "21:00", "end": "08:00"}},
         "tests": [{"name": "t1", "journey": {"events": []}}],

@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from playbooks.engine.durations import parse_duration
 from playbooks.engine.journey import CompiledPlaybook, LearnerFacts, evaluate, resolve, start
 from playbooks.engine.signals import EventFact
 from playbooks.engine.spec import ActionSpec, BranchOption, ModuleSpec, PlaybookSpec, StepSpec, TriggerSpec
@@ -47,7 +48,11 @@ def playbooks(draw):
         kind = draw(st.sampled_from(["insert_module", "swap_module", "flag", "unlock_module"]))
         argument = "review" if kind == "flag" else draw(st.sampled_from(MODULES))
         limit = draw(st.none() | st.integers(1, 3))
-        triggers.append(TriggerSpec(f"t{index}", draw(conditions()), (ActionSpec(kind, argument),), limit))
+        per = draw(st.sampled_from([None, "1h", "6h", "24h"])) if limit is not None else None
+        cooldown = draw(st.sampled_from([None, None, "30m", "3h"]))
+        triggers.append(
+            TriggerSpec(f"t{index}", draw(conditions()), (ActionSpec(kind, argument),), limit, per, cooldown)
+        )
     spec = PlaybookSpec(
         slug="generated",
         name="Generated",
@@ -110,7 +115,7 @@ def test_triggers_never_exceed_their_limits(spec, events):
                 name = decision.rule.split("'")[1]
                 fired[name] = fired.get(name, 0) + 1
     for trigger in spec.triggers:
-        if trigger.limit_per_learner is not None:
+        if trigger.limit_per_learner is not None and trigger.limit_per is None:
             assert fired.get(trigger.name, 0) <= trigger.limit_per_learner
         assert outcomes[-1].state.triggers.get(trigger.name, None) is None or (
             outcomes[-1].state.triggers[trigger.name].fired == fired.get(trigger.name, 0)
@@ -129,3 +134,25 @@ def test_next_module_is_always_a_module_of_the_version(spec, events):
             assert position.module in spec.path_modules()
         else:
             assert position.status == "completed" and position.module is None
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(spec=playbooks(), events=journeys())
+def test_a_windowed_limit_is_never_exceeded_in_any_window_nor_a_cooldown_cut_short(spec, events):
+    _playbook, outcomes = _run(spec, events)
+
+    fired: dict[str, list[datetime]] = {}
+    for outcome in outcomes:
+        for decision in outcome.decisions:
+            if decision.kind == "trigger":
+                fired.setdefault(decision.rule.split("'")[1], []).append(outcome.at)
+    for trigger in spec.triggers:
+        moments = fired.get(trigger.name, [])
+        if trigger.limit_per is not None:
+            window = parse_duration(trigger.limit_per)
+            # Every window (t - per, t] that ends on a firing holds the most firings any window of that length can.
+            for end in moments:
+                assert sum(1 for moment in moments if end - window < moment <= end) <= trigger.limit_per_learner
+        if trigger.cooldown is not None:
+            gap = parse_duration(trigger.cooldown)
+            assert all(later - earlier >= gap for earlier, later in zip(moments, moments[1:], strict=False))

@@ -94,3 +94,31 @@ def test_signal_and_action_mistakes():
         "triggers[0].then[0]: unknown action 'insert_modul'; did you mean 'insert_module'?",
         "policy.quiet_hours.start: '1260' is not a time of day; write it quoted, e.g. '21:00'",
     ]
+
+
+def test_limit_and_cooldown_mistakes():
+    def mutate(doc):
+        doc["triggers"][0]["limit"] = {"per": "24 hours"}
+        doc["triggers"][1]["cooldown"] = "soon"
+
+    assert _errors(mutate) == [
+        "triggers[0].limit.per: '24 hours' is not a duration; write a number and a unit (s, m, h, d, w), "
+        "e.g. 90s, 24h, 1d2h",
+        "triggers[0].limit: a limit per window needs per_learner: {per_learner: 3, per: 24h}",
+        "triggers[1].cooldown: 'soon' is not a duration; write a number and a unit (s, m, h, d, w), "
+        "e.g. 90s, 24h, 1d2h",
+    ]
+
+
+def test_limit_and_cooldown_typos_are_named_with_the_likely_key():
+    document = yaml.safe_load(yaml.safe_dump(SCENARIO))
+    document["triggers"][0]["limit"] = {"per_learner": 3, "pr": "24h"}
+    document["triggers"][0]["cooldwn"] = "1h"
+
+    with pytest.raises(PlaybookInvalid) as caught:
+        spec_from_document(document)
+
+    assert [str(error) for error in caught.value.errors] == [
+        "triggers[0].cooldwn: unknown key 'cooldwn'; did you mean 'cooldown'?",
+        "triggers[0].limit.pr: unknown key 'pr'; did you mean 'per'?",
+    ]

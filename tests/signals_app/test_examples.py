@@ -1,0 +1,55 @@
+"""The source articles' examples (docs/examples/*.yaml playbooks) through the simulator: each one's saved journeys
+make it fire and show where it must not, and publishing runs them, so an example that stops holding fails here."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from playbooks.services import playbook_import
+from signals_app.services.simulation import SavedJourneyRun, saved_journeys_run
+
+pytestmark = pytest.mark.django_db
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "examples"
+PLAYBOOKS = sorted(path for path in EXAMPLES.glob("*.yaml") if "steps" in yaml.safe_load(path.read_text()))
+
+
+def _runs(name: str) -> dict[str, SavedJourneyRun]:
+    version = playbook_import(text=(EXAMPLES / name).read_text(), publish=True).version
+    return {run.name: run for run in saved_journeys_run(version=version)}
+
+
+@pytest.mark.parametrize("path", PLAYBOOKS, ids=lambda path: path.stem)
+def test_every_example_publishes_and_its_journeys_pass(path):
+    runs = _runs(path.name)
+
+    assert len(runs) >= 2  # one that makes it fire, one that must not
+    failed = {name: [e.message for e in run.result.expectations if not e.passed] for name, run in runs.items()}
+    assert not any(failed.values()), failed
+
+
+def _trigger_entries(run: SavedJourneyRun, name: str) -> list[tuple[str, str]]:
+    return [
+        (entry["offset"], entry["status"])
+        for entry in run.result.timeline
+        if entry["kind"] == "trigger" and entry["rule"].startswith(f"trigger '{name}'")
+    ]
+
+
+def test_the_fourth_search_tip_within_24_hours_is_held_back_and_the_timeline_says_why():
+    runs = _runs("search-hints-cap.yaml")
+
+    held = runs["the fourth match within 24 hours is held back"]
+    assert _trigger_entries(held, "search tip") == [
+        ("0s", "fired"),
+        ("2h", "fired"),
+        ("5h", "fired"),
+        ("23h", "suppressed"),
+    ]
+    suppressed = next(e for e in held.result.timeline if e["kind"] == "trigger" and e["status"] == "suppressed")
+    assert "limit of 3 per 24h reached" in suppressed["explanation"]
+    assert "next possible after 2026-03-03 09:00:00 UTC" in suppressed["explanation"]
+    moved_on = runs["a match after the window moved on is answered"]
+    assert _trigger_entries(moved_on, "search tip")[-1] == ("1d1m", "fired")
+    assert _trigger_entries(moved_on, "search coach") == [("0s", "fired"), ("2h", "suppressed"), ("1d1m", "fired")]
