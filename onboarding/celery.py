@@ -50,6 +50,8 @@ TASK_ROUTES = {
     "signals_app.run_cohort": {"queue": CeleryQueue.DEFAULT.value},
     "signals_app.*": {"queue": CeleryQueue.EVENTS.value},
     "playbooks.*": {"queue": CeleryQueue.EVENTS.value},
+    # Rollups: off the events queue, so that a long fold never holds up live evaluation.
+    "insights.*": {"queue": CeleryQueue.DEFAULT.value},
 }
 
 # The broker hands a task that is not acknowledged within the visibility timeout (CELERY_VISIBILITY_TIMEOUT: the
@@ -75,6 +77,8 @@ BEAT_SCHEDULE = {
     "restart lost cohort runs": {"task": "signals_app.sweep_cohort_runs", "schedule": 300.0},
     # Each source's nightly sync is its own database entry, kept by identity/services/sources.py.
     "restart lost identity syncs": {"task": "identity.sweep_sync_runs", "schedule": 300.0},
+    # What changed in the last minute (and a trailing window, insights/services/rollups.py) into the dashboards.
+    "fold insights rollups": {"task": "insights.fold_rollups", "schedule": 60.0},
 }
 
 app = Celery("onboarding")

@@ -51,12 +51,13 @@ INSTALLED_APPS = [
     "simple_history",
     "axes",
     "csp",
-    # Ours, bottom layer first: identity <- playbooks <- delivery <- signals_app <- onboarding.
+    # Ours, bottom layer first: identity <- playbooks <- delivery <- signals_app <- insights <- onboarding.
     "identity",
     "identity.scim",
     "playbooks",
     "delivery",
     "signals_app",
+    "insights",
     "onboarding",
 ]
 

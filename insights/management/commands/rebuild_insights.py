@@ -1,0 +1,14 @@
+from django.core.management.base import BaseCommand
+
+from insights.services import rollups_rebuild
+
+
+class Command(BaseCommand):
+    help = "Recompute every insights rollup from the raw rows (enrolments, module progress, decisions, reminders)."
+
+    def handle(self, *args, **options) -> None:
+        result = rollups_rebuild()
+        self.stdout.write(
+            f"Rebuilt {result.cohort_partitions} enrolment-day and {result.activity_partitions} decision-day "
+            "partitions (playbook, day)."
+        )

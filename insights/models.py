@@ -1,0 +1,134 @@
+"""Rollups: per day, playbook, version and role, what the dashboards and the analytics read instead of raw rows.
+
+Two families, each kept per (playbook, day) partition by ``insights.services.rollups``:
+- cohort rollups, by the day of enrolment (UTC): ``EnrollmentRollup``, ``ModuleRollup`` and the time-to-competency
+  histogram;
+- activity rollups, by the day a decision was taken for (UTC): ``ActivityRollup`` and the latency histogram.
+
+``role`` is the learner's primary role (their oldest role assignment), blank for a learner with none.
+"""
+
+from django.db import models
+
+KEY = ("day", "playbook", "version", "role")
+
+
+class Rollup(models.Model):
+    day = models.DateField()
+    playbook = models.ForeignKey("playbooks.Playbook", on_delete=models.CASCADE, related_name="+")
+    version = models.ForeignKey("playbooks.PlaybookVersion", on_delete=models.CASCADE, related_name="+")
+    role = models.CharField(max_length=100, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class EnrollmentRollup(Rollup):
+    """Enrolments begun that day, and how many of them have completed or ended so far."""
+
+    enrolled = models.PositiveIntegerField(default=0)
+    completed = models.PositiveIntegerField(default=0)
+    ended = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        permissions = [("view_dashboard", "Can view the insights dashboards")]
+        constraints = [models.UniqueConstraint(fields=KEY, name="enrollment_rollup_key")]
+        indexes = [models.Index(fields=["playbook", "day"], name="enrollment_rollup_day")]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.version_id} {self.role}: {self.completed}/{self.enrolled}"
+
+
+class ModuleRollup(Rollup):
+    """What the enrolments begun that day did with a module: reached (any progress), completed, skipped, and the
+    seconds spent on those completed with a time reported. ``step`` is the path step the module belongs to in the
+    version (a step id, else the module), blank for a module off the path (an inserted one)."""
+
+    step = models.CharField(max_length=100, blank=True)
+    module = models.CharField(max_length=100)
+    reached = models.PositiveIntegerField(default=0)
+    completed = models.PositiveIntegerField(default=0)
+    skipped = models.PositiveIntegerField(default=0)
+    timed = models.PositiveIntegerField(default=0)
+    seconds = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=[*KEY, "step", "module"], name="module_rollup_key")]
+        indexes = [models.Index(fields=["playbook", "day"], name="module_rollup_day")]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.version_id} {self.role} {self.module}"
+
+
+class ActivityMetric(models.TextChoices):
+    TRIGGER_FIRED = "trigger_fired", "Trigger fired"
+    TRIGGER_HELD = "trigger_held", "Trigger held back"
+    # Reminders by what became of them; ``name`` is the channel (for a sent one, the channel that delivered it).
+    REMINDER_SCHEDULED = "reminder_scheduled", "Reminder waiting"
+    REMINDER_SENDING = "reminder_sending", "Reminder being sent"
+    REMINDER_SENT = "reminder_sent", "Reminder sent"
+    REMINDER_SUPPRESSED = "reminder_suppressed", "Reminder suppressed"
+    REMINDER_DEAD = "reminder_dead", "Reminder failed"
+    REMINDER_CANCELLED = "reminder_cancelled", "Reminder cancelled"
+
+
+class ActivityRollup(Rollup):
+    """Counts of decisions taken for that day, by metric and name (a trigger's name, a reminder's channel)."""
+
+    metric = models.CharField(max_length=20, choices=ActivityMetric.choices)
+    name = models.CharField(max_length=100)
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=[*KEY, "metric", "name"], name="activity_rollup_key")]
+        indexes = [models.Index(fields=["playbook", "day"], name="activity_rollup_day")]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.metric} {self.name}: {self.count}"
+
+
+class HistogramMetric(models.TextChoices):
+    TIME_TO_COMPETENCY = "ttc", "Time to competency (seconds, by day of enrolment)"
+    LATENCY = "latency", "Event to decision latency (milliseconds, by day decided)"
+
+
+class HistogramRollup(Rollup):
+    """How many values fell in each log-spaced bucket (insights.sketch), for percentiles over any slice."""
+
+    metric = models.CharField(max_length=10, choices=HistogramMetric.choices)
+    bucket = models.SmallIntegerField()
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=[*KEY, "metric", "bucket"], name="histogram_rollup_key")]
+        indexes = [models.Index(fields=["playbook", "metric", "day"], name="histogram_rollup_day")]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.metric} bucket {self.bucket}: {self.count}"
+
+
+class FoldState(models.Model):
+    """One row: up to when changes have been folded into the rollups (the next fold looks back from there)."""
+
+    folded_until = models.DateTimeField(null=True, blank=True)
+    marks = models.JSONField(
+        default=list, blank=True, help_text="[[when a fold started, the highest decision id it saw]] for the last lag."
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"rollups folded until {self.folded_until}"
+
+
+class EnrollmentSeen(models.Model):
+    """The version and role each enrolment's decisions were last folded under: an enrolment that moves to another
+    version, or whose learner's primary role changes, has its decisions' days folded again."""
+
+    enrollment = models.OneToOneField(
+        "playbooks.Enrollment", primary_key=True, on_delete=models.CASCADE, related_name="+"
+    )
+    version = models.ForeignKey("playbooks.PlaybookVersion", on_delete=models.CASCADE, related_name="+")
+    role = models.CharField(max_length=100, blank=True)
+
+    def __str__(self) -> str:
+        return f"enrolment {self.enrollment_id}: v{self.version_id} {self.role}"
