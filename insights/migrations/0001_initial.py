@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ('playbooks', '0006_sequence_signals_and_daily_rates'),
+        ('playbooks', '0005_trigger_window_and_cooldown'),
     ]
 
     operations = [
