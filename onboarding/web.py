@@ -3,6 +3,7 @@ service as the API, with an id minted when the page was rendered, so a double su
 
 import time
 import uuid
+from dataclasses import dataclass, field
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -14,11 +15,13 @@ from django.views.decorators.http import require_GET, require_POST
 
 from delivery.selectors import messages_in_app
 from delivery.services import message_dismiss
+from identity.managers import reports_of
 from identity.models import Learner
 from identity.selectors import learner_of_caller
 from identity.services import learner_token_create, learner_token_revoke
-from playbooks.selectors import learner_progress, next_module_for_learner, optional_modules
+from playbooks.selectors import enrollments_of_learners, learner_progress, next_module_for_learner, optional_modules
 from signals_app.models import Event
+from signals_app.selectors import open_flags_of
 from signals_app.services import BatchInvalid, events_ingest
 
 ACTIONS = {"start": "module_started", "complete": "module_completed", "skip": "module_skipped"}
@@ -52,8 +55,30 @@ def learner_home(request: HttpRequest) -> HttpResponse:
         "waiting": waiting,
         "tokens": learner.tokens.filter(revoked_at__isnull=True),
         "reminders": messages_in_app(learner=learner),
+        "team_size": reports_of(manager=learner).count(),
     }
     return render(request, "learner/home.html", context)
+
+
+@dataclass
+class _Report:
+    learner: Learner
+    enrollments: list = field(default_factory=list)
+    flags: list = field(default_factory=list)
+
+
+@login_required
+@require_GET
+def learner_team(request: HttpRequest) -> HttpResponse:
+    """A manager's page: the people whose ``manager`` attribute names them, with where each stands in each
+    playbook and their open flags. Four queries however large the team."""
+    manager = _learner(request)
+    reports = {learner.pk: _Report(learner) for learner in reports_of(manager=manager)}
+    for enrollment in enrollments_of_learners(learner_ids=list(reports)):
+        reports[enrollment.learner_id].enrollments.append(enrollment)
+    for flag in open_flags_of(learner_ids=list(reports)):
+        reports[flag.learner_id].flags.append(flag)
+    return render(request, "learner/team.html", {"learner": manager, "reports": list(reports.values())})
 
 
 @login_required

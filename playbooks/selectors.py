@@ -342,3 +342,14 @@ def learner_progress(*, learner: Learner) -> dict:
         "time_spent_seconds": sum(row.seconds for row in rows),
         "optional": [optional.module.slug for optional in optional_modules(answer=answer)],
     }
+
+
+def enrollments_of_learners(*, learner_ids: list[int]) -> QuerySet[Enrollment]:
+    """The learners' current enrolments (active or completed), with their playbook and current module: one query."""
+    return (
+        Enrollment.objects.filter(
+            learner_id__in=learner_ids, status__in=[EnrollmentStatus.ACTIVE, EnrollmentStatus.COMPLETED]
+        )
+        .select_related("playbook", "current_module")
+        .order_by("learner_id", "status", "enrolled_at", "pk")
+    )

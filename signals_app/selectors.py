@@ -7,7 +7,7 @@ from django.db.models import QuerySet
 from identity.models import Learner
 from playbooks.models import Enrollment, EnrollmentStatus, PlaybookVersion
 from playbooks.spec_reads import compiled_version
-from signals_app.models import Decision, Event, Quarantine
+from signals_app.models import Decision, Event, Flag, Quarantine
 
 
 def learners_with_stale_events(*, older_than: datetime, limit: int) -> list[int]:
@@ -43,3 +43,12 @@ def decisions_for_event(*, event: Event) -> QuerySet[Decision]:
 def _decisions() -> QuerySet[Decision]:
     # What the API shows with each decision: its playbook and the event behind it, in the same query.
     return Decision.objects.select_related("event", "enrollment__playbook")
+
+
+def open_flags_of(*, learner_ids: list[int]) -> QuerySet[Flag]:
+    """Flags not yet acknowledged, newest first, with the playbook they were raised in."""
+    return (
+        Flag.objects.filter(learner_id__in=learner_ids, acknowledged_at__isnull=True)
+        .select_related("enrollment__playbook")
+        .order_by("-raised_at", "-pk")
+    )
