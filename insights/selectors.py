@@ -121,6 +121,8 @@ def _percentiles(filters: Filters, metric: str, slug: str, title: str, qs: tuple
     names = _versions(filters, (v for v in by_version if v is not None))
     labels = [f"p{round(q * 100)}" for q in qs]
     figure = Figure(slug, title, ["version", "n", *labels])
+    if not by_version:
+        return figure
     for version in [*sorted(v for v in by_version if v is not None), None]:
         counts = by_version.get(version, [])
         values = [percentile(counts, q) for q in qs]
