@@ -6,7 +6,7 @@ from django.db.models import Q
 from simple_history.models import HistoricalRecords
 
 from playbooks.engine.shapes import web_url_problem
-from playbooks.engine.spec import AGGREGATES, PRIORITY_RANGE
+from playbooks.engine.spec import AGGREGATES, PRIORITY_RANGE, SEQUENCE
 from playbooks.validators import validate_tags
 
 
@@ -253,10 +253,14 @@ class SignalDefinition(models.Model):
     position = models.PositiveIntegerField(default=0)
     name = models.CharField(max_length=100)
     event = models.CharField(max_length=100)
-    aggregate = models.CharField(max_length=20, choices=[(a, a) for a in AGGREGATES])
+    aggregate = models.CharField(max_length=20, choices=[(a, a) for a in (*AGGREGATES, SEQUENCE)])
     property = models.CharField(max_length=100, blank=True)
     window = models.CharField(max_length=20, blank=True, help_text="A duration such as 7d; blank for all time.")
     where = models.TextField(blank=True)
+    sequence = models.JSONField(
+        default=list, blank=True, help_text='A sequence signal\'s steps: [{"event": "page_view", "where": "..."}].'
+    )
+    within = models.CharField(max_length=20, blank=True, help_text="A sequence's longest span, e.g. 30m.")
 
     history = HistoricalRecords()
 

@@ -88,10 +88,24 @@ class TriggerForm(VersionChildForm):
 class SignalForm(VersionChildForm):
     class Meta:
         model = SignalDefinition
-        fields = ("position", "name", "event", "aggregate", "property", "window", "where")
+        fields = ("position", "name", "event", "aggregate", "property", "window", "where", "sequence", "within")
+        field_classes = {"sequence": StorableJSONField}
 
     def clean_where(self) -> str:
         return check_condition(self.cleaned_data["where"], EVENT_FILTER)
+
+    def clean_sequence(self) -> Any:
+        steps = self.cleaned_data["sequence"] or []
+        if not isinstance(steps, list) or not all(
+            isinstance(s, dict) and isinstance(s.get("event"), str) for s in steps
+        ):
+            raise ValidationError('a list of steps such as [{"event": "page_view", "where": "..."}]')
+        for step in steps:
+            check_condition(step.get("where") or "", EVENT_FILTER)
+        return steps
+
+    def clean_within(self) -> str:
+        return check_duration(self.cleaned_data["within"])
 
 
 class StepForm(VersionChildForm):

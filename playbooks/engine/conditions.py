@@ -48,7 +48,18 @@ _EVENT = DataType.OBJECT(
     accessor=lambda value, name: value.get(name),
 )
 
-BUILTIN_SIGNALS = ("skips", "skip_streak", "completed_modules", "avg_module_seconds", "idle_hours", "sessions")
+BUILTIN_SIGNALS = (
+    "skips",
+    "skip_streak",
+    "completed_modules",
+    "avg_module_seconds",
+    "idle_hours",
+    "sessions",
+    # sessions and engagement velocity (engine/sessions.py)
+    "session_seconds",
+    "avg_session_seconds",
+    "interactions_per_active_day",
+)
 
 BASE_VOCABULARY: dict[str, Any] = {
     "roles": DataType.ARRAY(DataType.STRING),

@@ -17,6 +17,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode
 
 from playbooks.engine.shapes import UNPRINTABLE, ShapeReader, kind_of
 from playbooks.engine.spec import (
+    SEQUENCE,
     ActionSpec,
     AudienceSpec,
     BranchOption,
@@ -24,6 +25,7 @@ from playbooks.engine.spec import (
     PlaybookInvalid,
     PlaybookSpec,
     PolicySpec,
+    SequenceStep,
     SignalSpec,
     SpecError,
     StepSpec,
@@ -45,7 +47,8 @@ TOP_KEYS = (
     "tests",
 )
 MODULE_KEYS = ("slug", "title", "kind", "url", "body", "minutes", "tags")
-SIGNAL_KEYS = ("event", "aggregate", "property", "window", "where")
+SIGNAL_KEYS = ("event", "aggregate", "property", "window", "where", "sequence", "within")
+SEQUENCE_KEYS = ("sequence", "within")
 STEP_KEYS = ("id", "module", "branch")
 OPTION_KEYS = ("when", "module", "goto", "otherwise")
 TRIGGER_KEYS = ("name", "when", "then", "limit", "cooldown")
@@ -337,6 +340,11 @@ def _signals(reader: ShapeReader, value: Any) -> tuple[SignalSpec, ...]:
     for name, definition in value.items():
         path = f"signals.{name}"
         body = reader.mapping(definition, path, SIGNAL_KEYS)
+        if "sequence" in body:
+            signals.append(_sequence_signal(reader, str(name), body, path))
+            continue
+        if "within" in body:
+            reader.error(f"{path}.within", "'within' bounds a sequence signal; a count over time has a 'window'")
         signals.append(
             SignalSpec(
                 name=str(name),
@@ -348,6 +356,28 @@ def _signals(reader: ShapeReader, value: Any) -> tuple[SignalSpec, ...]:
             )
         )
     return tuple(signals)
+
+
+def _sequence_signal(reader: ShapeReader, name: str, body: dict[str, Any], path: str) -> SignalSpec:
+    for key in body:
+        if key in SIGNAL_KEYS and key not in SEQUENCE_KEYS:  # unknown keys are already reported
+            reader.error(
+                f"{path}.{key}",
+                f"a sequence signal has 'sequence' and 'within' only; each step names its {key}"
+                if key in ("event", "where")
+                else f"a sequence signal has 'sequence' and 'within' only, not '{key}'",
+            )
+    steps = []
+    for index, item in enumerate(reader.sequence(body["sequence"], f"{path}.sequence")):
+        step = reader.mapping(item, f"{path}.sequence[{index}]", ("event", "where"))
+        steps.append(
+            SequenceStep(
+                event=reader.text(step.get("event"), f"{path}.sequence[{index}].event") or "",
+                where=reader.text(step.get("where"), f"{path}.sequence[{index}].where", required=False),
+            )
+        )
+    within = reader.text(body.get("within"), f"{path}.within", required=False)
+    return SignalSpec(name=name, event="", aggregate=SEQUENCE, sequence=tuple(steps), within=within)
 
 
 def _step(reader: ShapeReader, value: Any, path: str) -> StepSpec:
@@ -450,18 +480,7 @@ def document_from_spec(spec: PlaybookSpec) -> dict[str, Any]:
     if spec.modules:
         document["modules"] = [_module_document(module) for module in spec.modules]
     if spec.signals:
-        document["signals"] = {
-            s.name: _without_none(
-                {
-                    "event": s.event,
-                    "aggregate": s.aggregate,
-                    "property": s.property,
-                    "window": s.window,
-                    "where": s.where,
-                }
-            )
-            for s in spec.signals
-        }
+        document["signals"] = {s.name: _signal_document(s) for s in spec.signals}
     document["steps"] = [_step_document(step) for step in spec.steps]
     if spec.triggers:
         document["triggers"] = [_trigger_document(trigger) for trigger in spec.triggers]
@@ -474,6 +493,21 @@ def document_from_spec(spec: PlaybookSpec) -> dict[str, Any]:
 
 def dump_yaml(spec: PlaybookSpec) -> str:
     return yaml.safe_dump(document_from_spec(spec), sort_keys=False, allow_unicode=True, width=120)
+
+
+def _signal_document(signal: SignalSpec) -> dict[str, Any]:
+    if signal.aggregate == SEQUENCE:
+        steps = [_without_none({"event": step.event, "where": step.where}) for step in signal.sequence]
+        return _without_none({"sequence": steps, "within": signal.within})
+    return _without_none(
+        {
+            "event": signal.event,
+            "aggregate": signal.aggregate,
+            "property": signal.property,
+            "window": signal.window,
+            "where": signal.where,
+        }
+    )
 
 
 def _module_document(module: ModuleSpec) -> dict[str, Any]:

@@ -15,6 +15,8 @@ from zoneinfo import ZoneInfo
 from playbooks.engine.conditions import EVENT_FILTER, Condition, compile_condition
 from playbooks.engine.durations import parse_duration, utc_text
 from playbooks.engine.limits import held_back, remembered
+from playbooks.engine.sequences import CompiledSequence, sequence_count
+from playbooks.engine.sessions import SESSION_CLOCK_NAMES, SESSION_NAMES, sessions_of
 from playbooks.engine.signals import (
     COMPLETED,
     NO_EVENT,
@@ -27,7 +29,7 @@ from playbooks.engine.signals import (
     idle_hours,
     module_values,
 )
-from playbooks.engine.spec import ActionSpec, BranchOption, PlaybookSpec, StepSpec, TriggerSpec
+from playbooks.engine.spec import SEQUENCE, ActionSpec, BranchOption, PlaybookSpec, StepSpec, TriggerSpec
 from playbooks.engine.validation import vocabulary_of
 
 ACTIVE, COMPLETED_STATUS = "active", "completed"
@@ -160,12 +162,31 @@ class CompiledPlaybook:
                 where=compile_condition(s.where, EVENT_FILTER) if s.where else None,
             )
             for s in spec.signals
+            if s.aggregate != SEQUENCE
+        ]
+        self.sequences = [
+            CompiledSequence(
+                s.name,
+                tuple(
+                    (step.event, compile_condition(step.where, EVENT_FILTER) if step.where else None)
+                    for step in s.sequence
+                ),
+                parse_duration(s.within) if s.within else None,
+            )
+            for s in spec.signals
+            if s.aggregate == SEQUENCE
         ]
         self.step_keys = [step.key for step in spec.steps]
         expressions = [c.expression for c in self.options.values()] + [c.expression for _, c in self.triggers]
+        audience = [self.audience_when.expression] if self.audience_when else []
+        names = {name for expression in [*expressions, *audience] for name in _ROOT_NAME.findall(expression)}
+        # Sessions are summed up only for playbooks that read them: the other evaluations skip the walk.
+        self.reads_sessions = bool(names & set(SESSION_NAMES))
         # Whether evaluating at a later moment with no new event can change anything (the clock sweep skips others):
-        # the clock's own names, and signals over a window, which shrink as time passes.
-        clock_names = {"idle_hours", "days_enrolled", "now"} | {s.name for s in spec.signals if s.window}
+        # the clock's own names, open sessions, and signals over a window, which shrink as time passes.
+        clock_names = {"idle_hours", "days_enrolled", "now", *SESSION_CLOCK_NAMES} | {
+            s.name for s in spec.signals if s.window
+        }
         self.uses_clock = any(set(_ROOT_NAME.findall(expression)) & clock_names for expression in expressions)
         # The triggers whose value can change while no event arrives (the others are constant between events).
         self.clock_triggers = [
@@ -294,6 +315,10 @@ def clock_wakeup(
     )
     expired = bisect_right(expiries, first)
     zone = ZoneInfo(facts.timezone or "UTC")
+    # The quietest day's count changes when the learner's day does; sessions with every tick (summed up once).
+    daily = [signal for signal in windowed if signal.aggregate == "min_per_day"]
+    today = first.astimezone(zone).date()
+    sessions = sessions_of(events, zone) if playbook.reads_sessions else None
     # At the first tick every trigger is asked (one that held on the last event may not hold on the clock alone);
     # after it, only those that read the clock can change.
     triggers = playbook.triggers
@@ -301,7 +326,12 @@ def clock_wakeup(
         context.update(_clock_values(tick, enrolled_at, zone), idle_hours=idle_hours(last_seen, now=tick))
         if expired < len(expiries) and expiries[expired] <= tick:
             expired = bisect_right(expiries, tick)
-            context.update({signal.name: aggregate(events, signal, now=tick) for signal in windowed})
+            context.update({signal.name: aggregate(events, signal, now=tick, zone=zone) for signal in windowed})
+        if daily and tick.astimezone(zone).date() != today:
+            today = tick.astimezone(zone).date()
+            context.update({signal.name: aggregate(events, signal, now=tick, zone=zone) for signal in daily})
+        if sessions is not None:
+            context.update(sessions.values(tick))
         for trigger, condition in triggers:
             memory = state.triggers.get(trigger.name)
             if condition.evaluate(context)[0] != (memory.last if memory else False):
@@ -361,16 +391,22 @@ def _context(
     module: str | None,
 ) -> dict[str, Any]:
     enrolled_at = datetime.fromisoformat(state.enrolled_at) if state.enrolled_at else now
+    zone = ZoneInfo(facts.timezone or "UTC")
     return {
         "roles": list(facts.roles),
         "role": facts.roles[0] if facts.roles else None,
         "attributes": facts.attributes,
-        **_clock_values(now, enrolled_at, ZoneInfo(facts.timezone or "UTC")),
+        **_clock_values(now, enrolled_at, zone),
         **builtin_signals(events, now=now, enrolled_at=enrolled_at),
-        **declared_signals(events, playbook.signals, now=now),
+        **(sessions_of(events, zone).values(now) if playbook.reads_sessions else _NO_SESSIONS),
+        **declared_signals(events, playbook.signals, now=now, zone=zone),
+        **{sequence.name: sequence_count(events, sequence) for sequence in playbook.sequences},
         "module": module_values(events, module),
         "event": event.as_context() if event else NO_EVENT,
     }
+
+
+_NO_SESSIONS = dict.fromkeys(SESSION_NAMES, 0.0)  # the vocabulary's names, for playbooks that never read them
 
 
 def _clock_values(now: datetime, enrolled_at: datetime, zone: ZoneInfo) -> dict[str, Any]:

@@ -6,7 +6,7 @@ Events are taken in ``occurred_at`` order whatever order they arrived in, so lat
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from statistics import fmean
 from typing import Any
 
@@ -103,22 +103,25 @@ def module_values(events: Iterable[EventFact], module: str | None) -> dict[str, 
 
 
 def declared_signals(
-    events: Sequence[EventFact], signals: Iterable[CompiledSignal], *, now: datetime
+    events: Sequence[EventFact], signals: Iterable[CompiledSignal], *, now: datetime, zone: tzinfo = UTC
 ) -> dict[str, Any]:
-    return {signal.name: aggregate(events, signal, now=now) for signal in signals}
+    return {signal.name: aggregate(events, signal, now=now, zone=zone) for signal in signals}
 
 
-def aggregate(events: Sequence[EventFact], signal: CompiledSignal, *, now: datetime) -> Any:
+def aggregate(events: Sequence[EventFact], signal: CompiledSignal, *, now: datetime, zone: tzinfo = UTC) -> Any:
+    """``zone`` is the learner's: per-day rates count their local days."""
+    if signal.aggregate == "min_per_day":
+        return _quietest_day(events, signal, now=now, zone=zone)
     since = now - signal.window if signal.window else None
     matching = [
         event
         for event in events
-        if event.type == signal.event
-        and (since is None or event.occurred_at > since)
-        and (signal.where is None or signal.where.evaluate({"event": event.as_context()})[0])
+        if event.type == signal.event and (since is None or event.occurred_at > since) and _where(signal, event)
     ]
     if signal.aggregate == "count":
         return len(matching)
+    if signal.aggregate == "per_day" and signal.window:
+        return len(matching) / (signal.window.total_seconds() / 86_400)
     if signal.aggregate == "days_active":
         return len({event.occurred_at.date() for event in matching})
     raw = [event.properties.get(signal.property) for event in matching if signal.property in event.properties]
@@ -132,6 +135,24 @@ def aggregate(events: Sequence[EventFact], signal: CompiledSignal, *, now: datet
     if not numbers:
         return None  # no value yet: conditions comparing it are false until one arrives
     return {"avg": fmean, "min": min, "max": max}[signal.aggregate](numbers)
+
+
+def _quietest_day(events: Sequence[EventFact], signal: CompiledSignal, *, now: datetime, zone: tzinfo) -> int:
+    """The fewest matching events on any of the window's local days, today (so far) included: ``>= 2`` holds once
+    each of the last N days has had two."""
+    today = now.astimezone(zone).date()
+    days = max(signal.window.days, 1) if signal.window else 1
+    counts = {today - timedelta(days=back): 0 for back in range(days)}
+    for event in events:
+        if event.type == signal.event and event.occurred_at <= now:
+            day = event.occurred_at.astimezone(zone).date()
+            if day in counts and _where(signal, event):
+                counts[day] += 1
+    return min(counts.values())
+
+
+def _where(signal: CompiledSignal, event: EventFact) -> bool:
+    return signal.where is None or signal.where.evaluate({"event": event.as_context()})[0]
 
 
 def _number(value: Any) -> float | None:

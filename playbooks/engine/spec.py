@@ -3,7 +3,11 @@
 from dataclasses import dataclass, field
 from typing import Any
 
-AGGREGATES = ("count", "sum", "avg", "min", "max", "distinct", "last", "days_active")
+AGGREGATES = ("count", "sum", "avg", "min", "max", "distinct", "last", "days_active", "per_day", "min_per_day")
+# Rates by the learner's local day: over the window's days, whole days only (per_day counts the window's events per
+# day; min_per_day is the count on the window's quietest day, so ``>= 2`` means "at least 2 on each day").
+DAILY_AGGREGATES = frozenset({"per_day", "min_per_day"})
+SEQUENCE = "sequence"  # the aggregate a sequence signal is stored under: how many times its steps happened in order
 # Aggregates over a property's values; count and days_active need none.
 PROPERTY_AGGREGATES = frozenset({"sum", "avg", "min", "max", "distinct", "last"})
 ACTIONS = ("insert_module", "swap_module", "unlock_module", "goto", "remind", "flag", "complete", "webhook")
@@ -26,6 +30,12 @@ class ModuleSpec:
 
 
 @dataclass(frozen=True)
+class SequenceStep:
+    event: str
+    where: str | None = None
+
+
+@dataclass(frozen=True)
 class SignalSpec:
     name: str
     event: str
@@ -33,6 +43,8 @@ class SignalSpec:
     property: str | None = None
     window: str | None = None  # a duration as written ("7d"), None for all time
     where: str | None = None
+    sequence: tuple[SequenceStep, ...] = ()  # a sequence signal's steps, in order (aggregate SEQUENCE, no event)
+    within: str | None = None  # a sequence's longest span, first step to last
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ Every problem is reported with its path, all at once; nothing is written while a
 import difflib
 import re
 from collections.abc import Iterable
+from datetime import timedelta
 from typing import Any
 
 from playbooks.engine.conditions import (
@@ -23,12 +24,15 @@ from playbooks.engine.spec import (
     ACTIONS,
     AGGREGATES,
     AUDIENCE_EXITS,
+    DAILY_AGGREGATES,
     MODULE_ACTIONS,
     MODULE_KINDS,
     PRIORITY_RANGE,
     PROPERTY_AGGREGATES,
+    SEQUENCE,
     PlaybookInvalid,
     PlaybookSpec,
+    SignalSpec,
     SpecError,
     StepSpec,
     TriggerSpec,
@@ -105,6 +109,14 @@ def validate_spec(spec: PlaybookSpec, *, library_modules: Iterable[str] = ()) ->
     return errors
 
 
+def _whole_days(text: str) -> int | None:
+    try:
+        span = parse_duration(text)
+    except DurationError:
+        return None  # reported as a duration
+    return span.days if span.days > 0 and span == timedelta(days=span.days) else None
+
+
 class _Checker:
     def __init__(self, errors: list[SpecError], known_modules: set[str], vocabulary: Vocabulary) -> None:
         self.errors = errors
@@ -155,6 +167,9 @@ class _Checker:
                 self.error(path, f"signal name '{signal.name}' must be snake_case, usable in conditions")
             elif signal.name in BASE_VOCABULARY:
                 self.error(path, f"'{signal.name}' is a built-in name; choose another signal name")
+            if signal.aggregate == SEQUENCE:
+                self.sequence(signal, path)
+                continue
             if not SNAKE.match(signal.event):
                 self.error(f"{path}.event", f"event type '{signal.event}' must be snake_case, e.g. ticket_submitted")
             if signal.aggregate not in AGGREGATES:
@@ -165,7 +180,26 @@ class _Checker:
                 self.error(f"{path}.property", f"aggregate '{signal.aggregate}' needs the property it aggregates")
             if signal.window is not None:
                 self.duration(signal.window, f"{path}.window")
+            if signal.aggregate in DAILY_AGGREGATES:
+                self.daily(signal, path)
             self.condition(signal.where, f"{path}.where", EVENT_FILTER)
+
+    def daily(self, signal: SignalSpec, path: str) -> None:
+        """A rate per day is measured over a window; the quietest day's count over whole days."""
+        if signal.window is None:
+            self.error(f"{path}.window", f"'{signal.aggregate}' needs the window it is measured over, e.g. window: 7d")
+        elif signal.aggregate == "min_per_day" and _whole_days(signal.window) is None:
+            self.error(f"{path}.window", f"'min_per_day' counts whole days: a window such as 7d, not {signal.window}")
+
+    def sequence(self, signal: SignalSpec, path: str) -> None:
+        if len(signal.sequence) < 2:
+            self.error(f"{path}.sequence", "a sequence needs at least two steps, in order: A, then B")
+        for index, step in enumerate(signal.sequence):
+            if not SNAKE.match(step.event):
+                self.error(f"{path}.sequence[{index}].event", f"event type '{step.event}' must be snake_case")
+            self.condition(step.where, f"{path}.sequence[{index}].where", EVENT_FILTER)
+        if signal.within is not None:
+            self.duration(signal.within, f"{path}.within")
 
     def duration(self, text: str, path: str) -> None:
         try:

@@ -131,6 +131,8 @@ def version_write_spec(*, version: PlaybookVersion, spec: PlaybookSpec) -> Playb
             property=s.property or "",
             window=s.window or "",
             where=s.where or "",
+            sequence=[{"event": step.event, "where": step.where or ""} for step in s.sequence],
+            within=s.within or "",
         )
         for i, s in enumerate(spec.signals)
     )

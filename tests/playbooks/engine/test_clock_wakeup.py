@@ -23,8 +23,13 @@ CLOCK_CONDITIONS = [
     "idle_hours >= {n} and module.completion_pct < 75",
     "skips >= {n}",
     'event.type == "module_skipped"',
+    "tickets_quietest_day >= {n}",
+    "tickets_per_day >= {n} and tickets_quietest_day < 1",
+    "session_seconds >= {n} * 100",
+    "avg_session_seconds >= {n} * 1000 and skips >= 1",
 ]
 FIVE_MINUTES = timedelta(minutes=5)
+KINDS = ("module_skipped", "module_progress")
 
 
 def _playbook(conditions: list[str]) -> CompiledPlaybook:
@@ -32,7 +37,11 @@ def _playbook(conditions: list[str]) -> CompiledPlaybook:
         slug="clocked",
         name="Clocked",
         modules=(ModuleSpec("a", "A"), ModuleSpec("b", "B")),
-        signals=(SignalSpec("tickets_2h", "ticket_submitted", "count", None, "2h", None),),
+        signals=(
+            SignalSpec("tickets_2h", "ticket_submitted", "count", None, "2h", None),
+            SignalSpec("tickets_quietest_day", "ticket_submitted", "min_per_day", None, "2d", None),
+            SignalSpec("tickets_per_day", "ticket_submitted", "per_day", None, "1d", None),
+        ),
         steps=(StepSpec(module="a"), StepSpec(module="b")),
         triggers=tuple(
             TriggerSpec(f"t{i}", when, (ActionSpec("remind", {"channel": "email", "template": "nudge"}),), None)
@@ -51,9 +60,9 @@ def scenarios(draw):
     ]
     events, at = [], T0
     for _ in range(draw(st.integers(0, 8))):
-        at += timedelta(minutes=draw(st.integers(1, 300)))
-        kind = draw(st.sampled_from(["ticket_submitted", "module_skipped", "module_progress"]))
-        events.append(EventFact(kind, at, "a" if kind != "ticket_submitted" else None, {"completion_pct": 50}))
+        at += timedelta(minutes=draw(st.integers(1, 300)))  # gaps across the session timeout and local midnights
+        kind = draw(st.sampled_from([*KINDS, "ticket_submitted", "session_started", "session_ended"]))
+        events.append(EventFact(kind, at, "a" if kind in KINDS else None, {"completion_pct": 50}))
     return conditions, events, draw(st.sampled_from(["UTC", "Europe/Berlin", "Asia/Kolkata"]))
 
 

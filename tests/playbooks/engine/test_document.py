@@ -41,7 +41,12 @@ def test_every_form_round_trips():
                 "property": "seconds",
                 "window": "24h",
                 "where": 'event.properties.category == "billing"',
-            }
+            },
+            "quietest": {"event": "ticket_submitted", "aggregate": "min_per_day", "window": "7d"},
+            "funnel": {
+                "sequence": [{"event": "page_view", "where": 'event.properties.page == "a"'}, {"event": "signup"}],
+                "within": "30m",
+            },
         },
         "steps": [
             {"module": "m"},

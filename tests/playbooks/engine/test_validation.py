@@ -122,3 +122,68 @@ def test_limit_and_cooldown_typos_are_named_with_the_likely_key():
         "triggers[0].cooldwn: unknown key 'cooldwn'; did you mean 'cooldown'?",
         "triggers[0].limit.pr: unknown key 'pr'; did you mean 'per'?",
     ]
+
+
+def _invalid(mutate) -> list:
+    document = yaml.safe_load(yaml.safe_dump(SCENARIO))
+    mutate(document)
+    with pytest.raises(PlaybookInvalid) as caught:
+        check_playbook(spec_from_document(document))
+    return caught.value.errors
+
+
+def test_a_sequence_step_with_an_unknown_name_points_at_it_with_a_caret():
+    def mutate(doc):
+        doc["signals"]["funnel"] = {
+            "sequence": [{"event": "page_view"}, {"event": "page_view", "where": "event.propertes.page == 'b'"}],
+            "within": "half an hour",
+        }
+        doc["signals"]["lonely"] = {"sequence": [{"event": "Page View"}]}
+
+    errors = _invalid(mutate)
+
+    assert [str(e) for e in errors] == [
+        "signals.funnel.sequence[1].where: unknown attribute 'propertes' of 'event' at column 7; "
+        "did you mean 'properties'?",
+        "signals.funnel.within: 'half an hour' is not a duration; write a number and a unit (s, m, h, d, w), "
+        "e.g. 90s, 24h, 1d2h",
+        "signals.lonely.sequence: a sequence needs at least two steps, in order: A, then B",
+        "signals.lonely.sequence[0].event: event type 'Page View' must be snake_case",
+    ]
+    assert errors[0].pointer == "event.propertes.page == 'b'\n      ^"
+
+
+def test_sequence_keys_out_of_place_are_refused_with_the_likely_word():
+    document = yaml.safe_load(yaml.safe_dump(SCENARIO))
+    document["signals"]["funnel"] = {"sequence": [{"event": "a"}, {"evnt": "b"}], "window": "1h", "withn": "1h"}
+    document["signals"]["stray"] = {"event": "ticket_submitted", "aggregate": "count", "within": "7d"}
+
+    with pytest.raises(PlaybookInvalid) as caught:
+        spec_from_document(document)
+
+    assert [str(error) for error in caught.value.errors] == [
+        "signals.funnel.withn: unknown key 'withn'; did you mean 'within'?",
+        "signals.funnel.window: a sequence signal has 'sequence' and 'within' only, not 'window'",
+        "signals.funnel.sequence[1].evnt: unknown key 'evnt'; did you mean 'event'?",
+        "signals.funnel.sequence[1].event: required",
+        "signals.stray.within: 'within' bounds a sequence signal; a count over time has a 'window'",
+    ]
+
+
+def test_rate_mistakes():
+    def mutate(doc):
+        doc["signals"]["daily"] = {"event": "ticket_submitted", "aggregate": "min_per_day", "window": "36h"}
+        doc["signals"]["rate"] = {"event": "ticket_submitted", "aggregate": "per_day"}
+        doc["signals"]["rate_typo"] = {"event": "ticket_submitted", "aggregate": "per_dya", "window": "7d"}
+        doc["triggers"][0]["when"] = "daily >= 'two'"
+
+    errors = _invalid(mutate)
+
+    assert [str(e) for e in errors][:3] == [
+        "signals.daily.window: 'min_per_day' counts whole days: a window such as 7d, not 36h",
+        "signals.rate.window: 'per_day' needs the window it is measured over, e.g. window: 7d",
+        "signals.rate_typo.aggregate: unknown aggregate 'per_dya'; use one of: count, sum, avg, min, max, distinct, "
+        "last, days_active, per_day, min_per_day",
+    ]
+    assert errors[3].path == "triggers[0].when" and errors[3].message.startswith("type error at column 1")
+    assert errors[3].pointer.splitlines()[1] == "^"
