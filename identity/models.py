@@ -296,6 +296,7 @@ class ApiScope(models.TextChoices):
     LEARNERS_READ = "learners:read", "Read learners' next modules, progress and decisions"
     LEARNERS_WRITE = "learners:write", "Create, update and deactivate learners (HR systems)"
     PLAYBOOKS_SIMULATE = "playbooks:simulate", "Simulate playbooks"
+    ANALYTICS_READ = "analytics:read", "Read the insights figures (BI tools)"
 
 
 class ApiKeyQuerySet(models.QuerySet["ApiKey"]):

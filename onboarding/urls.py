@@ -82,6 +82,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("identity.api.urls")),  # before signals_app's: PUT /learners/{id} and /learners/batch
     path("api/v1/", include("signals_app.api.urls")),
+    path("api/v1/analytics/", include("insights.api_urls")),
     path("scim/v2/", include("identity.scim.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # The split view serves its start-up script from its own URL (?script): no inline script for the CSP to allow.
