@@ -32,7 +32,6 @@ DEBUG = env.bool("DEBUG", default=False)
 SECRET_KEY = read_secret("SECRET_KEY", default="django-insecure-embedded-mode-only-never-use-in-production")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
-SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
 # loaddemo refuses to create its well-known admin login where this is off (production.py turns it off).
 DEMO_DATA_ALLOWED = env.bool("DEMO_DATA_ALLOWED", default=True)
 
