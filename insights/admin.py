@@ -20,6 +20,7 @@ from django.utils.html import format_html
 from insights.charts import bar_chart
 from insights.drilldown import enrollments_behind
 from insights.forms import DashboardForm, DrillForm
+from insights.models import Survey
 from insights.selectors import FIGURES, Figure
 from playbooks.admin.versions import PlaybookAdmin
 from playbooks.models import Playbook
@@ -73,7 +74,7 @@ class PlaybookInsightsAdmin(PlaybookAdmin):
         response["Content-Disposition"] = f'attachment; filename="{playbook.slug}-{figure}.csv"'
         writer = csv.writer(response)
         writer.writerow(result.columns)
-        writer.writerows([("" if c.value is None else c.value) for c in row] for row in result.rows)
+        writer.writerows([_csv_value(c.value) for c in row] for row in result.rows)
         return response
 
     def learners_view(self, request: HttpRequest, pk: int) -> HttpResponse:
@@ -135,5 +136,22 @@ def _merge(query: str, drill: dict[str, str]) -> str:
     return urlencode([*base, *((k, v) for k, v in drill.items() if v and k != "version"), ("version", version)])
 
 
+def _csv_value(value: object) -> object:
+    return "" if value is None else " | ".join(value) if isinstance(value, list) else value
+
+
 def _text(value: object, column: str) -> str:
+    if isinstance(value, list):  # a figure's texts, such as the latest comments
+        return " | ".join(value)
     return f"{value:.1%}" if isinstance(value, float) and "rate" in column else str(value)
+
+
+@admin.register(Survey)
+class SurveyAdmin(admin.ModelAdmin):
+    """Which modules ask a micro-survey once completed; the answers are on each playbook's dashboard."""
+
+    list_display = ("module", "question", "is_active", "updated_at")
+    list_filter = ("is_active",)
+    list_select_related = ("module",)
+    search_fields = ("module__slug", "module__title")
+    autocomplete_fields = ("module",)

@@ -107,7 +107,7 @@ class PlaybookAnalyticsApi(AnalyticsApi):
 
 class PlaybookFigureApi(AnalyticsApi):
     """One figure of a playbook's dashboard: completion, time-to-competency, funnel, skip-rate, time-per-module,
-    triggers, reminders or latency."""
+    triggers, reminders, latency or surveys."""
 
     @extend_schema(
         operation_id="analytics_playbook_figure",

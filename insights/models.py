@@ -132,3 +132,23 @@ class EnrollmentSeen(models.Model):
 
     def __str__(self) -> str:
         return f"enrolment {self.enrollment_id}: v{self.version_id} {self.role}"
+
+
+DEFAULT_SURVEY_QUESTION = "Was this relevant to your role?"
+
+
+class Survey(models.Model):
+    """A micro-survey asked after a module: offered on the learner page once they have completed it, answered there
+    or through the API as a ``survey_answered`` event (``score`` 1-5, an optional ``comment``)."""
+
+    module = models.OneToOneField("playbooks.ContentModule", on_delete=models.CASCADE, related_name="+")
+    question = models.CharField(max_length=200, default=DEFAULT_SURVEY_QUESTION)
+    is_active = models.BooleanField(default=True, help_text="Inactive surveys are no longer offered to learners.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["module__slug"]
+
+    def __str__(self) -> str:
+        return f"survey after {self.module.slug}"

@@ -5,8 +5,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 
-from django.db.models import QuerySet, Sum
+from django.db.models import Exists, OuterRef, QuerySet, Subquery, Sum
 
+from identity.models import RoleAssignment
 from insights.models import (
     ActivityMetric,
     ActivityRollup,
@@ -14,12 +15,17 @@ from insights.models import (
     HistogramMetric,
     HistogramRollup,
     ModuleRollup,
+    Survey,
 )
 from insights.services.partitions import step_keys
 from insights.sketch import percentile
-from playbooks.models import ContentModule, Playbook, PlaybookVersion, VersionStatus
+from playbooks.models import ContentModule, Enrollment, Playbook, PlaybookVersion, VersionModule, VersionStatus
+from signals_app.event_input import SURVEY_ANSWERED, SURVEY_SCORES
+from signals_app.models import Event
 
 DEFAULT_SKIP_THRESHOLD = 0.3
+LOW_SURVEY_SCORE = 3.0  # averages below it are called out
+LATEST_COMMENTS = 3
 
 
 @dataclass(frozen=True)
@@ -344,6 +350,68 @@ def reminders(filters: Filters) -> Figure:
     return figure
 
 
+def _survey_answers(filters: Filters) -> list[tuple[int, str, dict, object]]:
+    """Each learner's latest answer per module of the playbook, as ``(learner, module, properties, when)``.
+
+    Read from the events, not a rollup: answers are at most one a learner per module (a later one replaces it),
+    found through the (type, occurred_at) index, so this stays small however large the event stream grows."""
+    versions = [filters.version] if filters.version else list(filters.playbook.versions.all())
+    modules = VersionModule.objects.filter(version__in=versions).values("module__slug")
+    enrolled = Enrollment.objects.filter(learner=OuterRef("learner"), playbook=filters.playbook)
+    if filters.version is not None:
+        enrolled = enrolled.filter(version=filters.version)
+    answers = Event.objects.filter(type=SURVEY_ANSWERED, module__in=modules).filter(Exists(enrolled))
+    if filters.role:
+        primary = RoleAssignment.objects.filter(learner=OuterRef("learner")).order_by("created_at", "pk")
+        answers = answers.alias(primary_role=Subquery(primary.values("role__slug")[:1])).filter(
+            primary_role=filters.role
+        )
+    if filters.start:
+        answers = answers.filter(occurred_at__date__gte=filters.start)
+    if filters.end:
+        answers = answers.filter(occurred_at__date__lte=filters.end)
+    latest: dict[tuple[int, str], tuple] = {}
+    for learner, module, properties, when in answers.order_by("occurred_at", "pk").values_list(
+        "learner_id", "module", "properties", "occurred_at"
+    ):
+        score = properties.get("score")
+        if isinstance(score, int) and not isinstance(score, bool) and SURVEY_SCORES[0] <= score <= SURVEY_SCORES[1]:
+            latest[(learner, module)] = (learner, module, properties, when)
+    return list(latest.values())
+
+
+def surveys(filters: Filters) -> Figure:
+    low, high = SURVEY_SCORES
+    scores = [str(score) for score in range(low, high + 1)]
+    figure = Figure(
+        "surveys",
+        "Survey results per module",
+        ["module", "question", "answers", "average score", *scores, "latest comments"],
+    )
+    by_module: dict[str, list[tuple]] = defaultdict(list)
+    for answer in _survey_answers(filters):
+        by_module[answer[1]].append(answer)
+    questions = dict(Survey.objects.filter(module__slug__in=list(by_module)).values_list("module__slug", "question"))
+    for module in sorted(by_module):
+        answers = by_module[module]
+        given = [properties["score"] for _l, _m, properties, _w in answers]
+        average = round(sum(given) / len(given), 2)
+        newest = sorted(answers, key=lambda answer: answer[3], reverse=True)
+        comments = [p["comment"] for _l, _m, p, _w in newest if p.get("comment")][:LATEST_COMMENTS]
+        counts = [Cell(given.count(int(score))) for score in scores]
+        figure.rows.append(
+            [Cell(module), Cell(questions.get(module, "")), Cell(len(given)), Cell(average), *counts, Cell(comments)]
+        )
+        figure.bars.append((module, average, f"{average} of {high} ({len(given)})"))
+        if average < LOW_SURVEY_SCORE:
+            figure.callouts.append(f"{module}: rated {average} of {high} on average by {len(given)} learners.")
+    figure.note = (
+        f"Each learner's latest answer per module ({low} to {high}), by the day answered; averages under "
+        f"{LOW_SURVEY_SCORE:g} are called out."
+    )
+    return figure
+
+
 FIGURES = {
     "completion": completion,
     "time-to-competency": time_to_competency,
@@ -353,4 +421,5 @@ FIGURES = {
     "triggers": triggers,
     "reminders": reminders,
     "latency": latency,
+    "surveys": surveys,
 }

@@ -75,6 +75,7 @@ urlpatterns = [
     path("learn/", web.learner_home, name="learner-home"),
     path("learn/module", web.learner_module_action, name="learner-module-action"),
     path("learn/team", web.learner_team, name="learner-team"),
+    path("learn/survey", web.learner_survey_answer, name="learner-survey-answer"),
     path("learn/reminders/<int:reminder_id>/dismiss", web.learner_reminder_dismiss, name="learner-reminder-dismiss"),
     path("learn/tokens", web.learner_token_issue, name="learner-token-issue"),
     path("learn/tokens/<int:token_id>/revoke", web.learner_token_withdraw, name="learner-token-revoke"),

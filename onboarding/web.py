@@ -19,7 +19,9 @@ from identity.managers import reports_of
 from identity.models import Learner
 from identity.selectors import learner_of_caller
 from identity.services import learner_token_create, learner_token_revoke
+from insights.surveys import surveys_due
 from playbooks.selectors import enrollments_of_learners, learner_progress, next_module_for_learner, optional_modules
+from signals_app.event_input import MAX_SURVEY_COMMENT, SURVEY_ANSWERED
 from signals_app.models import Event
 from signals_app.selectors import open_flags_of
 from signals_app.services import BatchInvalid, events_ingest
@@ -52,6 +54,8 @@ def learner_home(request: HttpRequest) -> HttpResponse:
         # forms of the same page are two events.
         "others": [{"answer": other, "event_id": uuid.uuid4().hex} for other in answer.others],
         "optional": [{"optional": each, "event_id": uuid.uuid4().hex} for each in optional_modules(answer=answer)],
+        "surveys": [{"survey": survey, "event_id": uuid.uuid4().hex} for survey in surveys_due(learner=learner)],
+        "survey_comment_max": MAX_SURVEY_COMMENT,
         "waiting": waiting,
         "tokens": learner.tokens.filter(revoked_at__isnull=True),
         "reminders": messages_in_app(learner=learner),
@@ -105,6 +109,33 @@ def learner_module_action(request: HttpRequest) -> HttpResponse:
         events_ingest(body=event, source=f"web:{learner.pk}")
     except BatchInvalid as exc:
         messages.error(request, exc.errors[0]["message"])
+    return HttpResponseRedirect(reverse("learner-home"))
+
+
+@login_required
+@require_POST
+def learner_survey_answer(request: HttpRequest) -> HttpResponse:
+    """A micro-survey's answer, posted as the ``survey_answered`` event the API takes: validated there, so the page
+    and the API refuse the same answers with the same words."""
+    learner = _learner(request)
+    score = request.POST.get("score", "")
+    properties: dict[str, object] = {"score": int(score) if score.isdigit() else score or None}
+    if comment := request.POST.get("comment", "").strip():
+        properties["comment"] = comment
+    event = {
+        "id": request.POST.get("event_id") or uuid.uuid4().hex,
+        "learner": learner.external_id,
+        "type": SURVEY_ANSWERED,
+        "module": request.POST.get("module", ""),
+        "occurred_at": timezone.now().isoformat(),
+        "properties": properties,
+    }
+    try:
+        events_ingest(body=event, source=f"web:{learner.pk}")
+    except BatchInvalid as exc:
+        messages.error(request, exc.errors[0]["message"])
+    else:
+        messages.success(request, "Thank you for your answer.")
     return HttpResponseRedirect(reverse("learner-home"))
 
 

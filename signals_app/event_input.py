@@ -22,6 +22,10 @@ BOUNDED_PROPERTIES = {
     "seconds": (0, 31_536_000, "seconds, at most a year"),
     "completion_pct": (0, 100, "a percentage"),
 }
+# A micro-survey's answer (insights): checked here so that a bad one is refused naming the field, like any event.
+SURVEY_ANSWERED = "survey_answered"
+SURVEY_SCORES = (1, 5)
+MAX_SURVEY_COMMENT = 1000
 _TYPE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 _MODULE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,99}$")
 _FIELDS = frozenset({"id", "learner", "type", "module", "occurred_at", "properties"})
@@ -99,6 +103,8 @@ def validate_item(index: int, item: Any, *, now: datetime) -> tuple[EventInput |
         )
     elif problem := _number_problem(properties):
         errors.append(_error(index, "properties", "out_of_range", problem))
+    elif kind == SURVEY_ANSWERED:
+        errors.extend(_error(index, *problem) for problem in _survey_problems(module, properties))
     if errors:
         return None, errors
     return EventInput(index, client_id, learner, kind, module, occurred_at, properties, properties_json), []
@@ -130,6 +136,42 @@ def _number_problem(properties: dict[str, Any]) -> str | None:
         if not low <= value <= high:
             return f"properties.{name}: {value!r} is out of range; {unit} between {low:g} and {high:g}."
     return None
+
+
+def _survey_problems(module: Any, properties: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """``(field, code, message)`` for each thing wrong with a survey answer."""
+    problems = []
+    if not module:
+        problems.append(("module", "required", "A survey answer names the module it is about, e.g. crm-basics."))
+    low, high = SURVEY_SCORES
+    score = properties.get("score")
+    if score is None:
+        problems.append(("properties.score", "required", f"properties.score is required: {low} to {high}."))
+    elif isinstance(score, bool) or not isinstance(score, int) or not low <= score <= high:
+        problems.append(
+            ("properties.score", "invalid", f"properties.score: {score!r} is not a whole number {low}-{high}.")
+        )
+    comment = properties.get("comment", "")
+    if not isinstance(comment, str):
+        problems.append(("properties.comment", "invalid", "properties.comment is text."))
+    elif len(comment) > MAX_SURVEY_COMMENT:
+        problems.append(
+            (
+                "properties.comment",
+                "too_long",
+                f"properties.comment is at most {MAX_SURVEY_COMMENT} characters; this one has {len(comment)}.",
+            )
+        )
+    unknown = sorted(set(properties) - {"score", "comment"})
+    if unknown:
+        problems.append(
+            (
+                "properties",
+                "unknown_field",
+                f"A survey answer's properties are score and comment, not {', '.join(unknown)}.",
+            )
+        )
+    return problems
 
 
 def _moment(value: Any, index: int, now: datetime, errors: list) -> datetime | None:
