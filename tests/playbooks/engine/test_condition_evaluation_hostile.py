@@ -52,11 +52,21 @@ VALUES = st.recursive(
 )
 
 
+class _Deep(list):
+    """A list nested ``depth`` levels deep that says so when printed: Hypothesis pretty-prints every example it
+    reports, recursively, and would itself hit the recursion limit on the 3,000 levels."""
+
+    def __repr__(self) -> str:
+        return f"<a list nested {self.depth} levels deep>"
+
+
 def _deep(depth: int) -> list:
     value: list = []
     for _ in range(depth):
         value = [value]
-    return value
+    deep = _Deep(value)
+    deep.depth = depth + 1
+    return deep
 
 
 def _mapping_or_anything(keys: list[str]) -> st.SearchStrategy:
