@@ -134,7 +134,7 @@ def test_the_figure_gives_average_distribution_count_and_latest_comments(world):
     assert rows["tools"][2:4] == [len(tools), round(sum(tools) / len(tools), 2)]
     assert rows["tools"][4:9] == [tools.count(score) for score in range(1, 6)]
     assert rows["tools"][9] == ["Changed my mind.", "Exactly what I needed.", "Too long."]
-    assert rows["welcome"][2:4] == [2, 4.5]
+    assert rows["welcome"][2:4] == [len(welcome), sum(welcome) / len(welcome)]
     assert figure.callouts == []  # 3.2 is not under 3
 
     by_role = {row[0].value: row for row in surveys(Filters(playbook=world.playbook, role="agent")).rows}
@@ -151,7 +151,7 @@ def test_a_low_average_is_called_out(world):
 
     figure = surveys(Filters(playbook=world.playbook))
 
-    assert 2.0 < LOW_SURVEY_SCORE
+    assert LOW_SURVEY_SCORE > 2.0
     assert figure.callouts == ["tools: rated 2.0 of 5 on average by 3 learners."]
 
 
