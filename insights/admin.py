@@ -155,3 +155,6 @@ class SurveyAdmin(admin.ModelAdmin):
     list_select_related = ("module",)
     search_fields = ("module__slug", "module__title")
     autocomplete_fields = ("module",)
+
+
+from insights import admin_experiments  # noqa: E402, F401 - the experiments' admin pages

@@ -8,7 +8,9 @@ Two families, each kept per (playbook, day) partition by ``insights.services.rol
 ``role`` is the learner's primary role (their oldest role assignment), blank for a learner with none.
 """
 
+from django.conf import settings
 from django.db import models
+from django.db.models import Q
 
 KEY = ("day", "playbook", "version", "role")
 
@@ -152,3 +154,104 @@ class Survey(models.Model):
 
     def __str__(self) -> str:
         return f"survey after {self.module.slug}"
+
+
+class ExperimentStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    RUNNING = "running", "Running"
+    STOPPED = "stopped", "Stopped"
+
+
+class Experiment(models.Model):
+    """An experiment on a playbook: new learners are split between arms (published versions of the playbook, and
+    optionally a control group on the standard flow, the version published when it started), each kept on their
+    arm's version for their whole journey; outcomes are compared per arm (``insights.experiment_results``)."""
+
+    playbook = models.ForeignKey("playbooks.Playbook", on_delete=models.CASCADE, related_name="experiments")
+    name = models.CharField(max_length=200)
+    hypothesis = models.TextField(blank=True, help_text="What you expect to change, and why.")
+    status = models.CharField(max_length=10, choices=ExperimentStatus.choices, default=ExperimentStatus.DRAFT)
+    baseline_rate = models.FloatField(
+        default=0.5, help_text="The completion rate expected of the control (or the first arm), 0.01 to 0.99."
+    )
+    minimum_effect = models.FloatField(
+        default=0.1, help_text="The smallest change in completion rate worth detecting, absolute (0.1 = 10 points)."
+    )
+    alpha = models.FloatField(default=0.05, help_text="Significance level (two-sided).")
+    power = models.FloatField(default=0.8, help_text="Chance of detecting the minimum effect when it is there.")
+    required_per_arm = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Learners per arm the power calculation asks for; set when it starts."
+    )
+    started_at = models.DateTimeField(null=True, blank=True)
+    stopped_at = models.DateTimeField(null=True, blank=True)
+    winner = models.ForeignKey(
+        "playbooks.PlaybookVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    promoted = models.ForeignKey(
+        "playbooks.PlaybookVersion",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The version published from the winner.",
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            # Two experiments splitting the same learners would each see the other's arms as noise.
+            models.UniqueConstraint(
+                fields=["playbook"], condition=Q(status="running"), name="experiment_one_running_per_playbook"
+            ),
+            models.CheckConstraint(
+                condition=Q(baseline_rate__gt=0, baseline_rate__lt=1), name="experiment_baseline_rate_range"
+            ),
+            models.CheckConstraint(
+                condition=Q(alpha__gt=0, alpha__lt=0.5, power__gt=0.5, power__lt=1), name="experiment_alpha_power"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.get_status_display()})"
+
+    @property
+    def key(self) -> str:
+        """What the assignment hash is salted with: arms of two experiments are independent."""
+        return f"experiment:{self.pk}"
+
+
+class ExperimentArm(models.Model):
+    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="arms")
+    version = models.ForeignKey("playbooks.PlaybookVersion", on_delete=models.PROTECT, related_name="+")
+    is_control = models.BooleanField(default=False)
+    weight = models.FloatField(default=1.0, help_text="Its share of new learners (the arms' weights are normalised).")
+
+    class Meta:
+        ordering = ["-is_control", "version__number"]
+        constraints = [
+            models.UniqueConstraint(fields=["experiment", "version"], name="experiment_arm_version_unique"),
+            models.CheckConstraint(condition=Q(weight__gte=0), name="experiment_arm_weight_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"control (v{self.version.number})" if self.is_control else f"v{self.version.number}"
+
+
+class ExperimentAssignment(models.Model):
+    """Which arm a learner was put in, once and for good (``bucket`` is where their hash fell)."""
+
+    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="assignments")
+    arm = models.ForeignKey(ExperimentArm, on_delete=models.CASCADE, related_name="assignments")
+    learner = models.ForeignKey("identity.Learner", on_delete=models.CASCADE, related_name="+")
+    bucket = models.FloatField()
+    assigned_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["experiment", "learner"], name="experiment_assignment_once")]
+
+    def __str__(self) -> str:
+        return f"{self.learner_id} in {self.arm}"

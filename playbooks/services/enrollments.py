@@ -6,7 +6,7 @@ with one bulk statement per table.
 """
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -74,19 +74,66 @@ def learner_enroll(
     Learner.objects.select_for_update().filter(pk=learner.pk).first()
     facts = selectors.learner_facts(learner=learner)
     enrolled = set(Enrollment.objects.filter(learner=learner).values_list("playbook_id", flat=True))
-    created = []
-    for version in selectors.versions_published() if versions is None else versions:
-        if version.playbook_id in enrolled:
-            continue
+    joining = [
+        (learner, version)
+        for version in (selectors.versions_published() if versions is None else versions)
+        if version.playbook_id not in enrolled
+        and matches_audience(spec_reads.compiled_version(version=version), facts, now=now)
+    ]
+    created, notes = [], []
+    for _learner, version, noted in versions_chosen(joining, now=now):
         playbook = spec_reads.compiled_version(version=version)
-        if not matches_audience(playbook, facts, now=now):
-            continue
         enrollment = _enrollment_new(learner, version, playbook, facts, now=now)
         enrollment.current_module_id = _module_ids([enrollment.next_slug]).get(enrollment.next_slug)
         enrollment.save()
         created.append(enrollment)
+        notes.append(noted)
         logger.info("playbooks.enrollment.created", extra={"learner": learner.pk, "version": version.pk})
+    enrollments_chosen(created, notes, now=now)
     return created
+
+
+# --- Version choice hook -------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class VersionChoice:
+    """Lets an app above this one start new enrolments on another version of their playbook than the one offered
+    (insights' experiments: the learner's arm), and record why once they are saved. Apps register one when they load,
+    as with versions.PUBLISH_CHECKS, so that this app does not import them. Both run under the learners' locks.
+
+    ``choose`` returns, per learner, the version and a note (None: nothing to record); ``chosen`` gets the saved
+    enrolments with their notes, only when there are some, so that a choice costs no query when nothing is chosen."""
+
+    choose: Callable[[Sequence[tuple[Learner, PlaybookVersion]], datetime], list[tuple[PlaybookVersion, object]]]
+    chosen: Callable[[Sequence[tuple[Enrollment, object]], datetime], None]
+
+
+VERSION_CHOICES: list[VersionChoice] = []
+
+
+def versions_chosen(
+    joining: Sequence[tuple[Learner, PlaybookVersion]], *, now: datetime
+) -> list[tuple[Learner, PlaybookVersion, list]]:
+    """Each joining learner's version after the choices, with the choices' notes (in VERSION_CHOICES order)."""
+    rows = [(learner, version, []) for learner, version in joining]
+    for choice in VERSION_CHOICES:
+        if not rows:
+            break
+        answers = choice.choose([(learner, version) for learner, version, _notes in rows], now)
+        rows = [
+            (learner, version, [*notes, note])
+            for (learner, _v, notes), (version, note) in zip(rows, answers, strict=True)
+        ]
+    return rows
+
+
+def enrollments_chosen(created: Sequence[Enrollment], notes: Sequence[list], *, now: datetime) -> None:
+    for index, choice in enumerate(VERSION_CHOICES):
+        noted = [(e, n[index]) for e, n in zip(created, notes, strict=True) if n and n[index] is not None]
+        if noted:
+            choice.chosen(noted, now)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
 
 
 def _enrollment_new(
@@ -148,7 +195,7 @@ def _reroute_batch(
     for enrollment in Enrollment.objects.filter(learner__in=learners):
         held[enrollment.learner_id][enrollment.playbook_id] = enrollment
     result = RerouteResult()
-    new: list[Enrollment] = []
+    joining: list[tuple[Learner, PlaybookVersion]] = []
     changed: list[Enrollment] = []
     for learner in learners:
         if not learner.is_active:
@@ -164,7 +211,7 @@ def _reroute_batch(
                 continue
             matches = matches_audience(playbook, facts[learner.pk], now=now)
             if enrollment is None and matches:
-                new.append(_enrollment_new(learner, version, playbook, facts[learner.pk], now=now))
+                joining.append((learner, version))
             elif enrollment is None:
                 continue
             elif enrollment.status == EnrollmentStatus.ENDED and matches:
@@ -175,12 +222,18 @@ def _reroute_batch(
                     result.kept += 1
                 else:
                     changed.append(_end(enrollment, EndedReason.LEFT_AUDIENCE, now=now))
+    chosen = versions_chosen(joining, now=now)
+    new = [
+        _enrollment_new(learner, version, spec_reads.compiled_version(version=version), facts[learner.pk], now=now)
+        for learner, version, _notes in chosen
+    ]
     result.ended = sum(1 for enrollment in changed if enrollment.status == EnrollmentStatus.ENDED)
     result.enrolled = len(new)
     modules = _module_ids([enrollment.next_slug for enrollment in new])
     for enrollment in new:
         enrollment.current_module_id = modules.get(enrollment.next_slug)
     Enrollment.objects.bulk_create(new)
+    enrollments_chosen(new, [notes for _learner, _version, notes in chosen], now=now)
     bulk_update_rows(changed, ENDED_FIELDS)
     if new or changed:
         logger.info(

@@ -1,0 +1,94 @@
+"""An experiment's outcomes per arm, read from its learners' enrolments and module progress, and compared with the
+control (or, without one, the first arm) by ``insights.stats``."""
+
+from dataclasses import dataclass, field
+
+from django.db.models import Count, Q
+
+from insights.models import Experiment, ExperimentArm, ExperimentAssignment
+from insights.stats import RateComparison, TimeComparison, compare_rates, compare_times
+from playbooks.models import Enrollment, EnrollmentStatus, ModuleProgress, ProgressStatus
+
+
+@dataclass
+class ArmOutcome:
+    arm: ExperimentArm
+    learners: int = 0  # assigned and enrolled
+    completed: int = 0
+    reached: int = 0  # module progress rows: a module reached
+    skipped: int = 0
+    hours: list[float] = field(default_factory=list)  # time to competency of the completed
+    completion: RateComparison | None = None  # against the baseline arm
+    time: TimeComparison | None = None
+    skips: RateComparison | None = None
+
+    @property
+    def completion_rate(self) -> float | None:
+        return self.completed / self.learners if self.learners else None
+
+    @property
+    def skip_rate(self) -> float | None:
+        return self.skipped / self.reached if self.reached else None
+
+
+@dataclass
+class Results:
+    experiment: Experiment
+    arms: list[ArmOutcome]
+    baseline: ArmOutcome
+    warnings: list[str] = field(default_factory=list)
+    winner: ArmOutcome | None = None  # the best arm significantly better than the baseline on completion
+
+
+def experiment_results(*, experiment: Experiment) -> Results:
+    arms = {arm.pk: ArmOutcome(arm) for arm in experiment.arms.select_related("version")}
+    assigned = ExperimentAssignment.objects.filter(experiment=experiment)
+    arm_of = dict(assigned.values_list("learner_id", "arm_id"))
+    enrollments = Enrollment.objects.filter(playbook=experiment.playbook, learner_id__in=assigned.values("learner_id"))
+    for learner_id, status, enrolled_at, completed_at in enrollments.values_list(
+        "learner_id", "status", "enrolled_at", "completed_at"
+    ):
+        outcome = arms[arm_of[learner_id]]
+        outcome.learners += 1
+        if status == EnrollmentStatus.COMPLETED and completed_at is not None:
+            outcome.completed += 1
+            outcome.hours.append((completed_at - enrolled_at).total_seconds() / 3600)
+    progress = (
+        ModuleProgress.objects.filter(enrollment__in=enrollments)
+        .values("enrollment__learner_id")
+        .annotate(reached=Count("pk"), skipped=Count("pk", filter=Q(status=ProgressStatus.SKIPPED)))
+    )
+    for row in progress:
+        outcome = arms[arm_of[row["enrollment__learner_id"]]]
+        outcome.reached += row["reached"]
+        outcome.skipped += row["skipped"]
+    ordered = list(arms.values())  # the control first, then by version (the arms' ordering)
+    results = Results(experiment, ordered, ordered[0])
+    _compare(results)
+    return results
+
+
+def _compare(results: Results) -> None:
+    base, alpha = results.baseline, results.experiment.alpha
+    for outcome in results.arms[1:]:
+        outcome.completion = compare_rates(
+            outcome.completed, outcome.learners, base.completed, base.learners, alpha=alpha
+        )
+        outcome.time = compare_times(outcome.hours, base.hours, alpha=alpha)
+        outcome.skips = compare_rates(outcome.skipped, outcome.reached, base.skipped, base.reached, alpha=alpha)
+    better = [
+        o for o in results.arms[1:] if o.completion and o.completion.p_value < alpha and o.completion.difference > 0
+    ]
+    results.winner = max(better, key=lambda o: o.completion.difference, default=None)
+    required = results.experiment.required_per_arm
+    smallest = min(outcome.learners for outcome in results.arms)
+    if required and smallest < required:
+        results.warnings.append(
+            f"The smallest arm has {smallest} of the {required} learners the power calculation asked for. Do not stop "
+            "on a peek: checking until a p-value dips under the significance level finds a 'winner' far more often "
+            "than it should. Wait for the sample size, then decide once."
+        )
+    if any(o.learners - o.completed > 0 for o in results.arms):
+        results.warnings.append(
+            "Learners still on their way count as not completed: compare arms whose learners had the same time."
+        )

@@ -1,0 +1,115 @@
+"""The statistics of experiments and bandits: pure functions over counts and samples (scipy and numpy), no ORM, so
+that each can be checked against a textbook value."""
+
+import hashlib
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy
+from scipy import stats
+
+# Below this expected count in any cell of a 2x2 table the chi-squared approximation is poor: Fisher's exact test.
+MIN_EXPECTED = 5
+
+
+def assignment_bucket(*, experiment: str, learner: str) -> float:
+    """Where a learner falls in [0, 1) for an experiment: the same in every process and after every restart (a
+    cryptographic hash, not Python's salted ``hash``), and independent between experiments."""
+    digest = hashlib.sha256(f"{experiment}\x00{learner}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def arm_for_bucket(bucket: float, weights: Sequence[float]) -> int:
+    """The arm whose slice of [0, 1) holds ``bucket``, slices sized by ``weights`` (normalised)."""
+    total = sum(weights)
+    edge = 0.0
+    for index, weight in enumerate(weights):
+        edge += weight / total
+        if bucket < edge:
+            return index
+    return len(weights) - 1  # rounding: the last edge may fall a hair under 1
+
+
+def sample_size_per_arm(*, baseline: float, effect: float, alpha: float = 0.05, power: float = 0.8) -> int:
+    """Learners per arm to detect a change of ``effect`` (absolute) from the ``baseline`` rate with a two-sided test
+    at ``alpha`` and this ``power``: n = (z₁₋α/₂ + z₁₋β)² · (p₁q₁ + p₂q₂) / (p₁ − p₂)² (normal approximation)."""
+    treated = baseline + effect
+    if not (0 < baseline < 1 and 0 < treated < 1 and effect != 0):
+        raise ValueError("The baseline and the baseline plus the effect must both be rates strictly between 0 and 1.")
+    z = stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power)
+    variance = baseline * (1 - baseline) + treated * (1 - treated)
+    return math.ceil(z**2 * variance / effect**2)
+
+
+@dataclass(frozen=True)
+class RateComparison:
+    rate: float
+    control_rate: float
+    difference: float  # rate − control rate
+    low: float  # confidence interval of the difference
+    high: float
+    lift: float | None  # difference / control rate
+    p_value: float
+    test: str
+
+
+def compare_rates(
+    successes: int, total: int, control_successes: int, control_total: int, *, alpha: float = 0.05
+) -> RateComparison | None:
+    """A rate against the control's: chi-squared on the 2x2 table (Fisher's exact test when an expected count is
+    under 5), the difference with its Wald interval, and the lift. None while either side has no learner."""
+    if not total or not control_total:
+        return None
+    table = [[successes, total - successes], [control_successes, control_total - control_successes]]
+    column = successes + control_successes
+    grand = total + control_total
+    if column in (0, grand):
+        p_value, test = 1.0, "none (every learner had the same outcome)"
+    elif min(r * c / grand for r in (total, control_total) for c in (column, grand - column)) < MIN_EXPECTED:
+        p_value, test = float(stats.fisher_exact(table).pvalue), "Fisher's exact"
+    else:
+        p_value, test = float(stats.chi2_contingency(table, correction=False).pvalue), "chi-squared"
+    rate, control_rate = successes / total, control_successes / control_total
+    spread = float(stats.norm.ppf(1 - alpha / 2)) * math.sqrt(
+        rate * (1 - rate) / total + control_rate * (1 - control_rate) / control_total
+    )
+    difference = rate - control_rate
+    lift = difference / control_rate if control_rate else None
+    return RateComparison(rate, control_rate, difference, difference - spread, difference + spread, lift, p_value, test)
+
+
+@dataclass(frozen=True)
+class TimeComparison:
+    median: float
+    control_median: float
+    difference: float  # of the means
+    low: float | None  # Welch's confidence interval of the difference of the means (None: no spread to measure)
+    high: float | None
+    p_value: float  # Mann-Whitney U, two-sided: times are skewed, the rank test does not assume normality
+    welch_p_value: float | None
+
+
+def compare_times(sample: Sequence[float], control: Sequence[float], *, alpha: float = 0.05) -> TimeComparison | None:
+    """Times (e.g. to competency) against the control's; None until each side has two."""
+    if len(sample) < 2 or len(control) < 2:
+        return None
+    rank = stats.mannwhitneyu(sample, control, alternative="two-sided")
+    low = high = welch_p = None
+    if len(set(sample)) > 1 or len(set(control)) > 1:  # Welch needs some spread on at least one side
+        welch = stats.ttest_ind(sample, control, equal_var=False)
+        interval = welch.confidence_interval(1 - alpha)
+        low, high, welch_p = _finite(interval.low), _finite(interval.high), _finite(welch.pvalue)
+    return TimeComparison(
+        median=float(numpy.median(sample)),
+        control_median=float(numpy.median(control)),
+        difference=float(numpy.mean(sample) - numpy.mean(control)),
+        low=low,
+        high=high,
+        p_value=float(rank.pvalue),
+        welch_p_value=welch_p,
+    )
+
+
+def _finite(value: float) -> float | None:
+    return float(value) if math.isfinite(value) else None
