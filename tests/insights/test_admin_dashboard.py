@@ -122,4 +122,4 @@ def test_the_dashboard_reads_only_rollups_in_a_bounded_number_of_queries(
 
     # The one exception: survey answers (one per learner and module) are read from their events, by type.
     raw = [q["sql"] for q in queries if any(f'"{table}"' in q["sql"] for table in RAW_TABLES)]
-    assert [sql for sql in raw if "\"signals_app_event\".\"type\" = 'survey_answered'" not in sql] == []
+    assert [sql for sql in raw if '"signals_app_event"."type" = \'survey_answered\'' not in sql] == []
