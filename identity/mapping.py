@@ -3,7 +3,9 @@ id, the role rules. Pure apart from reading the source's configuration; every sy
 
 A value that cannot be mapped is a ``MappingError`` naming the entry's field; the sync reports it and leaves that
 person untouched. The mapped result is hashed (canonical JSON, SHA-256): an entry whose hash is unchanged since the
-last run costs no write.
+last run costs no write. Before mapping, ``Mapper.raw_digest`` hashes what mapping reads of the entry as the source
+gave it (the mapped attributes, the external id, the groups, the enabled flag) with the mapping's ``fingerprint``:
+an entry whose raw digest is unchanged is not even mapped.
 """
 
 import hashlib
@@ -13,6 +15,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import lru_cache
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -42,6 +45,18 @@ _WHOLE_NUMBER = re.compile(r"\s*[+-]?\d{1,16}\s*")
 _TRUE = frozenset({"true", "yes", "y", "1", "on", "enabled", "active"})
 _FALSE = frozenset({"false", "no", "n", "0", "off", "disabled", "inactive", ""})
 _validate_email = EmailValidator()
+# Django's own pattern for the part before the @, compiled here: its lazy proxy costs more than the match.
+_EMAIL_USER = re.compile(EmailValidator.user_regex.pattern, EmailValidator.user_regex.flags)
+# What common.hostile.string_problem refuses (NUL, lone surrogates), found by one C-level scan; only a string that
+# matches is given to string_problem, for its message.
+_HOSTILE = re.compile("[\x00\ud800-\udfff]")
+# Bumped when a change to this module's code changes what it makes of the same entry (a transform, a check): the
+# fingerprint, so every raw digest, changes with it and the next run maps everyone again.
+MAPPING_VERSION = 1
+# Distinct values remembered per run (groups tuples, e-mail domains, role rule inputs); past this the cache starts
+# again, so a directory where every value differs costs memory for a bounded number only.
+_CACHE_LIMIT = 10_000
+_NO_ROLES: tuple[str, ...] = ()
 
 
 class MappingError(Exception):
@@ -79,6 +94,7 @@ class MappedEntry:
     roles: tuple[str, ...]  # role slugs, sorted
     enabled: bool
     digest: str = field(default="", compare=False)
+    json_text: str = field(default="", compare=False, repr=False)  # canonical_json(as_json()), set with the digest
 
     def as_json(self) -> dict[str, Any]:
         """What the link stores (``SourceLink.mapped``) and the hash covers."""
@@ -94,8 +110,33 @@ class MappedEntry:
 
 def entry_digest(mapped: Mapping[str, Any]) -> str:
     """SHA-256 of the canonical JSON of a mapped entry (sorted keys, no spaces)."""
-    text = json.dumps(mapped, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return _digest_of(canonical_json(mapped))
+
+
+def canonical_json(mapped: Mapping[str, Any]) -> str:
+    """The JSON the digest covers; also valid for the link's ``mapped`` column (the sync writes it as it is)."""
+    return json.dumps(mapped, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def _digest_of(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", errors="surrogatepass")).hexdigest()
+
+
+def mapping_fingerprint(
+    *, external_id_from: str, mappings: Sequence[MappingRule], rules: Sequence[RoleRuleSpec], direct_fields: bool
+) -> str:
+    """SHA-256 of everything besides the entry that decides what mapping makes of it: this module's version, the
+    external id's attribute, the mappings and the role rules in order. Part of every raw digest, so that an edited
+    mapping or rule maps every person again on the next run."""
+    return entry_digest(
+        {
+            "version": MAPPING_VERSION,
+            "external_id_from": external_id_from,
+            "direct_fields": direct_fields,
+            "mappings": [[rule.source_attribute, rule.target, rule.transform] for rule in mappings],
+            "rules": [[rule.when, rule.role] for rule in rules],
+        }
+    )
 
 
 def target_problem(target: str) -> str | None:
@@ -134,7 +175,11 @@ def parse_grace_period(text: str) -> timedelta:
 
 
 class Mapper:
-    """A source's mapping, compiled once per run: ``map(entry)`` → ``MappedEntry`` or ``MappingError``."""
+    """A source's mapping, compiled once per run: ``map(entry)`` → ``MappedEntry`` or ``MappingError``.
+
+    A Mapper serves one run and remembers what it worked out per distinct value (a tuple of groups, the roles of one
+    combination of attributes and groups), so that each is checked once per run rather than once per person.
+    """
 
     def __init__(
         self,
@@ -152,24 +197,60 @@ class Mapper:
             explicit += [MappingRule(name, name) for name in LEARNER_FIELDS if name not in mapped_targets]
         self.mappings = tuple(explicit)
         self.source_attributes = frozenset(rule.source_attribute for rule in self.mappings)
+        # Every attribute of an entry that mapping reads (a source need give no other).
+        self.attributes_read = self.source_attributes | ({external_id_from} if external_id_from else set())
+        self._sources = tuple(rule.source_attribute for rule in self.mappings)
         self.rules: tuple[tuple[Condition, str], ...] = tuple(
             (compile_condition(rule.when, ROLE_RULE_VOCABULARY), rule.role) for rule in rules
         )
         self.role_slugs = frozenset(slug for _condition, slug in self.rules)
+        self.fingerprint = mapping_fingerprint(
+            external_id_from=external_id_from, mappings=self.mappings, rules=rules, direct_fields=direct_fields
+        )
+        self._raw_base = hashlib.sha256(self.fingerprint.encode("ascii"))
+        self._groups_seen: dict[tuple[str, ...], tuple[str, ...] | MappingError] = {}
+        self._groups_text: dict[tuple[str, ...], bytes] = {}
+        self._roles_seen: dict[tuple[Any, ...], tuple[str, ...]] = {}
 
-    def map(self, entry: Entry) -> MappedEntry:
+    def raw_values(self, entry: Entry) -> tuple[Any, ...]:
+        """What the mappings read of ``entry``, one value per mapping (None: absent), found as ``map`` finds them."""
         attributes_in = entry.attributes
+        try:
+            return tuple([attributes_in[name] for name in self._sources])
+        except KeyError:
+            pass
         lowered: dict[str, Any] | None = None
+        values = []
+        for name in self._sources:
+            if name in attributes_in:
+                values.append(attributes_in[name])
+                continue
+            # Directory attribute names are case-insensitive (mail, Mail): a second, lower-cased look.
+            if lowered is None:
+                lowered = {str(key).lower(): value for key, value in attributes_in.items()}
+            values.append(lowered.get(name.lower()))
+        return tuple(values)
+
+    def raw_digest(self, entry: Entry, values: tuple[Any, ...] | None = None) -> str:
+        """SHA-256 of the mapping's fingerprint and everything ``map`` reads of ``entry`` as the source gave it: the
+        mapped attributes' values (``values``, from ``raw_values``), the external id's, the groups and the enabled
+        flag. Equal digests give equal mapped entries, so a person whose link holds this digest needs no mapping."""
+        if values is None:
+            values = self.raw_values(entry)
+        read = (entry.remote_id, values, self._external_raw(entry, entry.attributes), bool(entry.enabled))
+        digest = self._raw_base.copy()
+        # repr tells apart what mapping tells apart ('1', 1, 1.0, True, ['1']); the groups' text is worked out once
+        # per distinct tuple.
+        digest.update(repr(read).encode("utf-8", errors="surrogatepass"))
+        digest.update(self._groups_repr(entry.groups))
+        return digest.hexdigest()
+
+    def map(self, entry: Entry, values: tuple[Any, ...] | None = None) -> MappedEntry:
+        if values is None:
+            values = self.raw_values(entry)
         fields: dict[str, str] = {}
         attributes: dict[str, Any] = {}
-        for rule in self.mappings:
-            if rule.source_attribute in attributes_in:
-                raw = attributes_in[rule.source_attribute]
-            else:
-                # Directory attribute names are case-insensitive (mail, Mail): a second, lower-cased look.
-                if lowered is None:
-                    lowered = {str(name).lower(): value for name, value in attributes_in.items()}
-                raw = lowered.get(rule.source_attribute.lower())
+        for rule, raw in zip(self.mappings, values, strict=True):
             if raw is None:
                 continue
             value = _transformed(raw, rule)
@@ -179,12 +260,12 @@ class Mapper:
                 fields[rule.target] = _learner_field(rule, value)
             else:
                 attributes[rule.target.removeprefix("attributes.")] = _attribute_value(rule, value)
-        groups = _groups(entry.groups)
+        groups = self._groups(entry.groups)
         roles = self.roles_for(attributes, groups)
         return MappedEntry(
             remote_id=entry.remote_id,
             ref=entry.ref or entry.remote_id,
-            external_id=self._external_id(entry, attributes_in),
+            external_id=self._external_id(entry, entry.attributes),
             fields=fields,
             attributes=attributes,
             groups=groups,
@@ -192,24 +273,74 @@ class Mapper:
             enabled=bool(entry.enabled),
         )
 
-    def mapped(self, entry: Entry) -> MappedEntry:
+    def mapped(self, entry: Entry, values: tuple[Any, ...] | None = None) -> MappedEntry:
         """``map`` with the digest filled in (the sync's hot path)."""
-        result = self.map(entry)
+        result = self.map(entry, values)
         return _with_digest(result)
 
     def roles_for(self, attributes: Mapping[str, Any], groups: Iterable[str]) -> tuple[str, ...]:
-        """Every matching rule gives its role (rules are ordered; order only matters for reading them)."""
+        """Every matching rule gives its role (rules are ordered; order only matters for reading them). The answer
+        for each distinct (attributes, groups) is remembered for the run: conditions read nothing else."""
         if not self.rules:
-            return ()
+            return _NO_ROLES
+        groups = tuple(groups)
+        key = _roles_key(attributes, groups)
+        if key is not None and (known := self._roles_seen.get(key)) is not None:
+            return known
         values = {"attributes": attributes, "groups": list(groups)}
-        return tuple(sorted({slug for condition, slug in self.rules if condition.evaluate(values)[0]}))
+        roles = tuple(sorted({slug for condition, slug in self.rules if condition.evaluate(values)[0]}))
+        if key is not None:
+            if len(self._roles_seen) >= _CACHE_LIMIT:
+                self._roles_seen.clear()
+            self._roles_seen[key] = roles
+        return roles
+
+    def _groups(self, groups: Iterable[str]) -> tuple[str, ...]:
+        """``_checked_groups`` once per distinct tuple of group names in the run (a directory hands the same tuple
+        to everyone with the same memberships)."""
+        try:
+            known = self._groups_seen.get(groups)
+        except TypeError:  # a list, or a tuple holding one: checked every time
+            return _checked_groups(groups)
+        if known is None:
+            try:
+                known = _checked_groups(groups)
+            except MappingError as exc:
+                known = exc
+            # 1 == True: only tuples of names are kept, compared by value.
+            if type(groups) is tuple and all(type(group) is str for group in groups):
+                if len(self._groups_seen) >= _CACHE_LIMIT:
+                    self._groups_seen.clear()
+                self._groups_seen[groups] = known
+        if isinstance(known, MappingError):
+            raise MappingError(known.field, known.message)
+        return known
+
+    def _groups_repr(self, groups: Iterable[str]) -> bytes:
+        try:
+            text = self._groups_text.get(groups)
+        except TypeError:
+            text = None
+        if text is None:
+            text = repr(groups).encode("utf-8", errors="surrogatepass")
+            if type(groups) is tuple and all(type(group) is str for group in groups):
+                if len(self._groups_text) >= _CACHE_LIMIT:
+                    self._groups_text.clear()
+                self._groups_text[groups] = text
+        return text
+
+    def _external_raw(self, entry: Entry, attributes_in: Mapping[str, Any]) -> Any:
+        name = self.external_id_from
+        if not name:
+            return entry.remote_id
+        raw = attributes_in.get(name)
+        if raw is None:
+            raw = next((value for key, value in attributes_in.items() if str(key).lower() == name.lower()), None)
+        return raw
 
     def _external_id(self, entry: Entry, attributes_in: Mapping[str, Any]) -> str:
-        name = self.external_id_from
-        raw: Any = entry.remote_id if not name else attributes_in.get(name)
-        if name and raw is None:
-            raw = next((value for key, value in attributes_in.items() if str(key).lower() == name.lower()), None)
-        where = name or "remote id"
+        raw = self._external_raw(entry, attributes_in)
+        where = self.external_id_from or "remote id"
         if isinstance(raw, list | tuple):
             if len(raw) != 1:
                 raise MappingError(where, f"the external id ({where}) holds {len(raw)} values; it needs exactly one")
@@ -221,22 +352,59 @@ class Mapper:
         text = str(raw).strip()
         if len(text) > EXTERNAL_ID_MAX_LENGTH:
             raise MappingError(where, f"the external id ({where}) is longer than {EXTERNAL_ID_MAX_LENGTH} characters")
-        if problem := string_problem(text):
+        if problem := _string_problem(text):
             raise MappingError(where, f"the external id ({where}) {problem}")
         return text
 
 
 def _with_digest(result: MappedEntry) -> MappedEntry:
-    object.__setattr__(result, "digest", entry_digest(result.as_json()))
+    text = canonical_json(result.as_json())
+    object.__setattr__(result, "json_text", text)
+    object.__setattr__(result, "digest", _digest_of(text))
     return result
 
 
-def _groups(groups: Iterable[str]) -> tuple[str, ...]:
+def _roles_key(attributes: Mapping[str, Any], groups: tuple[str, ...]) -> tuple[Any, ...] | None:
+    """A hashable stand-in for what role rules read, or None when a value cannot be one. Types are part of it:
+    1, 1.0 and True are equal keys in Python but not to a condition."""
+    try:
+        key = tuple(
+            (name, type(value), tuple(value) if type(value) is list else value) for name, value in attributes.items()
+        )
+        hash(key)
+        hash(groups)
+    except TypeError:
+        return None
+    if not all(type(group) is str for group in groups):
+        return None
+    return (key, groups)
+
+
+def _checked_groups(groups: Iterable[str]) -> tuple[str, ...]:
     cleaned = sorted({str(group) for group in groups if group is not None and str(group)})
     for group in cleaned:
-        if problem := string_problem(group):
+        if problem := _string_problem(group):
             raise MappingError("groups", f"a group name {problem}")
     return tuple(cleaned[:MAX_STORED_GROUPS])
+
+
+def _string_problem(text: str) -> str | None:
+    """``common.hostile.string_problem``, with its Python-level scan run only on the rare string that needs it."""
+    return string_problem(text) if _HOSTILE.search(text) else None
+
+
+def _is_email(text: str) -> bool:
+    """What Django's EmailValidator accepts (its rules, its user-part pattern), with each domain's verdict kept:
+    a directory has a handful of domains and a person each."""
+    if len(text) > 320 or "@" not in text:
+        return False
+    user_part, domain_part = text.rsplit("@", 1)
+    return bool(_EMAIL_USER.match(user_part)) and _email_domain_ok(domain_part)
+
+
+@lru_cache(maxsize=_CACHE_LIMIT)
+def _email_domain_ok(domain_part: str) -> bool:
+    return domain_part in _validate_email.domain_allowlist or _validate_email.validate_domain_part(domain_part)
 
 
 def _transformed(raw: Any, rule: MappingRule) -> Any:
@@ -299,15 +467,13 @@ def _learner_field(rule: MappingRule, value: Any) -> str:
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         raise MappingError(where, f"{target} takes text, not {type(value).__name__}")
     text = str(value).strip()
-    if problem := string_problem(text):
+    if problem := _string_problem(text):
         raise MappingError(where, f"{target} {problem}")
     if len(text) > FIELD_MAX_LENGTH[target]:
         raise MappingError(where, f"{target} is longer than {FIELD_MAX_LENGTH[target]} characters")
     if target == "email" and text:
-        try:
-            _validate_email(text)
-        except ValidationError:
-            raise MappingError(where, f"{_shown(text)} is not an e-mail address") from None
+        if not _is_email(text):
+            raise MappingError(where, f"{_shown(text)} is not an e-mail address")
     elif target == "timezone":
         try:
             validate_timezone(text)
@@ -332,7 +498,7 @@ def _attribute_value(rule: MappingRule, value: Any) -> Any:
     else:
         raise MappingError(rule.source_attribute, f"cannot store a {type(value).__name__} in {rule.target}")
     for item in items:
-        if problem := string_problem(item):
+        if problem := _string_problem(item):
             raise MappingError(rule.source_attribute, f"{rule.target} {problem}")
         if len(item) > MAX_ATTRIBUTE_TEXT:
             raise MappingError(rule.source_attribute, f"{rule.target} is longer than {MAX_ATTRIBUTE_TEXT} characters")

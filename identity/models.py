@@ -182,12 +182,18 @@ _MISSING = Q(missing_since__isnull=False)
 
 class SourceLink(models.Model):
     """A learner as one source knows them: its remote id (an LDAP entryUUID, a SCIM id, a file's id column), when it
-    last saw them, since when they are missing, and a hash of their mapped entry (an unchanged entry costs nothing)."""
+    last saw them, since when they are missing, and hashes of their entry (an unchanged entry costs nothing)."""
 
     source = models.ForeignKey(IdentitySource, on_delete=models.CASCADE, related_name="links")
     learner = models.ForeignKey(Learner, on_delete=models.CASCADE, related_name="source_links")
     remote_id = models.CharField(max_length=255)
-    entry_hash = models.CharField(max_length=64, blank=True)
+    entry_hash = models.CharField(max_length=64, blank=True, help_text="SHA-256 of the mapped entry.")
+    raw_hash = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="SHA-256 of what mapping read of the entry as the source gave it, with the source's mapping and "
+        "role rules: the same digest next run, and the person is not even mapped.",
+    )
     last_seen_at = models.DateTimeField()
     missing_since = models.DateTimeField(null=True, blank=True)
     deactivated_at = models.DateTimeField(

