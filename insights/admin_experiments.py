@@ -1,5 +1,6 @@
 """Experiments in the admin: create one from published versions of a playbook, then on its Results page see the
-power calculation, each arm's outcomes against the control, and start, stop or promote the winner."""
+power calculation, each arm's outcomes against the control, a bandit's allocations, and start, stop or promote the
+winner."""
 
 from django import forms
 from django.contrib import admin, messages
@@ -19,12 +20,15 @@ from insights.services.experiments import (
     experiment_promote,
     experiment_start,
     experiment_stop,
+    floor_check,
     required_sample,
 )
 from playbooks.engine.spec import PlaybookInvalid
 from playbooks.models import PlaybookVersion
 
 SETTINGS = ("baseline_rate", "minimum_effect", "alpha", "power")
+BANDIT = ("allocation", "floor")
+ALLOCATIONS_SHOWN = 50
 
 
 class ExperimentForm(forms.ModelForm):
@@ -38,16 +42,17 @@ class ExperimentForm(forms.ModelForm):
 
     class Meta:
         model = Experiment
-        fields = ("playbook", "name", "hypothesis", *SETTINGS)
+        fields = ("playbook", "name", "hypothesis", *SETTINGS, *BANDIT)
 
     def clean(self) -> dict:
         data = super().clean()
         if self.errors:
             return data
         try:
-            experiment_arms(
+            arms = experiment_arms(
                 playbook=data["playbook"], variants=data["variants"], with_control=data.get("with_control", False)
             )
+            floor_check(floor=data["floor"], arms=len(arms))
             data["required"] = required_sample(**{name: data[name] for name in SETTINGS})
         except ApplicationError as exc:
             raise forms.ValidationError({exc.field if exc.field in self.fields else None: exc.message}) from exc
@@ -80,8 +85,8 @@ class ExperimentAdmin(admin.ModelAdmin):
         if obj is None:
             return ()
         return (
-            "playbook", "name", "hypothesis", *SETTINGS, "status", "required_per_arm", "started_at", "stopped_at",
-            "winner", "promoted", "results",
+            "playbook", "name", "hypothesis", *SETTINGS, *BANDIT, "status", "required_per_arm", "started_at",
+            "stopped_at", "winner", "promoted", "results",
         )  # fmt: skip
 
     def get_fields(self, request: HttpRequest, obj=None) -> tuple:
@@ -98,7 +103,7 @@ class ExperimentAdmin(admin.ModelAdmin):
             variants=list(data["variants"]),
             with_control=data.get("with_control", False),
             user=request.user,
-            **{name: data[name] for name in SETTINGS},
+            **{name: data[name] for name in (*SETTINGS, *BANDIT)},
         )
         obj.pk = created.pk
         messages.info(
@@ -133,6 +138,8 @@ class ExperimentAdmin(admin.ModelAdmin):
             "opts": self.model._meta,
             "experiment": experiment,
             "results": experiment_results(experiment=experiment),
+            "allocations": list(experiment.allocations.order_by("-pk")[:ALLOCATIONS_SHOWN]),
+            "allocations_count": experiment.allocations.count(),
             "can_change": self.has_change_permission(request, experiment),
             "title": f"Results: {experiment.name}",
         }

@@ -5,9 +5,9 @@ from dataclasses import dataclass, field
 
 from django.db.models import Count, Q
 
-from insights.models import Experiment, ExperimentArm, ExperimentAssignment
+from insights.models import Allocation, Experiment, ExperimentArm, ExperimentAssignment
 from insights.stats import RateComparison, TimeComparison, compare_rates, compare_times
-from playbooks.models import Enrollment, EnrollmentStatus, ModuleProgress, ProgressStatus
+from playbooks.models import Enrollment, EnrollmentStatus, ModuleProgress, Playbook, ProgressStatus
 
 
 @dataclass
@@ -38,6 +38,13 @@ class Results:
     baseline: ArmOutcome
     warnings: list[str] = field(default_factory=list)
     winner: ArmOutcome | None = None  # the best arm significantly better than the baseline on completion
+    peek_warning: str | None = None  # while an arm has fewer learners than the power calculation asked for
+
+
+def playbook_experiments_results(*, playbook: Playbook) -> list[Results]:
+    """Every experiment of the playbook, newest first, with its results (a few queries per experiment)."""
+    experiments = Experiment.objects.filter(playbook=playbook).select_related("playbook", "winner", "promoted")
+    return [experiment_results(experiment=experiment) for experiment in experiments.order_by("-created_at", "-pk")]
 
 
 def experiment_results(*, experiment: Experiment) -> Results:
@@ -83,10 +90,16 @@ def _compare(results: Results) -> None:
     required = results.experiment.required_per_arm
     smallest = min(outcome.learners for outcome in results.arms)
     if required and smallest < required:
-        results.warnings.append(
+        results.peek_warning = (
             f"The smallest arm has {smallest} of the {required} learners the power calculation asked for. Do not stop "
             "on a peek: checking until a p-value dips under the significance level finds a 'winner' far more often "
             "than it should. Wait for the sample size, then decide once."
+        )
+        results.warnings.append(results.peek_warning)
+    if results.experiment.allocation == Allocation.BANDIT:
+        results.warnings.append(
+            "A bandit moves learners towards the arm doing best, so the arms' learners joined at different times and "
+            "in unequal numbers: read its p-values as indicative, not as a fixed-split test's."
         )
     if any(o.learners - o.completed > 0 for o in results.arms):
         results.warnings.append(

@@ -162,6 +162,11 @@ class ExperimentStatus(models.TextChoices):
     STOPPED = "stopped", "Stopped"
 
 
+class Allocation(models.TextChoices):
+    FIXED = "fixed", "Fixed weights"
+    BANDIT = "bandit", "Bandit (Thompson sampling on completion)"
+
+
 class Experiment(models.Model):
     """An experiment on a playbook: new learners are split between arms (published versions of the playbook, and
     optionally a control group on the standard flow, the version published when it started), each kept on their
@@ -179,6 +184,15 @@ class Experiment(models.Model):
     )
     alpha = models.FloatField(default=0.05, help_text="Significance level (two-sided).")
     power = models.FloatField(default=0.8, help_text="Chance of detecting the minimum effect when it is there.")
+    allocation = models.CharField(
+        max_length=10,
+        choices=Allocation.choices,
+        default=Allocation.FIXED,
+        help_text="A bandit moves new learners towards the arm that completes best, every 15 minutes.",
+    )
+    floor = models.FloatField(
+        default=0.05, help_text="A bandit's smallest share of new learners per arm, so that no arm starves (0 to 0.5)."
+    )
     required_per_arm = models.PositiveIntegerField(
         null=True, blank=True, help_text="Learners per arm the power calculation asks for; set when it starts."
     )
@@ -213,6 +227,7 @@ class Experiment(models.Model):
             models.CheckConstraint(
                 condition=Q(alpha__gt=0, alpha__lt=0.5, power__gt=0.5, power__lt=1), name="experiment_alpha_power"
             ),
+            models.CheckConstraint(condition=Q(floor__gte=0, floor__lte=0.5), name="experiment_floor_range"),
         ]
 
     def __str__(self) -> str:
@@ -255,3 +270,22 @@ class ExperimentAssignment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.learner_id} in {self.arm}"
+
+
+class BanditAllocation(models.Model):
+    """A change of a bandit's weights, with the posterior it was drawn from: ``arms`` is
+    ``[{"arm": pk, "label", "alpha", "beta", "weight"}]``, alpha = 1 + completed and beta = 1 + not completed."""
+
+    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="allocations")
+    arms = models.JSONField()
+    seed = models.BigIntegerField(
+        help_text="Seeds the posterior draws: the same posterior and seed give these weights."
+    )
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["experiment", "-created_at"], name="bandit_allocation_recent")]
+
+    def __str__(self) -> str:
+        return f"allocation of experiment {self.experiment_id} at {self.created_at:%Y-%m-%d %H:%M}"

@@ -113,3 +113,22 @@ def compare_times(sample: Sequence[float], control: Sequence[float], *, alpha: f
 
 def _finite(value: float) -> float | None:
     return float(value) if math.isfinite(value) else None
+
+
+# Enough posterior draws that a weight's Monte Carlo error (at most 0.5 / √draws) stays under half a point.
+THOMPSON_DRAWS = 10_000
+
+
+def thompson_weights(
+    posteriors: Sequence[tuple[int, int]], *, floor: float, seed: int, draws: int = THOMPSON_DRAWS
+) -> list[float]:
+    """The share of new learners per arm under Thompson sampling: the chance that each arm's Beta(alpha, beta)
+    posterior draws the highest rate (estimated from ``draws`` joint draws seeded by ``seed``), squeezed so that every
+    arm keeps at least ``floor``: weight = floor + (1 − k·floor) · P(best). The weights add up to 1."""
+    if floor < 0 or floor * len(posteriors) > 1:
+        raise ValueError(f"A floor of {floor} for {len(posteriors)} arms leaves no room: at most 1 / arms.")
+    rng = numpy.random.default_rng(seed)
+    samples = numpy.column_stack([rng.beta(alpha, beta, size=draws) for alpha, beta in posteriors])
+    best = numpy.bincount(samples.argmax(axis=1), minlength=len(posteriors)) / draws
+    spare = 1 - floor * len(posteriors)
+    return [floor + spare * float(share) for share in best]

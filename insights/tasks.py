@@ -11,3 +11,11 @@ def fold_rollups() -> int:
 
     result = rollups_fold()
     return 0 if result is None else result.cohort_partitions + result.activity_partitions
+
+
+# Not acks_late either: an allocation lost with its worker is the next run's, from the same (or a newer) posterior.
+@shared_task(name="insights.allocate_bandits", autoretry_for=(OperationalError, InterfaceError), max_retries=2)
+def allocate_bandits() -> int:
+    from insights.services.bandits import bandits_allocate
+
+    return bandits_allocate()

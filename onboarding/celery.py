@@ -79,6 +79,8 @@ BEAT_SCHEDULE = {
     "restart lost identity syncs": {"task": "identity.sweep_sync_runs", "schedule": 300.0},
     # What changed in the last minute (and a trailing window, insights/services/rollups.py) into the dashboards.
     "fold insights rollups": {"task": "insights.fold_rollups", "schedule": 60.0},
+    # Running bandits' weights from their posteriors (insights/services/bandits.py); queue default, as insights.*.
+    "allocate bandit arms": {"task": "insights.allocate_bandits", "schedule": 900.0},
 }
 
 app = Celery("onboarding")

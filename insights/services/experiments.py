@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from common.errors import ApplicationError
 from identity.models import Learner
-from insights.models import Experiment, ExperimentArm, ExperimentAssignment, ExperimentStatus
+from insights.models import Allocation, Experiment, ExperimentArm, ExperimentAssignment, ExperimentStatus
 from insights.stats import arm_for_bucket, assignment_bucket, sample_size_per_arm
 from playbooks import selectors as playbook_selectors
 from playbooks import spec_reads
@@ -44,12 +44,16 @@ def experiment_create(
     alpha: float = 0.05,
     power: float = 0.8,
     hypothesis: str = "",
+    allocation: str = Allocation.FIXED,
+    floor: float = 0.05,
     user: AbstractBaseUser | None = None,
 ) -> Experiment:
     """A draft experiment: ``variants`` are versions of the playbook that have been published (so they no longer
-    change); ``with_control`` adds the standard flow, the published version, as the control group."""
+    change); ``with_control`` adds the standard flow, the published version, as the control group. A bandit
+    (``allocation="bandit"``) keeps at least ``floor`` of new learners on each arm."""
     arms = experiment_arms(playbook=playbook, variants=variants, with_control=with_control)
     required_sample(baseline_rate=baseline_rate, minimum_effect=minimum_effect, alpha=alpha, power=power)
+    floor_check(floor=floor, arms=len(arms))
     experiment = Experiment(
         playbook=playbook,
         name=name,
@@ -58,6 +62,8 @@ def experiment_create(
         minimum_effect=minimum_effect,
         alpha=alpha,
         power=power,
+        allocation=allocation,
+        floor=floor,
         created_by=user if user is not None and user.is_authenticated else None,
     )
     experiment.full_clean()
@@ -77,6 +83,14 @@ def required_sample(*, baseline_rate: float, minimum_effect: float, alpha: float
         return sample_size_per_arm(baseline=baseline_rate, effect=minimum_effect, alpha=alpha, power=power)
     except ValueError as exc:
         raise ApplicationError("invalid", str(exc), field="minimum_effect") from exc
+
+
+def floor_check(*, floor: float, arms: int) -> None:
+    """Every arm's floor must fit: ``arms`` floors add up to at most all the learners."""
+    if not 0 <= floor * arms <= 1:
+        raise ApplicationError(
+            "invalid", f"With {arms} arms the floor is between 0 and {1 / arms:.3f} (1 / arms).", field="floor"
+        )
 
 
 def experiment_arms(

@@ -170,8 +170,8 @@ def test_the_admin_creates_starts_and_shows_an_experiment(client, world):
     client.force_login(UserFactory(is_staff=True, is_superuser=True))
     form = {
         "playbook": world.playbook.pk, "name": "admin made", "hypothesis": "", "baseline_rate": "0.4",
-        "minimum_effect": "0.1", "alpha": "0.05", "power": "0.8", "variants": [world.v1.pk], "with_control": "on",
-        "arms-TOTAL_FORMS": "0", "arms-INITIAL_FORMS": "0",
+        "minimum_effect": "0.1", "alpha": "0.05", "power": "0.8", "allocation": "fixed", "floor": "0.05",
+        "variants": [world.v1.pk], "with_control": "on", "arms-TOTAL_FORMS": "0", "arms-INITIAL_FORMS": "0",
     }  # fmt: skip
 
     response = client.post(reverse("admin:insights_experiment_add"), form)
@@ -194,7 +194,8 @@ def test_an_impossible_power_calculation_is_refused_in_the_form(client, world):
     client.force_login(UserFactory(is_staff=True, is_superuser=True))
     form = {
         "playbook": world.playbook.pk, "name": "x", "baseline_rate": "0.95", "minimum_effect": "0.1",
-        "alpha": "0.05", "power": "0.8", "variants": [world.v1.pk], "with_control": "on",
+        "alpha": "0.05", "power": "0.8", "allocation": "fixed", "floor": "0.05", "variants": [world.v1.pk],
+        "with_control": "on",
     }  # fmt: skip
 
     response = client.post(reverse("admin:insights_experiment_add"), form)

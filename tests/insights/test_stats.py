@@ -7,11 +7,20 @@ import subprocess
 import sys
 from collections import Counter
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from scipy import stats as scipy_stats
+from scipy.integrate import quad
 
-from insights.stats import arm_for_bucket, assignment_bucket, compare_rates, compare_times, sample_size_per_arm
+from insights.stats import (
+    arm_for_bucket,
+    assignment_bucket,
+    compare_rates,
+    compare_times,
+    sample_size_per_arm,
+    thompson_weights,
+)
 
 
 def test_the_sample_size_is_the_textbook_one():
@@ -112,3 +121,38 @@ def test_the_arm_is_the_slice_holding_the_bucket(bucket, weights):
     assert 0 <= arm < len(weights)
     assert sum(weights[:arm]) / total <= bucket + 1e-9
     assert arm == len(weights) - 1 or bucket < sum(weights[: arm + 1]) / total + 1e-9
+
+
+def _chance_best(posteriors: list[tuple[int, int]], index: int) -> float:
+    """P(arm ``index`` draws the highest rate) = ∫ f_i(x) Π_{j≠i} F_j(x) dx, by quadrature."""
+    alpha, beta = posteriors[index]
+    others = [p for j, p in enumerate(posteriors) if j != index]
+
+    def density(x: float) -> float:
+        return scipy_stats.beta.pdf(x, alpha, beta) * math.prod(scipy_stats.beta.cdf(x, a, b) for a, b in others)
+
+    return quad(density, 0, 1, limit=200)[0]
+
+
+def test_thompson_weights_are_the_chance_of_being_best_above_the_floor():
+    posteriors = [(8, 14), (12, 10), (5, 9)]
+    floor = 0.05
+
+    weights = thompson_weights(posteriors, floor=floor, seed=3)
+
+    for index, weight in enumerate(weights):
+        exact = floor + (1 - 3 * floor) * _chance_best(posteriors, index)
+        assert math.isclose(weight, exact, abs_tol=0.85 * 4 * 0.5 / 100)  # 4 σ of 10,000 draws at most
+    assert math.isclose(sum(weights), 1)
+    assert weights == thompson_weights(posteriors, floor=floor, seed=3)  # a seed gives the same weights
+
+
+def test_a_clear_loser_keeps_its_floor_and_no_more():
+    weights = thompson_weights([(1, 400), (200, 200), (201, 199)], floor=0.05, seed=0)
+
+    assert weights[0] == 0.05 and math.isclose(sum(weights[1:]), 0.95)
+
+
+def test_a_floor_too_big_for_the_arms_is_refused():
+    with pytest.raises(ValueError, match="at most 1 / arms"):
+        thompson_weights([(1, 1)] * 3, floor=0.34, seed=0)
