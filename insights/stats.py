@@ -6,8 +6,9 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy
-from scipy import stats
+# numpy and scipy are imported inside the functions that use them: the assignment hash runs at every enrolment, in
+# every process, and importing scipy with the app would cost each web and worker process some 70 MB and a second.
+
 
 # Below this expected count in any cell of a 2x2 table the chi-squared approximation is poor: Fisher's exact test.
 MIN_EXPECTED = 5
@@ -34,6 +35,8 @@ def arm_for_bucket(bucket: float, weights: Sequence[float]) -> int:
 def sample_size_per_arm(*, baseline: float, effect: float, alpha: float = 0.05, power: float = 0.8) -> int:
     """Learners per arm to detect a change of ``effect`` (absolute) from the ``baseline`` rate with a two-sided test
     at ``alpha`` and this ``power``: n = (z₁₋α/₂ + z₁₋β)² · (p₁q₁ + p₂q₂) / (p₁ − p₂)² (normal approximation)."""
+    from scipy import stats
+
     treated = baseline + effect
     if not (0 < baseline < 1 and 0 < treated < 1 and effect != 0):
         raise ValueError("The baseline and the baseline plus the effect must both be rates strictly between 0 and 1.")
@@ -59,6 +62,8 @@ def compare_rates(
 ) -> RateComparison | None:
     """A rate against the control's: chi-squared on the 2x2 table (Fisher's exact test when an expected count is
     under 5), the difference with its Wald interval, and the lift. None while either side has no learner."""
+    from scipy import stats
+
     if not total or not control_total:
         return None
     table = [[successes, total - successes], [control_successes, control_total - control_successes]]
@@ -92,6 +97,9 @@ class TimeComparison:
 
 def compare_times(sample: Sequence[float], control: Sequence[float], *, alpha: float = 0.05) -> TimeComparison | None:
     """Times (e.g. to competency) against the control's; None until each side has two."""
+    import numpy
+    from scipy import stats
+
     if len(sample) < 2 or len(control) < 2:
         return None
     rank = stats.mannwhitneyu(sample, control, alternative="two-sided")
@@ -125,6 +133,8 @@ def thompson_weights(
     """The share of new learners per arm under Thompson sampling: the chance that each arm's Beta(alpha, beta)
     posterior draws the highest rate (estimated from ``draws`` joint draws seeded by ``seed``), squeezed so that every
     arm keeps at least ``floor``: weight = floor + (1 − k·floor) · P(best). The weights add up to 1."""
+    import numpy
+
     if floor < 0 or floor * len(posteriors) > 1:
         raise ValueError(f"A floor of {floor} for {len(posteriors)} arms leaves no room: at most 1 / arms.")
     rng = numpy.random.default_rng(seed)
