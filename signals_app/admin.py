@@ -22,7 +22,17 @@ STANDARD_EVENT_TYPES = (
     "ticket_submitted",
     "survey_answered",
 )
-DECISION_KINDS = ("branch", "trigger", "suppressed", "deferred", "cancelled", "action", "next_module", "completed")
+DECISION_KINDS = (
+    "branch",
+    "trigger",
+    "suppressed",
+    "deferred",
+    "cancelled",
+    "action",
+    "wait",
+    "next_module",
+    "completed",
+)
 
 
 class ChoicesFilter(admin.SimpleListFilter):

@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from identity.models import Learner
 from playbooks.models import Enrollment, EnrollmentStatus, PlaybookVersion
@@ -19,11 +19,14 @@ def learners_with_stale_events(*, older_than: datetime, limit: int) -> list[int]
 
 
 def learners_with_clock_conditions() -> list[int]:
+    """Learners whose playbooks have time-based conditions, and learners with a wait pending (which times out)."""
     versions = PlaybookVersion.objects.filter(enrollments__status=EnrollmentStatus.ACTIVE).distinct()
-    clocked = [v.pk for v in versions if compiled_version(version=v).uses_clock]
+    compiled = [(v.pk, compiled_version(version=v)) for v in versions]
+    clocked = [pk for pk, playbook in compiled if playbook.clock_conditions]
+    waiting = [pk for pk, playbook in compiled if playbook.uses_clock and not playbook.clock_conditions]
     active = Enrollment.objects.filter(
-        version_id__in=clocked, status=EnrollmentStatus.ACTIVE, learner__is_active=True, learner__quarantine=None
-    )
+        status=EnrollmentStatus.ACTIVE, learner__is_active=True, learner__quarantine=None
+    ).filter(Q(version_id__in=clocked) | Q(version_id__in=waiting, state__waits__0__isnull=False))
     return sorted(set(active.values_list("learner_id", flat=True)))
 
 

@@ -4,7 +4,8 @@ from django.core.exceptions import ValidationError
 
 from delivery.destinations import DestinationRefused, destination_check
 from delivery.models import WebhookEndpoint
-from playbooks.engine.spec import SpecError
+from playbooks.engine.spec import ActionSpec, SpecError
+from playbooks.engine.waits import nested_actions
 from playbooks.models import PlaybookVersion
 from playbooks.spec_reads import compiled_version
 
@@ -25,16 +26,28 @@ def webhook_endpoints_missing(version: PlaybookVersion) -> list[SpecError]:
     names = set(WebhookEndpoint.objects.filter(is_active=True).values_list("name", flat=True))
     errors = []
     for index, trigger in enumerate(compiled_version(version=version).spec.triggers):
-        for number, action in enumerate(trigger.then):
+        for path, action in _actions(trigger.then, f"triggers[{index}].then"):
             name = endpoint_named(action.kind, action.argument)
             if name and name not in names:
                 errors.append(
                     SpecError(
-                        f"triggers[{index}].then[{number}].{action.kind}",
+                        f"{path}.{action.kind}",
                         f"no active webhook endpoint '{name}'; add it in the admin (Delivery › Webhook endpoints)",
                     )
                 )
     return errors
+
+
+def _actions(actions: tuple[ActionSpec, ...], path: str) -> list[tuple[str, ActionSpec]]:
+    """A trigger's actions with their paths, a wait's own ``then`` and ``else`` included."""
+    found = []
+    for number, action in enumerate(actions):
+        found.append((f"{path}[{number}]", action))
+        if action.kind == "wait" and isinstance(action.argument, dict):
+            for branch in ("then", "else"):
+                nested = nested_actions(action.argument.get(branch))
+                found += _actions(nested, f"{path}[{number}].wait.{branch}")
+    return found
 
 
 def endpoint_named(kind: str, argument: object) -> str | None:

@@ -13,7 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from playbooks.engine.conditions import EVENT_FILTER, Condition, compile_condition
-from playbooks.engine.durations import parse_duration, utc_text
+from playbooks.engine.durations import format_duration, parse_duration, utc_text
 from playbooks.engine.limits import held_back, remembered
 from playbooks.engine.sequences import CompiledSequence, sequence_count
 from playbooks.engine.sessions import SESSION_CLOCK_NAMES, SESSION_NAMES, sessions_of
@@ -31,6 +31,7 @@ from playbooks.engine.signals import (
 )
 from playbooks.engine.spec import SEQUENCE, ActionSpec, BranchOption, PlaybookSpec, StepSpec, TriggerSpec
 from playbooks.engine.validation import vocabulary_of
+from playbooks.engine.waits import CAME, TIMED_OUT, CompiledWait, came, compile_wait, key_value, keyed
 
 ACTIVE, COMPLETED_STATUS = "active", "completed"
 _ROOT_NAME = re.compile(r"(?<![\w.\"'])([A-Za-z_][A-Za-z0-9_]*)")
@@ -65,6 +66,8 @@ class JourneyState:
     triggers: dict[str, TriggerMemory] = field(default_factory=dict)
     flags: list[str] = field(default_factory=list)
     reasons: dict[str, dict[str, str]] = field(default_factory=dict)  # module → why it was given
+    # Pending waits: {trigger, action (its index in the trigger's then), started, until (ISO 8601), key (the value)}
+    waits: list[dict[str, Any]] = field(default_factory=list)
     ended: bool = False  # a 'complete' action ended the journey before the path did
     clock: str = ""  # ISO 8601: the latest moment evaluated; an evaluation never runs before it
 
@@ -88,6 +91,7 @@ class JourneyState:
             triggers={name: TriggerMemory(m.last, m.fired, list(m.recent)) for name, m in self.triggers.items()},
             flags=list(self.flags),
             reasons={module: dict(reason) for module, reason in self.reasons.items()},
+            waits=[dict(wait) for wait in self.waits],
             ended=self.ended,
             clock=self.clock,
         )
@@ -152,6 +156,13 @@ class CompiledPlaybook:
         self.triggers: list[tuple[TriggerSpec, Condition]] = [
             (trigger, compile_condition(trigger.when, vocabulary)) for trigger in spec.triggers
         ]
+        self.trigger_named = {trigger.name: trigger for trigger in spec.triggers}
+        self.waits: dict[tuple[str, int], CompiledWait] = {
+            (trigger.name, number): compile_wait(action.argument)
+            for trigger in spec.triggers
+            for number, action in enumerate(trigger.then)
+            if action.kind == "wait"
+        }
         self.signals = [
             CompiledSignal(
                 name=s.name,
@@ -187,7 +198,9 @@ class CompiledPlaybook:
         clock_names = {"idle_hours", "days_enrolled", "now", *SESSION_CLOCK_NAMES} | {
             s.name for s in spec.signals if s.window
         }
-        self.uses_clock = any(set(_ROOT_NAME.findall(expression)) & clock_names for expression in expressions)
+        self.clock_conditions = any(set(_ROOT_NAME.findall(expression)) & clock_names for expression in expressions)
+        # A wait times out on the clock: its learners are swept too (while one is pending).
+        self.uses_clock = self.clock_conditions or bool(self.waits)
         # The triggers whose value can change while no event arrives (the others are constant between events).
         self.clock_triggers = [
             (trigger, condition)
@@ -245,6 +258,7 @@ def evaluate(
     if event is not None:
         _take_event(state, event)
     base = _context(playbook, facts, state, events, event, moment, None)
+    _resolve_waits(playbook, state, event, moment, decisions)
     _advance(playbook, state, base, events, decisions)
     _fire_triggers(playbook, state, base, events, decisions, moment)
     _advance(playbook, state, base, events, decisions)
@@ -315,6 +329,7 @@ def clock_wakeup(
     )
     expired = bisect_right(expiries, first)
     zone = ZoneInfo(facts.timezone or "UTC")
+    deadline = min((datetime.fromisoformat(wait["until"]) for wait in state.waits), default=None)
     # The quietest day's count changes when the learner's day does; sessions with every tick (summed up once).
     daily = [signal for signal in windowed if signal.aggregate == "min_per_day"]
     today = first.astimezone(zone).date()
@@ -322,7 +337,9 @@ def clock_wakeup(
     # At the first tick every trigger is asked (one that held on the last event may not hold on the clock alone);
     # after it, only those that read the clock can change.
     triggers = playbook.triggers
-    for tick in (first, *ticks) if playbook.clock_triggers else (first,):
+    for tick in (first, *ticks) if playbook.clock_triggers or deadline else (first,):
+        if deadline is not None and tick > deadline:
+            return tick  # a wait times out
         context.update(_clock_values(tick, enrolled_at, zone), idle_hours=idle_hours(last_seen, now=tick))
         if expired < len(expiries) and expiries[expired] <= tick:
             expired = bisect_right(expiries, tick)
@@ -495,8 +512,73 @@ def _fire_triggers(
         memory.fired += 1
         memory.recent = remembered(trigger, memory.recent, moment)
         decisions.append(Decision("trigger", rule, f"Fired because {_describe(values)}.", values))
-        for action in trigger.then:
-            decisions.append(_apply(playbook, state, trigger, action, rule, values))
+        for number, action in enumerate(trigger.then):
+            if action.kind == "wait":
+                decisions.append(_start_wait(playbook, state, trigger, number, context, moment, values))
+            else:
+                decisions.append(_apply(playbook, state, trigger, action, rule, values))
+
+
+def _start_wait(
+    playbook: CompiledPlaybook,
+    state: JourneyState,
+    trigger: TriggerSpec,
+    number: int,
+    context: dict[str, Any],
+    moment: datetime,
+    values: dict[str, Any],
+) -> Decision:
+    wait = playbook.waits[(trigger.name, number)]
+    until = moment + wait.within
+    key = key_value(wait.key, context["event"], context["module"]["slug"])
+    state.waits.append(
+        {
+            "trigger": trigger.name,
+            "action": number,
+            "started": moment.isoformat(),
+            "until": until.isoformat(),
+            "key": key,
+        }
+    )
+    where = f" where {wait.where.expression}" if wait.where else ""
+    explanation = (
+        f"Trigger '{trigger.name}' fired because {_describe(values)}; waiting up to {format_duration(wait.within)} "
+        f"(until {utc_text(until)}) for {wait.event}{where}{keyed(wait, key)}."
+    )
+    action = {"wait": {"event": wait.event, "key": key, "until": until.isoformat()}}
+    return Decision("action", trigger_rule(trigger), explanation, values, action=action)
+
+
+def _resolve_waits(
+    playbook: CompiledPlaybook,
+    state: JourneyState,
+    event: EventFact | None,
+    moment: datetime,
+    decisions: list[Decision],
+) -> None:
+    """Each pending wait that ``event`` satisfies, or whose deadline has passed, is decided and leaves the state."""
+    for pending in list(state.waits):
+        wait = playbook.waits.get((pending["trigger"], pending["action"]))
+        arrived = wait is not None and event is not None and came(wait, pending, event)
+        if wait is not None and not arrived and moment <= datetime.fromisoformat(pending["until"]):
+            continue
+        state.waits.remove(pending)
+        if wait is None:
+            continue  # the version changed under it (migrate_state keeps only waits that still exist)
+        trigger = playbook.trigger_named[pending["trigger"]]
+        rule, started = trigger_rule(trigger), utc_text(datetime.fromisoformat(pending["started"]))
+        what = f"{wait.event}{keyed(wait, pending['key'])}"
+        span = format_duration(wait.within)
+        if arrived:
+            explanation = f"{what} came at {utc_text(event.occurred_at)}, within {span} of {started}: 'then' runs."
+        else:
+            explanation = f"No {what} came within {span} of {started}: 'else' runs."
+        values = {"waited_for": wait.event, "key": pending["key"], "until": pending["until"]}
+        if arrived:
+            values["came_at"] = event.occurred_at.isoformat()
+        decisions.append(Decision("wait", rule, explanation, values, action={"wait": CAME if arrived else TIMED_OUT}))
+        for action in wait.then if arrived else wait.otherwise:
+            decisions.append(_apply(playbook, state, trigger, action, rule, values, because=explanation))
 
 
 def _apply(
@@ -506,8 +588,11 @@ def _apply(
     action: ActionSpec,
     rule: str,
     values: dict[str, Any],
+    *,
+    because: str | None = None,
 ) -> Decision:
-    reason = {"rule": rule, "explanation": f"Trigger '{trigger.name}' fired because {_describe(values)}."}
+    explanation = because or f"Trigger '{trigger.name}' fired because {_describe(values)}."
+    reason = {"rule": rule, "explanation": explanation}
     position = resolve(playbook, state)
     kind, argument = action.kind, action.argument
     if kind == "insert_module":
@@ -634,6 +719,7 @@ def migrate_state(state: JourneyState, playbook: CompiledPlaybook) -> JourneySta
         },
         flags=list(state.flags),
         reasons={module: reason for module, reason in state.reasons.items() if module in modules},
+        waits=[dict(wait) for wait in state.waits if (wait["trigger"], wait["action"]) in playbook.waits],
         ended=False,
         clock=state.clock,
     )

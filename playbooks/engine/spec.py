@@ -10,7 +10,7 @@ DAILY_AGGREGATES = frozenset({"per_day", "min_per_day"})
 SEQUENCE = "sequence"  # the aggregate a sequence signal is stored under: how many times its steps happened in order
 # Aggregates over a property's values; count and days_active need none.
 PROPERTY_AGGREGATES = frozenset({"sum", "avg", "min", "max", "distinct", "last"})
-ACTIONS = ("insert_module", "swap_module", "unlock_module", "goto", "remind", "flag", "complete", "webhook")
+ACTIONS = ("insert_module", "swap_module", "unlock_module", "goto", "remind", "flag", "complete", "webhook", "wait")
 MODULE_ACTIONS = frozenset({"insert_module", "swap_module", "unlock_module"})
 MODULE_KINDS = ("article", "video", "checklist", "quiz", "course", "interactive", "link")
 # What becomes of an active enrolment whose learner no longer matches the audience: ended (the default), or kept.
@@ -134,8 +134,21 @@ class PlaybookSpec:
         for step in self.steps:
             slugs.update(option.module for option in step.branch or () if option.module)
         for trigger in self.triggers:
-            slugs.update(action.argument for action in trigger.then if action.kind in MODULE_ACTIONS)
+            for action in trigger.then:
+                slugs.update(_given_modules(action.kind, action.argument))
         return slugs
+
+
+def _given_modules(kind: str, argument: Any) -> set[str]:
+    """The modules an action can give the learner: its own, or those of a wait's ``then`` and ``else``."""
+    if kind in MODULE_ACTIONS:
+        return {argument}
+    if kind != "wait" or not isinstance(argument, dict):
+        return set()
+    nested = [
+        a for branch in ("then", "else") for a in argument.get(branch) or () if isinstance(a, dict) and len(a) == 1
+    ]
+    return {slug for action in nested for slug in _given_modules(*next(iter(action.items())))}
 
 
 @dataclass(frozen=True)

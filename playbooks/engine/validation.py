@@ -37,6 +37,7 @@ from playbooks.engine.spec import (
     StepSpec,
     TriggerSpec,
 )
+from playbooks.engine.waits import WAIT_KEYS
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 SNAKE = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -44,6 +45,7 @@ CLOCK = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 ENDPOINT = re.compile(r"^[a-z0-9][a-z0-9_-]{0,99}$")
 EVENT_TYPE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*){0,5}$")
 CHANNELS = ("email", "slack", "webhook", "in_app")
+WAIT_KEY = re.compile(r"^(module|properties\.[A-Za-z_][A-Za-z0-9_]*)$")
 
 
 def signals_key(spec: PlaybookSpec) -> tuple[tuple[str, str], ...]:
@@ -291,6 +293,57 @@ class _Checker:
             self.remind(argument, f"{path}.remind")
         elif kind == "webhook":
             self.webhook(argument, f"{path}.webhook")
+        elif kind == "wait":
+            self.wait(spec, trigger, argument, f"{path}.wait")
+
+    def wait(self, spec: PlaybookSpec, trigger: TriggerSpec | None, argument: Any, path: str) -> None:
+        if not isinstance(argument, dict):
+            self.error(
+                path, "a wait is a mapping such as {event: module_started, key: module, within: 5m, else: [...]}"
+            )
+            return
+        for key in argument:
+            if key not in WAIT_KEYS:
+                self.error(f"{path}.{key}", f"unknown wait key '{key}'{did_you_mean(str(key), WAIT_KEYS)}")
+        event = argument.get("event")
+        if not (isinstance(event, str) and SNAKE.match(event)):
+            self.error(f"{path}.event", "required: the event type waited for, snake_case, e.g. module_started")
+        where = argument.get("where")
+        if where is not None and not isinstance(where, str):
+            self.error(f"{path}.where", "a condition on event.*, written as text")
+        elif where is not None:
+            self.condition(where, f"{path}.where", EVENT_FILTER)
+        key = argument.get("key")
+        if key is not None and not (isinstance(key, str) and WAIT_KEY.match(key)):
+            self.error(f"{path}.key", f"{key!r}: a wait is keyed to 'module' or to 'properties.<name>' of the event")
+        if "within" not in argument:
+            self.error(f"{path}.within", "required: how long to wait, e.g. 5m")
+        else:
+            self.duration(str(argument["within"]), f"{path}.within")
+        if not argument.get("then") and not argument.get("else"):
+            self.error(path, "a wait needs 'then' (actions if the event came), 'else' (if it did not), or both")
+        for branch in ("then", "else"):
+            self.wait_actions(spec, trigger, argument.get(branch), f"{path}.{branch}")
+
+    def wait_actions(self, spec: PlaybookSpec, trigger: TriggerSpec | None, actions: Any, path: str) -> None:
+        if actions is None:
+            return
+        if not isinstance(actions, list):
+            self.error(path, "a list of actions such as [{flag: review}]")
+            return
+        for number, action in enumerate(actions):
+            if isinstance(action, str):
+                kind, argument = action, None
+            elif isinstance(action, dict) and len(action) == 1:
+                ((kind, argument),) = action.items()
+                argument = None if kind == "complete" and argument is True else argument
+            else:
+                self.error(f"{path}[{number}]", "an action is a one-key mapping such as {flag: review}")
+                continue
+            if kind == "wait":
+                self.error(f"{path}[{number}]", "a wait's actions cannot wait again; let another trigger do it")
+            else:
+                self.action(spec, trigger, str(kind), argument, f"{path}[{number}]")
 
     def webhook(self, argument: Any, path: str) -> None:
         """An endpoint configured in the admin, by name: a URL written in a playbook would bypass its checks."""

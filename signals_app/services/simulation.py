@@ -457,6 +457,10 @@ def _decision_entry(row: Decision) -> dict[str, Any] | None:
     if row.kind == "branch":
         return {"kind": "branch", "step": row.step, "module": row.module or None, "action": row.action, **base}
     action = row.action or {}
+    if row.kind == "wait":  # decided: the awaited event came, or the wait timed out
+        return {"kind": "wait", "status": action.get("wait"), "values": row.values, **base}
+    if "wait" in action:
+        return {"kind": "wait", "status": "waiting", "until": action["wait"].get("until"), **base}
     if "flag" in action:
         return {"kind": "flag", "flag": action["flag"], **base}
     return {"kind": "action", "action": action, "module": row.module or None, **base}

@@ -117,13 +117,20 @@ def _at(entry: dict) -> datetime:
 def _live_log(learner, began: datetime) -> list[tuple[str, str, str]]:
     rows = Decision.objects.filter(learner=learner).order_by("decided_at", "pk")
     return [
-        (format_duration(row.decided_at - began), _LIVE_KINDS.get(row.kind, row.kind), row.rule)
+        (format_duration(row.decided_at - began), _live_label(row), row.rule)
         for row in rows
         if not (row.action and "remind" in row.action)
     ]
 
 
-_LIVE_KINDS = {"trigger": "fired", "suppressed": "suppressed"}
+def _live_label(row: Decision) -> str:
+    """A decision row in the timeline's words: fired or suppressed; a wait waiting, came or timed out."""
+    action = row.action or {}
+    if row.kind == "wait":
+        return action["wait"]
+    if "wait" in action:
+        return "waiting"
+    return {"trigger": "fired"}.get(row.kind, row.kind)
 
 
 def _simulated_log(simulated) -> list[tuple[str, str, str]]:

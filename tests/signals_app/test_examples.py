@@ -53,3 +53,26 @@ def test_the_fourth_search_tip_within_24_hours_is_held_back_and_the_timeline_say
     moved_on = runs["a match after the window moved on is answered"]
     assert _trigger_entries(moved_on, "search tip")[-1] == ("1d1m", "fired")
     assert _trigger_entries(moved_on, "search coach") == [("0s", "fired"), ("2h", "suppressed"), ("1d1m", "fired")]
+
+
+def _waits(run: SavedJourneyRun) -> list[tuple[str, str]]:
+    return [(entry["offset"], entry["status"]) for entry in run.result.timeline if entry["kind"] == "wait"]
+
+
+def test_the_lab_exit_wait_shows_in_the_timeline_as_waiting_then_came_or_timed_out():
+    runs = _runs("lab-exit-follow-up.yaml")
+
+    assert _waits(runs["comes back within 2 minutes"]) == [("1m30s", "waiting"), ("3m", "came")]
+    assert _waits(runs["comes back a minute too late"]) == [("1m30s", "waiting"), ("4m30s", "timed_out")]
+    assert _waits(runs["opens another module instead"]) == [("1m30s", "waiting"), ("5m", "timed_out")]  # the sweep
+    assert _waits(runs["left after a glance"]) == []
+    late = next(
+        e
+        for e in runs["comes back a minute too late"].result.timeline
+        if e["kind"] == "wait" and e["offset"] == "4m30s"
+    )
+    assert late["explanation"] == (
+        "No module_started with module = 'api-lab' came within 2m of 2026-03-02 09:01:30 UTC: 'else' runs."
+    )
+    nudge = next(e for e in runs["comes back a minute too late"].result.timeline if e["kind"] == "reminder")
+    assert (nudge["offset"], nudge["template"], nudge["module"]) == ("4m30s", "lab_pick_up", "lab-walkthrough")

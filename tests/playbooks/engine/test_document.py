@@ -67,6 +67,22 @@ def test_every_form_round_trips():
                 "limit": {"per_learner": 3, "per": "24h"},
                 "cooldown": "1h",
             },
+            {
+                "name": "waiting",
+                "when": 'event.type == "module_exited"',
+                "then": [
+                    {
+                        "wait": {
+                            "event": "module_started",
+                            "where": "event.properties.resumed == true",
+                            "key": "module",
+                            "within": "5m",
+                            "then": [{"flag": "back"}],
+                            "else": ["complete", {"remind": {"channel": "in_app", "template": "pick_up"}}],
+                        }
+                    }
+                ],
+            },
         ],
         "policy": {"frequency_cap": {"max": 3, "per": "24h"}, "quiet_hours": {"start": "21:00", "end": "08:00"}},
         "tests": [{"name": "t1", "journey": {"events": []}}],

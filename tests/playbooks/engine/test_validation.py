@@ -187,3 +187,38 @@ def test_rate_mistakes():
     ]
     assert errors[3].path == "triggers[0].when" and errors[3].message.startswith("type error at column 1")
     assert errors[3].pointer.splitlines()[1] == "^"
+
+
+def test_wait_mistakes_are_named_by_path_with_a_caret_under_the_condition():
+    def mutate(doc):
+        doc["triggers"][0]["then"] = [
+            {
+                "wait": {
+                    "event": "module_started",
+                    "where": "event.module == crm-basics",
+                    "key": "properties",
+                    "within": "two minutes",
+                    "then": [{"insert_modul": "remedial-demo"}, {"wait": {"event": "x", "within": "1m"}}],
+                    "els": [{"flag": "nudge"}],
+                }
+            },
+            {"wait": {"event": "Module Started", "else": "flag"}},
+        ]
+
+    errors = _invalid(mutate)
+
+    assert [str(e) for e in errors] == [
+        "triggers[0].then[0].wait.els: unknown wait key 'els'; did you mean 'else'?",
+        "triggers[0].then[0].wait.where: unknown name 'crm' at column 17",
+        "triggers[0].then[0].wait.key: 'properties': a wait is keyed to 'module' or to 'properties.<name>' of the "
+        "event",
+        "triggers[0].then[0].wait.within: 'two minutes' is not a duration; write a number and a unit "
+        "(s, m, h, d, w), e.g. 90s, 24h, 1d2h",
+        "triggers[0].then[0].wait.then[0]: unknown action 'insert_modul'; did you mean 'insert_module'?",
+        "triggers[0].then[0].wait.then[1]: a wait's actions cannot wait again; let another trigger do it",
+        "triggers[0].then[1].wait.event: required: the event type waited for, snake_case, e.g. module_started",
+        "triggers[0].then[1].wait.within: required: how long to wait, e.g. 5m",
+        "triggers[0].then[1].wait.else: a list of actions such as [{flag: review}]",
+    ]
+    text, caret = errors[1].pointer.splitlines()
+    assert text == "event.module == crm-basics" and caret.index("^") == text.index("crm")
