@@ -26,6 +26,7 @@ class MessageStatus(models.TextChoices):
 class MessageKind(models.TextChoices):
     REMINDER = "reminder", "Reminder"
     WEBHOOK = "webhook", "Webhook"
+    NOTICE = "notice", "Notice to a manager"
 
 
 def new_message_key() -> str:

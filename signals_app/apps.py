@@ -11,3 +11,4 @@ class SignalsAppConfig(AppConfig):
 
         if saved_journey_failures not in PUBLISH_CHECKS:
             PUBLISH_CHECKS.append(saved_journey_failures)
+        from signals_app import admin_flags  # noqa: F401  (registers FlagRoute's admin)

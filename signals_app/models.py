@@ -97,6 +97,35 @@ class Flag(models.Model):
         return f"{self.name} for {self.learner}"
 
 
+class FlagRoute(models.Model):
+    """Who else hears of a flag: the flagged learner's manager (their ``manager`` attribute, from the directory),
+    by e-mail and on their own page. Flags always reach the staff list in the admin as well."""
+
+    name = models.SlugField(max_length=100, help_text="The flag's name, as a playbook's flag action raises it.")
+    playbook = models.ForeignKey(
+        "playbooks.Playbook",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+        help_text="Only this playbook's flags of that name; blank: every playbook's.",
+    )
+    notify_manager = models.BooleanField(default=True, help_text="Tell the learner's manager.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["name", "playbook"], name="flag_route_once_per_playbook"),
+            models.UniqueConstraint(
+                fields=["name"], condition=Q(playbook__isnull=True), name="flag_route_once_for_all_playbooks"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} → manager" + (f" ({self.playbook})" if self.playbook_id else "")
+
+
 class ReminderStatus(models.TextChoices):
     """How the delivery policy planned it; its delivery is its message's status."""
 

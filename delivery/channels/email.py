@@ -18,7 +18,8 @@ class EmailChannel:
         self.down: str | None = None  # the mail server failed this batch: the rest of it waits for a retry
 
     def send(self, message: Message) -> None:
-        address = message.learner.email if message.learner else ""
+        # A notice to a manager outside the platform carries their address; everything else goes to its learner.
+        address = message.learner.email if message.learner else message.payload.get("to", "")
         if not address:
             raise PermanentFailure("no e-mail address")
         if self.down:

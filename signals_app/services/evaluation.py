@@ -24,6 +24,7 @@ from playbooks.selectors import learner_facts_many
 from playbooks.services import Advance, enrollments_advance, learner_enroll
 from playbooks.spec_reads import compiled_version
 from signals_app.models import Decision, Event, Flag, Quarantine
+from signals_app.services.flag_notices import flags_notify_managers
 from signals_app.services.reminders import Cancellation, reminders_cancel, reminders_schedule
 from signals_app.services.webhooks import webhooks_enqueue
 
@@ -185,16 +186,11 @@ def _log(batch: list[Advance], learners: dict[int, Learner], histories: dict[int
     Decision.objects.bulk_create(decisions)
     policy = reminders_schedule(decisions=decisions)
     webhooks_enqueue(decisions=decisions)
-    Flag.objects.bulk_create(
-        Flag(
-            learner_id=row.learner_id,
-            enrollment_id=row.enrollment_id,
-            decision=row,
-            name=name,
-            raised_at=row.decided_at,
-        )
+    raised = Flag.objects.bulk_create(
+        Flag(learner=row.learner, enrollment=row.enrollment, decision=row, name=name, raised_at=row.decided_at)
         for row, name in flags
     )
+    flags_notify_managers(flags=raised)
     if flags:
         logger.info("signals.flag.raised", extra={"flags": len(flags)})
     return len(decisions) + len(policy)
