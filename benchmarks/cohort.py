@@ -29,8 +29,8 @@ def main() -> None:
 
     from playbooks.engine.cohorts import expand_cohort
     from playbooks.engine.document import load_yaml
+    from playbooks.selectors import version_spec
     from playbooks.services import draft_create, playbook_import, version_write_spec
-    from playbooks.spec_reads import version_spec
     from signals_app.services.cohorts import cohort_simulate
 
     published = playbook_import(text=PLAYBOOK.read_text(), publish=True).version

@@ -205,7 +205,7 @@ def engine_decisions(start: datetime) -> dict[str, list[Counter]]:
     from playbooks.engine.journey import start as journey_start
     from playbooks.engine.signals import EventFact
     from playbooks.models import PlaybookVersion
-    from playbooks.spec_reads import compiled_version
+    from playbooks.selectors import compiled_version
 
     version = PlaybookVersion.objects.filter(playbook__slug="support-specialist", status="published").get()
     playbook = compiled_version(version=version)

@@ -17,6 +17,7 @@ from playbooks.engine.spec import (
     ModuleSpec,
     PlaybookSpec,
     PolicySpec,
+    SequenceStep,
     SignalSpec,
     StepSpec,
     TriggerSpec,
@@ -90,12 +91,28 @@ def version_spec(*, version: PlaybookVersion) -> PlaybookSpec:
         ),
         modules=tuple(_module_spec(entry.module) for entry in version.module_entries.all()),
         signals=tuple(
-            SignalSpec(s.name, s.event, s.aggregate, s.property or None, s.window or None, s.where or None)
+            SignalSpec(
+                s.name,
+                s.event,
+                s.aggregate,
+                s.property or None,
+                s.window or None,
+                s.where or None,
+                sequence=tuple(SequenceStep(step["event"], step["where"] or None) for step in s.sequence or ()),
+                within=s.within or None,
+            )
             for s in version.signals.all()
         ),
         steps=tuple(_step_spec(step) for step in version.steps.all()),
         triggers=tuple(
-            TriggerSpec(t.name, t.when, tuple(_action_spec(a) for a in t.actions), t.limit_per_learner)
+            TriggerSpec(
+                t.name,
+                t.when,
+                tuple(_action_spec(a) for a in t.actions),
+                t.limit_per_learner,
+                limit_per=t.limit_per or None,
+                cooldown=t.cooldown or None,
+            )
             for t in version.triggers.all()
         ),
         policy=PolicySpec(

@@ -29,8 +29,8 @@ from playbooks.engine.document import (
 from playbooks.engine.journeys import JourneyInvalid
 from playbooks.engine.spec import PlaybookInvalid, SpecError
 from playbooks.models import PlaybookVersion, VersionStatus
+from playbooks.selectors import version_spec
 from playbooks.services import version_tests_set
-from playbooks.spec_reads import version_spec
 from signals_app.cohort_report import cohort_rows
 from signals_app.models import CohortRun, CohortRunStatus
 from signals_app.services.cohorts import cohort_report_from_dict, cohort_run_start

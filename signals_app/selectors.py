@@ -6,7 +6,7 @@ from django.db.models import Q, QuerySet
 
 from identity.models import Learner
 from playbooks.models import Enrollment, EnrollmentStatus, PlaybookVersion
-from playbooks.spec_reads import compiled_version
+from playbooks.selectors import compiled_version
 from signals_app.models import Decision, Event, Flag, Quarantine
 
 

@@ -7,7 +7,7 @@ from delivery.models import WebhookEndpoint
 from playbooks.engine.spec import ActionSpec, SpecError
 from playbooks.engine.waits import nested_actions
 from playbooks.models import PlaybookVersion
-from playbooks.spec_reads import compiled_version
+from playbooks.selectors import compiled_version
 
 
 def webhook_endpoint_save(*, endpoint: WebhookEndpoint) -> WebhookEndpoint:

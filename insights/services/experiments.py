@@ -18,8 +18,8 @@ from common.errors import ApplicationError
 from identity.models import Learner
 from insights.models import Allocation, Experiment, ExperimentArm, ExperimentAssignment, ExperimentStatus
 from insights.stats import arm_for_bucket, assignment_bucket, sample_size_per_arm
+from playbooks import selectors
 from playbooks import selectors as playbook_selectors
-from playbooks import spec_reads
 from playbooks.engine.document import dump_yaml
 from playbooks.engine.spec import SpecError
 from playbooks.models import Enrollment, Playbook, PlaybookVersion, VersionStatus
@@ -179,7 +179,7 @@ def experiment_promote(
                 f"{experiment.playbook.slug} has a draft; promoting writes the winner into a new draft. Publish or "
                 "delete that draft first.",
             )
-        text = dump_yaml(spec_reads.version_spec(version=winner))
+        text = dump_yaml(selectors.version_spec(version=winner))
         published = playbook_import(text=text, publish=True, user=user).version
     Experiment.objects.filter(pk=experiment.pk).update(promoted=published)
     logger.info("insights.experiment.promoted", extra={"experiment": experiment.pk, "version": published.pk})

@@ -9,7 +9,7 @@ from django.forms.models import BaseInlineFormSet
 from django.utils.html import format_html
 
 from common.forms import StorableJSONField
-from playbooks import selectors, spec_reads
+from playbooks import selectors
 from playbooks.engine.conditions import EVENT_FILTER, ConditionError, Vocabulary, compile_condition, vocabulary_for
 from playbooks.engine.document import SAVED_JOURNEYS_YAML, load_yaml
 from playbooks.engine.durations import DurationError, parse_duration
@@ -77,7 +77,7 @@ class TriggerForm(VersionChildForm):
 
     def clean_actions(self) -> Any:
         actions = self.cleaned_data["actions"]
-        spec = spec_reads.version_spec(version=self.version) if self.version and self.version.pk else None
+        spec = selectors.version_spec(version=self.version) if self.version and self.version.pk else None
         if spec is not None:
             errors = validate_actions(spec, actions, path="actions", library_modules=selectors.module_slugs())
             if errors:

@@ -15,7 +15,7 @@ from django.utils.html import format_html, format_html_join
 from simple_history.admin import SimpleHistoryAdmin
 
 from common.errors import ApplicationError
-from playbooks import services, spec_reads
+from playbooks import selectors, services
 from playbooks.admin.forms import (
     BranchOptionForm,
     BranchOptionFormSet,
@@ -238,7 +238,7 @@ class PlaybookVersionAdmin(SimpleHistoryAdmin):
         version = get_object_or_404(PlaybookVersion.objects.select_related("playbook"), pk=pk)
         if not self.has_view_permission(request, version):
             raise PermissionDenied
-        response = HttpResponse(dump_yaml(spec_reads.version_spec(version=version)), content_type="application/yaml")
+        response = HttpResponse(dump_yaml(selectors.version_spec(version=version)), content_type="application/yaml")
         response["Content-Disposition"] = f'attachment; filename="{version.playbook.slug}-v{version.number}.yaml"'
         return response
 
@@ -249,8 +249,8 @@ class PlaybookVersionAdmin(SimpleHistoryAdmin):
             raise PermissionDenied
         lines = list(
             difflib.unified_diff(
-                dump_yaml(spec_reads.version_spec(version=before)).splitlines(),
-                dump_yaml(spec_reads.version_spec(version=after)).splitlines(),
+                dump_yaml(selectors.version_spec(version=before)).splitlines(),
+                dump_yaml(selectors.version_spec(version=after)).splitlines(),
                 fromfile=str(before),
                 tofile=str(after),
                 lineterm="",

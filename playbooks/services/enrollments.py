@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from common.bulk import bulk_update_rows
 from identity.models import Learner
-from playbooks import selectors, spec_reads
+from playbooks import selectors
 from playbooks.engine.journey import (
     CompiledPlaybook,
     Decision,
@@ -78,11 +78,11 @@ def learner_enroll(
         (learner, version)
         for version in (selectors.versions_published() if versions is None else versions)
         if version.playbook_id not in enrolled
-        and matches_audience(spec_reads.compiled_version(version=version), facts, now=now)
+        and matches_audience(selectors.compiled_version(version=version), facts, now=now)
     ]
     created, notes = [], []
     for _learner, version, noted in versions_chosen(joining, now=now):
-        playbook = spec_reads.compiled_version(version=version)
+        playbook = selectors.compiled_version(version=version)
         enrollment = _enrollment_new(learner, version, playbook, facts, now=now)
         enrollment.current_module_id = _module_ids([enrollment.next_slug]).get(enrollment.next_slug)
         enrollment.save()
@@ -176,7 +176,7 @@ def learners_reroute(*, learner_ids: Sequence[int], now: datetime | None = None)
     fall due (it checks the enrolment's status then).
     """
     now = now or timezone.now()
-    published = [(version, spec_reads.compiled_version(version=version)) for version in selectors.versions_published()]
+    published = [(version, selectors.compiled_version(version=version)) for version in selectors.versions_published()]
     ids = sorted(set(learner_ids))
     result = RerouteResult()
     for start_at in range(0, len(ids), REROUTE_BATCH):
@@ -224,7 +224,7 @@ def _reroute_batch(
                     changed.append(_end(enrollment, EndedReason.LEFT_AUDIENCE, now=now))
     chosen = versions_chosen(joining, now=now)
     new = [
-        _enrollment_new(learner, version, spec_reads.compiled_version(version=version), facts[learner.pk], now=now)
+        _enrollment_new(learner, version, selectors.compiled_version(version=version), facts[learner.pk], now=now)
         for learner, version, _notes in chosen
     ]
     result.ended = sum(1 for enrollment in changed if enrollment.status == EnrollmentStatus.ENDED)
@@ -341,7 +341,7 @@ def _run(item: Advance) -> list[tuple[int | None, datetime, Decision]]:
     """The pending events one by one, each against the history known when it is evaluated, then the clock."""
     enrollment = item.enrollment
     state = JourneyState.from_dict(enrollment.state)
-    playbook = spec_reads.compiled_version(version=enrollment.version)
+    playbook = selectors.compiled_version(version=enrollment.version)
     waiting = [index for index, _event in item.pending]
     results: list[tuple[int | None, datetime, Decision]] = []
     outcome = None
@@ -349,7 +349,7 @@ def _run(item: Advance) -> list[tuple[int | None, datetime, Decision]]:
         if enrollment.migrate_to_id and event.type in (COMPLETED, SKIPPED):
             # A step boundary: the learner moves to the version the admin published, keeping shared progress.
             enrollment.version, enrollment.migrate_to = enrollment.migrate_to, None
-            playbook = spec_reads.compiled_version(version=enrollment.version)
+            playbook = selectors.compiled_version(version=enrollment.version)
             state = migrate_state(state, playbook)
         seen = known_history(item.history, index, pending=waiting[position:])
         outcome = evaluate(playbook, item.facts, state, events=seen, event=event, now=event.occurred_at)

@@ -14,7 +14,7 @@ from django.utils import timezone
 from common.errors import ApplicationError
 from identity.models import Role
 from identity.services import role_upsert
-from playbooks import selectors, spec_reads
+from playbooks import selectors
 from playbooks.engine.document import PLAYBOOK_YAML, SAVED_JOURNEYS_YAML, load_yaml, spec_from_document
 from playbooks.engine.journeys import saved_journey_errors
 from playbooks.engine.spec import ModuleSpec, PlaybookInvalid, PlaybookSpec, SpecError
@@ -80,7 +80,7 @@ def playbook_stage(*, text: str) -> ImportResult:
     draft = playbook.versions.filter(status=VersionStatus.DRAFT).first()
     published = selectors.version_published(playbook=playbook)
     for existing in (draft, published):
-        if existing is not None and spec_reads.version_spec(version=existing) == spec:
+        if existing is not None and selectors.version_spec(version=existing) == spec:
             return ImportResult(existing, False)
     if draft is None:
         draft = _version_create(playbook)
@@ -151,7 +151,7 @@ def version_write_spec(*, version: PlaybookVersion, spec: PlaybookSpec) -> Playb
 
 def version_errors(*, version: PlaybookVersion) -> list[SpecError]:
     """What stands between this version and publishing (empty when it can be published)."""
-    return validate_spec(spec_reads.version_spec(version=version), library_modules=selectors.module_slugs())
+    return validate_spec(selectors.version_spec(version=version), library_modules=selectors.module_slugs())
 
 
 @transaction.atomic(durable=True)
@@ -197,7 +197,7 @@ def draft_create(*, playbook: Playbook) -> PlaybookVersion:
     source = selectors.version_published(playbook=playbook) or playbook.versions.order_by("-number").first()
     draft = _version_create(playbook)
     if source is not None:
-        version_write_spec(version=draft, spec=spec_reads.version_spec(version=source))
+        version_write_spec(version=draft, spec=selectors.version_spec(version=source))
     return draft
 
 
@@ -267,7 +267,7 @@ def version_edited(*, version: PlaybookVersion) -> None:
 def version_tests_errors(*, version: PlaybookVersion, tests: list) -> list[SpecError]:
     """What is wrong with ``tests`` as the version's saved journeys, by path (checked against the version)."""
     return _tests_size_errors(tests) or saved_journey_errors(
-        replace(spec_reads.version_spec(version=version), tests=tuple(tests))
+        replace(selectors.version_spec(version=version), tests=tuple(tests))
     )
 
 

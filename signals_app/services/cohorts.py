@@ -23,7 +23,7 @@ from playbooks.engine.document import load_yaml
 from playbooks.engine.journeys import Journey, JourneyInvalid, parse_journey
 from playbooks.engine.spec import SpecError
 from playbooks.models import Enrollment, EnrollmentStatus, PlaybookVersion
-from playbooks.spec_reads import version_spec
+from playbooks.selectors import version_spec
 from signals_app.models import CohortRun, CohortRunStatus, Decision, Reminder, ReminderStatus
 from signals_app.services.simulation import JourneyRun, trigger_names
 

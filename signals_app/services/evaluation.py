@@ -20,9 +20,8 @@ from django.utils import timezone
 from identity.models import Learner
 from playbooks.engine.signals import COMPLETED, SKIPPED, EventFact
 from playbooks.models import Enrollment, EnrollmentStatus
-from playbooks.selectors import learner_facts_many
+from playbooks.selectors import compiled_version, learner_facts_many
 from playbooks.services import Advance, enrollments_advance, learner_enroll
-from playbooks.spec_reads import compiled_version
 from signals_app.models import Decision, Event, Flag, Quarantine
 from signals_app.services.flag_notices import flags_notify_managers
 from signals_app.services.reminders import Cancellation, reminders_cancel, reminders_schedule

@@ -16,7 +16,7 @@ from delivery.services import Outgoing, messages_cancel, messages_enqueue
 from playbooks.engine.durations import parse_duration
 from playbooks.engine.reminders import SUPPRESSED, Cap, QuietHours, ReminderPlan, plan_reminder
 from playbooks.engine.spec import PolicySpec
-from playbooks.spec_reads import compiled_version
+from playbooks.selectors import compiled_version
 from signals_app.models import Decision, Reminder, ReminderStatus
 
 RecentReminder = tuple[int, str, datetime]  # playbook id, channel, due at

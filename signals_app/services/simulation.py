@@ -27,9 +27,8 @@ from playbooks.engine.journeys import Journey, JourneyInvalid, parse_journey, sa
 from playbooks.engine.signals import EventFact
 from playbooks.engine.spec import SpecError
 from playbooks.models import Enrollment, ModuleProgress, PlaybookVersion, ProgressStatus
-from playbooks.selectors import learner_facts, next_module_for_learner, version_get
+from playbooks.selectors import compiled_version, learner_facts, next_module_for_learner, version_get
 from playbooks.services import learner_enroll, playbook_stage
-from playbooks.spec_reads import compiled_version
 from signals_app.clock import CLOCK_SWEEP_EVERY
 from signals_app.event_input import MAX_BATCH
 from signals_app.models import Decision, Reminder, ReminderStatus

@@ -14,7 +14,7 @@ from common.errors import ApplicationError
 from insights.experiment_results import experiment_results
 from insights.models import ExperimentAssignment, ExperimentStatus
 from insights.services.experiments import experiment_create, experiment_promote, experiment_start
-from playbooks import spec_reads
+from playbooks import selectors
 from playbooks.engine.spec import PlaybookInvalid
 from playbooks.models import Enrollment, PlaybookVersion, ProgressStatus, VersionStatus
 from playbooks.services import draft_create, learner_enroll, learners_reroute, playbook_import, playbook_publish
@@ -160,7 +160,7 @@ def test_promoting_a_variant_publishes_its_playbook_and_stops_the_experiment(wor
         published,
     )
     assert published.status == VersionStatus.PUBLISHED and published.number == 4
-    assert spec_reads.version_spec(version=published) == spec_reads.version_spec(version=world.v1)
+    assert selectors.version_spec(version=published) == selectors.version_spec(version=world.v1)
     learner = world.learner("agent")
     learner_enroll(learner=learner)
     assert Enrollment.objects.get(learner=learner).version == published  # new learners: the standard flow

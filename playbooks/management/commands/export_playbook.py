@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from playbooks import selectors, spec_reads
+from playbooks import selectors
 from playbooks.engine.document import dump_yaml
 
 
@@ -20,4 +20,4 @@ class Command(BaseCommand):
         if version is None:
             which = f"version {number} of " if number else ""
             raise CommandError(f"No {which}playbook '{slug}'.")
-        self.stdout.write(dump_yaml(spec_reads.version_spec(version=version)), ending="")
+        self.stdout.write(dump_yaml(selectors.version_spec(version=version)), ending="")
