@@ -7,7 +7,7 @@ from django.db.models import Q, QuerySet
 from identity.models import Learner
 from playbooks.models import Enrollment, EnrollmentStatus, PlaybookVersion
 from playbooks.selectors import compiled_version
-from signals_app.models import Decision, Event, Flag, Quarantine
+from signals_app.models import Decision, Event, Flag, Quarantine, Reminder
 
 
 def learners_with_stale_events(*, older_than: datetime, limit: int) -> list[int]:
@@ -55,3 +55,13 @@ def open_flags_of(*, learner_ids: list[int]) -> QuerySet[Flag]:
         .select_related("enrollment__playbook")
         .order_by("-raised_at", "-pk")
     )
+
+
+def flags_for_learner(*, learner: Learner) -> QuerySet[Flag]:
+    """Every flag raised for the learner, open or acknowledged, with its playbook and the decision behind it."""
+    return Flag.objects.filter(learner=learner).select_related("enrollment__playbook", "decision")
+
+
+def reminders_for_learner(*, learner: Learner) -> QuerySet[Reminder]:
+    """The learner's reminders as planned under the delivery policy, with what became of each message."""
+    return Reminder.objects.filter(learner=learner).select_related("enrollment__playbook", "message")

@@ -1,7 +1,6 @@
 """The learner's side of the API: the next module, progress and the decision log, for the learner themself (session
 or personal token; no learner id is ever taken) or for a service holding ``learners:read``."""
 
-from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.authentication import SessionAuthentication
@@ -18,7 +17,7 @@ from identity.authentication import ApiKeyAuthentication, HasScope, LearnerToken
 from identity.models import Learner
 from identity.selectors import learner_of_caller
 from playbooks.selectors import learner_progress, next_module_for_learner, optional_modules
-from signals_app.selectors import decisions_for_learner
+from signals_app.selectors import decisions_for_learner, flags_for_learner, reminders_for_learner
 
 
 class LearnerApi(APIView):
@@ -53,7 +52,9 @@ class ServiceLearnerApi(APIView):
         external_id = kwargs["external_id"]
         if string_problem(external_id):  # no stored id holds one; the database would refuse the query
             raise NotFound(f"No learner '{external_id.encode('unicode_escape').decode()}'.")
-        self.learner = get_object_or_404(Learner, external_id=external_id)
+        self.learner = Learner.objects.filter(external_id=external_id).first()
+        if self.learner is None:
+            raise NotFound(f"No learner '{external_id}'.")
 
 
 class ModuleOutput(serializers.Serializer):
@@ -233,6 +234,71 @@ class _Decisions:
         return paginator.get_paginated_response(DecisionOutput(page, many=True).data)
 
 
+class FlagOutput(serializers.Serializer):
+    name = serializers.CharField()
+    playbook = serializers.CharField(source="enrollment.playbook.slug")
+    raised_at = serializers.DateTimeField()
+    acknowledged_at = serializers.DateTimeField(allow_null=True, help_text="Null while the flag is open.")
+    rule = serializers.CharField(source="decision.rule")
+    explanation = serializers.CharField(source="decision.explanation")
+
+
+class ReminderOutput(serializers.Serializer):
+    playbook = serializers.CharField(source="enrollment.playbook.slug")
+    channel = serializers.CharField(help_text="The channel the playbook asked for.")
+    module = serializers.CharField(help_text="The module it is about; completing or skipping it cancels it.")
+    due_at = serializers.DateTimeField()
+    planned = serializers.CharField(
+        source="status",
+        help_text="How the delivery policy planned it: scheduled (perhaps deferred past quiet hours) or suppressed.",
+    )
+    note = serializers.CharField(help_text="Why it was deferred or suppressed.")
+    delivery = serializers.CharField(
+        source="message.status", allow_null=True, default=None, help_text="Its message: scheduled, sent, failed, …"
+    )
+    delivered_by = serializers.CharField(source="message.delivered_by", allow_null=True, default=None)
+    sent_at = serializers.DateTimeField(source="message.sent_at", allow_null=True, default=None)
+
+
+class NewestFirst(CursorPagination):
+    page_size = 50
+    max_page_size = 200
+    page_size_query_param = "page_size"
+
+
+class FlagPagination(NewestFirst):
+    ordering = ("-raised_at", "-pk")
+
+
+class ReminderPagination(NewestFirst):
+    ordering = ("-due_at", "-pk")
+
+
+def _paged(view, request: Request, rows, output: type[serializers.Serializer]) -> Response:
+    paginator = view.pagination_class()
+    page = paginator.paginate_queryset(rows, request, view=view)
+    return paginator.get_paginated_response(output(page, many=True).data)
+
+
+PAGE_PARAMETERS = [OpenApiParameter("cursor", str), OpenApiParameter("page_size", int)]
+
+
+class _Flags:
+    pagination_class = FlagPagination  # read by the schema: the list comes in a page
+
+    @extend_schema(responses={200: FlagOutput(many=True), **ERRORS}, parameters=PAGE_PARAMETERS)
+    def get(self, request: Request, **kwargs) -> Response:
+        return _paged(self, request, flags_for_learner(learner=self.learner), FlagOutput)
+
+
+class _Reminders:
+    pagination_class = ReminderPagination
+
+    @extend_schema(responses={200: ReminderOutput(many=True), **ERRORS}, parameters=PAGE_PARAMETERS)
+    def get(self, request: Request, **kwargs) -> Response:
+        return _paged(self, request, reminders_for_learner(learner=self.learner), ReminderOutput)
+
+
 class MeNextModuleApi(_NextModule, LearnerApi):
     """The caller's next module, with the reason for it and their progress."""
 
@@ -255,3 +321,15 @@ class LearnerProgressApi(_Progress, ServiceLearnerApi):
 
 class LearnerDecisionsApi(_Decisions, ServiceLearnerApi):
     """A learner's decision log, newest first (service key with ``learners:read``)."""
+
+
+class MeRemindersApi(_Reminders, LearnerApi):
+    """The caller's reminders, newest first: when each was due and what became of it."""
+
+
+class LearnerFlagsApi(_Flags, ServiceLearnerApi):
+    """The flags raised for a learner, newest first, open or acknowledged (service key with ``learners:read``)."""
+
+
+class LearnerRemindersApi(_Reminders, ServiceLearnerApi):
+    """A learner's reminders, newest first, with their delivery (service key with ``learners:read``)."""

@@ -12,7 +12,10 @@ urlpatterns = [
     path("me/next-module", learners.MeNextModuleApi.as_view(), name="me-next-module"),
     path("me/progress", learners.MeProgressApi.as_view(), name="me-progress"),
     path("me/decisions", learners.MeDecisionsApi.as_view(), name="me-decisions"),
+    path("me/reminders", learners.MeRemindersApi.as_view(), name="me-reminders"),
     path("learners/<str:external_id>/next-module", learners.LearnerNextModuleApi.as_view(), name="learner-next-module"),
     path("learners/<str:external_id>/progress", learners.LearnerProgressApi.as_view(), name="learner-progress"),
     path("learners/<str:external_id>/decisions", learners.LearnerDecisionsApi.as_view(), name="learner-decisions"),
+    path("learners/<str:external_id>/flags", learners.LearnerFlagsApi.as_view(), name="learner-flags"),
+    path("learners/<str:external_id>/reminders", learners.LearnerRemindersApi.as_view(), name="learner-reminders"),
 ]
