@@ -184,6 +184,10 @@ class Step(models.Model):
     position = models.PositiveIntegerField()
     step_id = models.SlugField(max_length=100, blank=True, help_text="Required on branch points.")
     module = models.ForeignKey(ContentModule, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    required = models.BooleanField(
+        default=False,
+        help_text="Compliance: no goto, swap or complete passes this step before its module is completed.",
+    )
 
     history = HistoricalRecords()
 
@@ -191,6 +195,7 @@ class Step(models.Model):
         ordering = ["position"]
         constraints = [
             models.UniqueConstraint(fields=["version", "position"], name="step_position_unique"),
+            models.CheckConstraint(condition=Q(required=False) | Q(module__isnull=False), name="step_required_module"),
             models.UniqueConstraint(
                 fields=["version", "step_id"], condition=~Q(step_id=""), name="step_id_unique_in_version"
             ),

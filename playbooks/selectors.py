@@ -136,7 +136,7 @@ def _module_spec(module: ContentModule) -> ModuleSpec:
 def _step_spec(step: Step) -> StepSpec:
     options = list(step.options.all())
     if step.module_id is not None and not options:
-        return StepSpec(id=step.step_id or None, module=step.module.slug)
+        return StepSpec(id=step.step_id or None, module=step.module.slug, required=step.required)
     return StepSpec(
         id=step.step_id or None,
         branch=tuple(

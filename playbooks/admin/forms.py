@@ -111,7 +111,7 @@ class SignalForm(VersionChildForm):
 class StepForm(VersionChildForm):
     class Meta:
         model = Step
-        fields = ("position", "step_id", "module")
+        fields = ("position", "step_id", "module", "required")
 
 
 class StepFormSet(VersionChildFormSet):

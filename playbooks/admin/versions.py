@@ -16,6 +16,7 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from common.errors import ApplicationError
 from playbooks import selectors, services
+from playbooks.admin.compliance import compliance_csv
 from playbooks.admin.forms import (
     BranchOptionForm,
     BranchOptionFormSet,
@@ -26,6 +27,7 @@ from playbooks.admin.forms import (
     VersionChildFormSet,
     VersionForm,
 )
+from playbooks.compliance import compliance_for_playbook
 from playbooks.engine.document import PLAYBOOK_YAML, dump_yaml, yaml_bytes_problem
 from playbooks.engine.spec import PlaybookInvalid
 from playbooks.models import BranchOption, Playbook, PlaybookVersion, SignalDefinition, Step, Trigger
@@ -98,7 +100,7 @@ class ImportForm(forms.Form):
 class PlaybookAdmin(SimpleHistoryAdmin):
     list_display = ("slug", "name", "published", "draft", "updated_at")
     search_fields = ("slug", "name")
-    readonly_fields = ("versions_table", "created_at", "updated_at")
+    readonly_fields = ("versions_table", "compliance_link", "created_at", "updated_at")
     actions = ("start_draft",)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Playbook]:
@@ -130,9 +132,34 @@ class PlaybookAdmin(SimpleHistoryAdmin):
             draft = services.draft_create(playbook=playbook)
             self.message_user(request, f"{draft} is ready to edit.", messages.SUCCESS)
 
+    @admin.display(description="Compliance")
+    def compliance_link(self, playbook: Playbook) -> str:
+        url = reverse("admin:playbooks_playbook_compliance", args=[playbook.pk])
+        return format_html("<a href='{}'>Who has done which required step</a>", url)
+
     def get_urls(self):
-        urls = [path("import/", self.admin_site.admin_view(self.import_view), name="playbooks_playbook_import")]
+        view = self.admin_site.admin_view
+        urls = [
+            path("import/", view(self.import_view), name="playbooks_playbook_import"),
+            path("<int:pk>/compliance/", view(self.compliance_view), name="playbooks_playbook_compliance"),
+        ]
         return urls + super().get_urls()
+
+    def compliance_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        playbook = get_object_or_404(Playbook, pk=pk)
+        # Learners' progress is behind the enrolment permission, not only the playbook's.
+        if not (self.has_view_permission(request, playbook) and request.user.has_perm("playbooks.view_enrollment")):
+            raise PermissionDenied
+        report = compliance_for_playbook(playbook=playbook)
+        if request.GET.get("format") == "csv":
+            return compliance_csv(report)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "report": report,
+            "title": f"Required steps of {playbook.name}",
+        }
+        return TemplateResponse(request, "admin/playbooks/compliance.html", context)
 
     def import_view(self, request: HttpRequest) -> HttpResponse:
         if not (self.has_add_permission(request) and self.has_change_permission(request)):

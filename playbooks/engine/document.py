@@ -49,7 +49,7 @@ TOP_KEYS = (
 MODULE_KEYS = ("slug", "title", "kind", "url", "body", "minutes", "tags")
 SIGNAL_KEYS = ("event", "aggregate", "property", "window", "where", "sequence", "within")
 SEQUENCE_KEYS = ("sequence", "within")
-STEP_KEYS = ("id", "module", "branch")
+STEP_KEYS = ("id", "module", "branch", "required")
 OPTION_KEYS = ("when", "module", "goto", "otherwise")
 TRIGGER_KEYS = ("name", "when", "then", "limit", "cooldown")
 POLICY_KEYS = ("frequency_cap", "quiet_hours")
@@ -396,6 +396,7 @@ def _step(reader: ShapeReader, value: Any, path: str) -> StepSpec:
         id=reader.text(step.get("id"), f"{path}.id", required=False),
         module=reader.text(step.get("module"), f"{path}.module", required=False),
         branch=branch,
+        required=reader.boolean(step.get("required"), f"{path}.required"),
     )
 
 
@@ -526,6 +527,8 @@ def _step_document(step: StepSpec) -> dict[str, Any]:
     document: dict[str, Any] = {"id": step.id} if step.id else {}
     if step.branch is None:
         document["module"] = step.module
+        if step.required:
+            document["required"] = True
         return document
     document["branch"] = [_option_document(option) for option in step.branch]
     return document

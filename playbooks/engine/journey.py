@@ -360,25 +360,39 @@ def clock_wakeup(
 def resolve(playbook: CompiledPlaybook, state: JourneyState) -> Position:
     """The learner's next module: inserted modules first, then the first step of the path not done."""
     if state.ended:
-        return Position(COMPLETED_STATUS, reason=Reason("complete", "A trigger completed this journey."))
+        # A 'complete' takes effect once every required step is done; until then those steps are served in order.
+        held = next(((i, step) for i, step in enumerate(playbook.spec.steps) if _required_undone(step, state)), None)
+        if held is None:
+            return Position(COMPLETED_STATUS, reason=Reason("complete", "A trigger completed this journey."))
+        index, step = held
+        reason = Reason("required", f"Step '{step.key}' is required: the journey completes once it is done.")
+        return Position(ACTIVE, step.module, step.key, reason, step_index=index)
     for module in state.inserted:
         if module not in state.done:
             return Position(ACTIVE, module, None, _reason(state, module, "inserted", "Inserted ahead of the path."))
     for index, step in enumerate(playbook.spec.steps):
-        if step.key in state.passed:
+        if step.required:
+            if not _required_undone(step, state):
+                continue
+        elif step.key in state.passed:
             continue
         module = _module_of(step, state)
         if module is None and step.key not in state.choices:
             return Position(ACTIVE, None, step.key, pending_branch=True, step_index=index)
-        if module is None or module in state.done or step.module in state.done:
+        if not step.required and (module is None or module in state.done or step.module in state.done):
             continue
         reason = _reason(state, module, "path", f"Step {index + 1} of {len(playbook.spec.steps)} of the playbook.")
         return Position(ACTIVE, module, step.key, reason, step_index=index)
     return Position(COMPLETED_STATUS, reason=Reason("path complete", "Every step of the playbook is done."))
 
 
+def _required_undone(step: StepSpec, state: JourneyState) -> bool:
+    """A required step is done only when its own module is completed: a skip, a goto or a swap does not do it."""
+    return step.required and state.done.get(step.module or "") != "completed"
+
+
 def _module_of(step: StepSpec, state: JourneyState) -> str | None:
-    if step.key in state.swaps:
+    if step.key in state.swaps and not step.required:
         return state.swaps[step.key]
     if not step.is_branch:
         return step.module
@@ -601,6 +615,9 @@ def _apply(
         state.inserted.insert(0, argument)
         state.done.pop(argument, None)  # inserting again means doing it again
         state.reasons[argument] = reason
+    elif kind == "swap_module" and _on_required_step(playbook, position):
+        explanation = f"{reason['explanation']} Held: step '{position.step}' is required, so its module stays."
+        return Decision("held", rule, explanation, values, position.step, position.module, {kind: argument})
     elif kind == "swap_module" and position.module is not None:
         if position.step is None:  # the current module is an inserted one
             state.inserted[state.inserted.index(position.module)] = argument
@@ -611,10 +628,12 @@ def _apply(
         state.unlocked.append(argument)
     elif kind == "goto":
         _jump(playbook, state, from_index=position.step_index or 0, to_key=argument)
+        reason["explanation"] += _still_required(playbook, state, before=playbook.step_keys.index(argument))
     elif kind == "flag" and argument not in state.flags:
         state.flags.append(argument)
     elif kind == "complete":
         state.ended = True
+        reason["explanation"] += _still_required(playbook, state, before=len(playbook.step_keys))
     # remind and webhook are recorded here and delivered by the signals_app from the decision log.
     return Decision(
         "action",
@@ -627,11 +646,26 @@ def _apply(
     )
 
 
+def _on_required_step(playbook: CompiledPlaybook, position: Position) -> bool:
+    return position.step_index is not None and playbook.spec.steps[position.step_index].required
+
+
+def _still_required(playbook: CompiledPlaybook, state: JourneyState, *, before: int) -> str:
+    """What a goto or a complete is held by: the required steps before ``before`` not done yet (served first)."""
+    held = [step.key for step in playbook.spec.steps[:before] if _required_undone(step, state)]
+    if not held:
+        return ""
+    steps = f"steps {', '.join(held)} are" if len(held) > 1 else f"step {held[0]} is"
+    return f" Held until the required {steps} done (served first)."
+
+
 def _jump(playbook: CompiledPlaybook, state: JourneyState, *, from_index: int, to_key: str) -> None:
-    """Move the path's cursor to step ``to_key``: forward passes over the steps between, backward re-opens them."""
+    """Move the path's cursor to step ``to_key``: forward passes over the steps between (a required step is never
+    passed: it stays on the path until done), backward re-opens them."""
     target = playbook.step_keys.index(to_key)
     if target >= from_index:
-        state.passed.extend(key for key in playbook.step_keys[from_index:target] if key not in state.passed)
+        steps = playbook.spec.steps[from_index:target]
+        state.passed.extend(step.key for step in steps if step.key not in state.passed and not step.required)
         return
     for step in playbook.spec.steps[target:]:
         if step.key in state.passed:
@@ -689,7 +723,9 @@ def progress(playbook: CompiledPlaybook, state: JourneyState) -> tuple[int, int]
     done = 0
     for step in playbook.spec.steps:
         module = _module_of(step, state)
-        if step.key in state.passed or (module is not None and (module in state.done or step.module in state.done)):
+        if step.required:
+            done += not _required_undone(step, state)
+        elif step.key in state.passed or (module is not None and (module in state.done or step.module in state.done)):
             done += 1
     return done, len(playbook.spec.steps)
 
@@ -706,6 +742,7 @@ def migrate_state(state: JourneyState, playbook: CompiledPlaybook) -> JourneySta
         if key in branches and choice.partition(":")[2] in {o.module or o.goto for o in branches[key].branch or ()}
     }
     names = {trigger.name for trigger in spec.triggers}
+    keys -= set(spec.required_keys())  # a step the new version requires is neither passed nor swapped
     return JourneyState(
         enrolled_at=state.enrolled_at,
         done=dict(state.done),

@@ -72,6 +72,13 @@ class ShapeReader:
             return None
         return str(value)
 
+    def boolean(self, value: Any, path: str) -> bool:
+        """An optional flag: absent is false."""
+        if value is None or isinstance(value, bool):
+            return bool(value)
+        self.error(path, f"expected true or false, got {kind_of(value)}")
+        return False
+
     def integer(self, value: Any, path: str, *, minimum: int = 0) -> int | None:
         if value is None:
             return None

@@ -65,6 +65,7 @@ class StepSpec:
     id: str | None = None
     module: str | None = None
     branch: tuple[BranchOption, ...] | None = None
+    required: bool = False  # a module step no goto, swap_module or complete passes before its module is completed
 
     @property
     def key(self) -> str:
@@ -124,6 +125,9 @@ class PlaybookSpec:
     tests: tuple[dict[str, Any], ...] = ()  # saved journeys, run before publishing
     priority: int = 0
     on_audience_exit: str = "end"
+
+    def required_keys(self) -> tuple[str, ...]:
+        return tuple(step.key for step in self.steps if step.required)
 
     def step_index(self, key: str) -> int | None:
         return next((index for index, step in enumerate(self.steps) if step.key == key), None)

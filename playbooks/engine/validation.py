@@ -225,6 +225,8 @@ class _Checker:
                     f"duplicate {what} '{step.key}' (also steps[{first_seen[step.key]}])",
                 )
             first_seen.setdefault(step.key, index)
+            if step.is_branch and step.required:
+                self.error(f"{path}.required", "a branch point cannot be required: mark the module steps it leads to")
             if step.is_branch:
                 self.branch(spec, step, index, path)
             else:

@@ -103,6 +103,7 @@ def version_write_spec(*, version: PlaybookVersion, spec: PlaybookSpec) -> Playb
             position=position,
             step_id=step.id or "",
             module=modules[step.module] if step.module else None,
+            required=step.required,
         )
         BranchOption.objects.bulk_create(
             BranchOption(step=row, position=i, when=o.when or "", module=modules.get(o.module), goto=o.goto or "")
