@@ -5,23 +5,11 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from common.admin import LargeTablePaginator
+from signals_app.event_vocabulary import STANDARD_EVENT_TYPES
 from signals_app.models import Decision, Event, Flag, Quarantine, Reminder
 from signals_app.services import flag_acknowledge
 from signals_app.services.isolation import quarantines_release
 
-STANDARD_EVENT_TYPES = (
-    "session_started",
-    "module_viewed",
-    "module_started",
-    "module_progress",
-    "module_completed",
-    "module_skipped",
-    "module_exited",
-    "page_view",
-    "click",
-    "ticket_submitted",
-    "survey_answered",
-)
 DECISION_KINDS = (
     "branch",
     "trigger",

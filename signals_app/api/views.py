@@ -41,6 +41,11 @@ class AcceptedOutput(serializers.Serializer):
     conflicts = ConflictOutput(
         many=True, help_text="Ids this key had already sent with a different body: the first body is kept."
     )
+    warnings = serializers.ListField(
+        child=serializers.DictField(),
+        help_text="Events stored whose type no standard type nor published playbook reads, or whose module is not "
+        "in the content library (each {index, field, code, message}): usually a typo in the sender.",
+    )
     not_evaluated = serializers.IntegerField(
         help_text="Of the accepted events, those of deactivated learners: stored (nothing is lost; they are in the "
         "admin and in GET /api/v1/events/{id}) but never evaluated, so they cause no decision."
@@ -86,6 +91,7 @@ class EventsIngestApi(APIView):
             "duplicates": result.duplicates,
             "conflicts": [conflict.as_dict() for conflict in result.conflicts],
             "not_evaluated": result.not_evaluated,
+            "warnings": list(result.warnings),
         }
         return Response(body, status=status.HTTP_202_ACCEPTED)
 

@@ -13,6 +13,7 @@ from django.utils import timezone
 from identity.models import Learner
 from identity.services import learner_create
 from signals_app.event_input import EventInput, batch_items, validate_item
+from signals_app.event_vocabulary import event_warnings
 from signals_app.models import Event
 
 logger = logging.getLogger(__name__)
@@ -55,6 +56,8 @@ class IngestResult:
     # Of the accepted, events of deactivated learners: stored (nothing is lost, the admin shows them) and marked
     # processed at once, never evaluated.
     not_evaluated: int = 0
+    # Events stored whose type nothing reads, or whose module is not in the library (signals_app.event_vocabulary).
+    warnings: tuple[dict[str, Any], ...] = ()
 
 
 @transaction.atomic(durable=True)
@@ -135,6 +138,7 @@ def _store(
         duplicates=len(inputs) - len(inserted),
         conflicts=tuple(conflicts),
         not_evaluated=len(not_evaluated),
+        warnings=tuple(event_warnings(inputs)),
     )
 
 

@@ -44,14 +44,20 @@ def test_a_batch_is_stored_and_acknowledged_with_counts(writer):
     response = _post(writer, {"events": [_event(0), _event(1, type="module_skipped", module="crm-basics")]})
 
     assert response.status_code == 202
-    assert response.json() == {"accepted": 2, "duplicates": 0, "conflicts": [], "not_evaluated": 0}
+    assert response.json() == {"accepted": 2, "duplicates": 0, "conflicts": [], "not_evaluated": 0, "warnings": []}
     stored = list(Event.objects.order_by("occurred_at").values_list("client_id", "type", "learner__external_id"))
     assert stored == [("evt-0", "module_completed", "alice"), ("evt-1", "module_skipped", "alice")]
     assert Event.objects.filter(processed_at__isnull=True).count() == 2
 
 
 def test_a_single_event_is_accepted_too(writer):
-    assert _post(writer, _event()).json() == {"accepted": 1, "duplicates": 0, "conflicts": [], "not_evaluated": 0}
+    assert _post(writer, _event()).json() == {
+        "accepted": 1,
+        "duplicates": 0,
+        "conflicts": [],
+        "not_evaluated": 0,
+        "warnings": [],
+    }
 
 
 def test_a_retried_batch_is_all_duplicates(writer):
@@ -60,7 +66,7 @@ def test_a_retried_batch_is_all_duplicates(writer):
 
     response = _post(writer, {"events": [*batch["events"], _event(2)]})
 
-    assert response.json() == {"accepted": 1, "duplicates": 2, "conflicts": [], "not_evaluated": 0}
+    assert response.json() == {"accepted": 1, "duplicates": 2, "conflicts": [], "not_evaluated": 0, "warnings": []}
     assert Event.objects.count() == 3
 
 
@@ -72,6 +78,7 @@ def test_the_same_id_twice_in_one_batch_is_stored_once(writer):
         "duplicates": 1,
         "conflicts": [],
         "not_evaluated": 0,
+        "warnings": [],
     }
 
 
@@ -95,6 +102,7 @@ def test_a_retried_id_with_a_different_body_is_reported_as_a_conflict_and_stored
             }
         ],
         "not_evaluated": 0,
+        "warnings": [],
     }
     stored = Event.objects.get(client_id="evt-0")
     assert (stored.type, stored.properties, stored.conflicting_retries) == (
@@ -111,7 +119,7 @@ def test_a_retry_with_the_same_body_in_another_time_zone_is_no_conflict(writer):
 
     response = _post(writer, {**first, "occurred_at": moment.isoformat()})
 
-    assert response.json() == {"accepted": 0, "duplicates": 1, "conflicts": [], "not_evaluated": 0}
+    assert response.json() == {"accepted": 0, "duplicates": 1, "conflicts": [], "not_evaluated": 0, "warnings": []}
     assert Event.objects.get().conflicting_retries == 0
 
 
@@ -130,7 +138,7 @@ def test_ids_are_unique_per_key_not_globally(writer, client):
 
     response = client.post(URL, _event(0), content_type="application/json", HTTP_AUTHORIZATION=f"Api-Key {other_key}")
 
-    assert response.json() == {"accepted": 1, "duplicates": 0, "conflicts": [], "not_evaluated": 0}
+    assert response.json() == {"accepted": 1, "duplicates": 0, "conflicts": [], "not_evaluated": 0, "warnings": []}
 
 
 @pytest.mark.parametrize(
@@ -177,7 +185,7 @@ def test_an_event_for_a_deactivated_learner_is_stored_but_not_evaluated(writer, 
     response = _post(writer, _event())
 
     assert response.status_code == 202
-    assert response.json() == {"accepted": 1, "duplicates": 0, "conflicts": [], "not_evaluated": 1}
+    assert response.json() == {"accepted": 1, "duplicates": 0, "conflicts": [], "not_evaluated": 1, "warnings": []}
     stored = Event.objects.get()
     assert (stored.client_id, stored.learner, stored.processed_at is not None) == ("evt-0", learner, True)
 

@@ -50,7 +50,7 @@ def test_a_leavers_events_are_stored_counted_and_not_evaluated_the_others_are(cl
     response = _post(client, key, batch)
 
     assert response.status_code == 202
-    assert response.json() == {"accepted": 3, "duplicates": 0, "conflicts": [], "not_evaluated": 2}
+    assert response.json() == {"accepted": 3, "duplicates": 0, "conflicts": [], "not_evaluated": 2, "warnings": []}
     stored = dict(Event.objects.values_list("client_id", "learner__external_id"))
     assert stored == {"evt-1": "alice", "evt-2": "bob", "evt-3": "bob"}
     assert learners_with_stale_events(older_than=T0.replace(year=2100), limit=10) == [alice.pk]  # bob's wait for none
@@ -78,7 +78,7 @@ def test_a_retried_leavers_event_is_a_duplicate_not_counted_again(client, key, a
 
     response = _post(client, key, [_event(2, "bob"), _event(4, "bob")])
 
-    assert response.json() == {"accepted": 1, "duplicates": 1, "conflicts": [], "not_evaluated": 1}
+    assert response.json() == {"accepted": 1, "duplicates": 1, "conflicts": [], "not_evaluated": 1, "warnings": []}
 
 
 def test_an_unknown_learner_still_refuses_the_batch_whole(client, key, alice_and_leaver_bob):
