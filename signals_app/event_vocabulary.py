@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from playbooks.engine.shapes import did_you_mean
-from playbooks.models import ContentModule, SignalDefinition, VersionStatus
+from playbooks.models import ContentModule, SignalDefinition, Trigger, VersionStatus
 from signals_app.event_input import EventInput
 
 STANDARD_EVENT_TYPES = (
@@ -45,6 +45,19 @@ def _types_read() -> Iterable[str]:
         if event:
             yield event
         yield from (step.get("event", "") for step in sequence or () if isinstance(step, dict))
+    for actions in Trigger.objects.filter(version__status=VersionStatus.PUBLISHED).values_list("actions", flat=True):
+        yield from _waited_for(actions)
+
+
+def _waited_for(actions: Any) -> Iterable[str]:
+    """The event types waits among these actions wait for, nested waits included."""
+    for action in actions if isinstance(actions, list) else ():
+        wait = action.get("wait") if isinstance(action, dict) else None
+        if isinstance(wait, dict):
+            if isinstance(wait.get("event"), str):
+                yield wait["event"]
+            yield from _waited_for(wait.get("then"))
+            yield from _waited_for(wait.get("else"))
 
 
 def known_event_types() -> frozenset[str]:

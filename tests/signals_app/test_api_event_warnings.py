@@ -21,6 +21,10 @@ modules: [{slug: triage-basics, title: Triage basics}]
 steps: [{module: triage-basics}]
 signals:
   escalations_7d: {event: ticket_escalated, aggregate: count, window: 7d}
+triggers:
+  - name: escalated
+    when: escalations_7d >= 1
+    then: [{wait: {event: escalation_resolved, within: 1d, then: [], else: [{flag: escalation_open}]}}]
 """
 
 
@@ -72,6 +76,7 @@ def test_standard_types_and_types_a_published_playbook_reads_pass_quietly(post):
         {"id": "a", "type": "ticket_submitted"},
         {"id": "b", "type": "ticket_escalated"},
         {"id": "c", "type": "module_started", "module": "triage-basics"},
+        {"id": "d", "type": "escalation_resolved"},  # what a wait waits for
     )
 
-    assert (answer["accepted"], answer["warnings"]) == (3, [])
+    assert (answer["accepted"], answer["warnings"]) == (4, [])
