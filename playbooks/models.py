@@ -125,6 +125,8 @@ class PlaybookVersion(models.Model):
     frequency_cap_per = models.CharField(max_length=20, blank=True, help_text="A duration such as 24h.")
     quiet_hours_start = models.CharField(max_length=5, blank=True, help_text="HH:MM in the learner's time zone.")
     quiet_hours_end = models.CharField(max_length=5, blank=True)
+    # [[role, [tags]], ...]: pairs, not a mapping, because jsonb reorders keys and export gives back the file's order.
+    role_tags = models.JSONField(default=list, blank=True, help_text="Each role's default tags: [[role, [tags]], ...].")
     tests = models.JSONField(default=list, blank=True, help_text="Saved journeys that must pass before publishing.")
     published_at = models.DateTimeField(null=True, blank=True)
     published_by = models.ForeignKey(
@@ -187,6 +189,9 @@ class Step(models.Model):
     required = models.BooleanField(
         default=False,
         help_text="Compliance: no goto, swap or complete passes this step before its module is completed.",
+    )
+    tags = models.JSONField(
+        default=list, blank=True, help_text="Pick the module by tags when the step is reached (no module then)."
     )
 
     history = HistoricalRecords()

@@ -88,6 +88,7 @@ def version_spec(*, version: PlaybookVersion) -> PlaybookSpec:
         audience=AudienceSpec(
             roles=tuple(sorted(role.slug for role in version.audience_roles.all())),
             when=version.audience_when or None,
+            role_tags=tuple((role, tuple(tags)) for role, tags in version.role_tags),
         ),
         modules=tuple(_module_spec(entry.module) for entry in version.module_entries.all()),
         signals=tuple(
@@ -135,6 +136,8 @@ def _module_spec(module: ContentModule) -> ModuleSpec:
 
 def _step_spec(step: Step) -> StepSpec:
     options = list(step.options.all())
+    if step.tags:
+        return StepSpec(id=step.step_id or None, tags=tuple(step.tags))
     if step.module_id is not None and not options:
         return StepSpec(id=step.step_id or None, module=step.module.slug, required=step.required)
     return StepSpec(
@@ -156,9 +159,22 @@ def _compiled(version_pk: int, updated_at: str) -> CompiledPlaybook:
     return CompiledPlaybook(version_spec(version=PlaybookVersion.objects.get(pk=version_pk)))
 
 
+@lru_cache(maxsize=512)
+def _with_withdrawn(version_pk: int, updated_at: str, withdrawn: frozenset[str]) -> CompiledPlaybook:
+    return CompiledPlaybook(_compiled(version_pk, updated_at).spec, withdrawn=withdrawn)
+
+
 def compiled_version(*, version: PlaybookVersion) -> CompiledPlaybook:
-    """The version's conditions compiled once per process; a draft's edits change ``updated_at`` and the key."""
-    return _compiled(version.pk, version.updated_at.isoformat())
+    """The version's conditions compiled once per process; a draft's edits change ``updated_at`` and the key.
+
+    A version with steps picking by tags also needs the library's withdrawn (inactive) modules, which change
+    without the version: one more query for those versions only."""
+    compiled = _compiled(version.pk, version.updated_at.isoformat())
+    candidates = {m.slug for s in compiled.spec.steps if s.by_tags for m in compiled.spec.tag_candidates(s.tags)}
+    if not candidates:
+        return compiled
+    withdrawn = ContentModule.objects.filter(slug__in=candidates, is_active=False).values_list("slug", flat=True)
+    return _with_withdrawn(version.pk, version.updated_at.isoformat(), frozenset(withdrawn))
 
 
 @dataclass(frozen=True)

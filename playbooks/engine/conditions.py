@@ -70,7 +70,13 @@ BASE_VOCABULARY: dict[str, Any] = {
     **dict.fromkeys(BUILTIN_SIGNALS, NUMBER),
     "module": DataType.OBJECT(
         "module",
-        {"slug": DataType.STRING, "seconds": NUMBER, "completion_pct": NUMBER, "views": NUMBER},
+        {
+            "slug": DataType.STRING,
+            "seconds": NUMBER,
+            "completion_pct": NUMBER,
+            "views": NUMBER,
+            "tags": DataType.ARRAY(DataType.STRING),
+        },
         accessor=lambda value, name: value.get(name),
     ),
     "event": _EVENT,

@@ -303,14 +303,30 @@ def _on_audience_exit(reader: ShapeReader, value: Any) -> str:
 def _audience(reader: ShapeReader, value: Any) -> AudienceSpec:
     if value is None:
         return AudienceSpec()
-    audience = reader.mapping(value, "audience", ("roles", "when"))
+    audience = reader.mapping(value, "audience", ("roles", "when", "role_tags"))
     roles = [
         reader.text(r, f"audience.roles[{i}]")
         for i, r in enumerate(reader.sequence(audience.get("roles"), "audience.roles"))
     ]
     return AudienceSpec(
-        roles=tuple(r for r in roles if r), when=reader.text(audience.get("when"), "audience.when", required=False)
+        roles=tuple(r for r in roles if r),
+        when=reader.text(audience.get("when"), "audience.when", required=False),
+        role_tags=_role_tags(reader, audience.get("role_tags")),
     )
+
+
+def _role_tags(reader: ShapeReader, value: Any) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, dict):
+        reader.error("audience.role_tags", f"expected a mapping of role to tags, got {kind_of(value)}")
+        return ()
+    return tuple((str(role), _tags(reader, tags, f"audience.role_tags.{role}")) for role, tags in value.items())
+
+
+def _tags(reader: ShapeReader, value: Any, path: str) -> tuple[str, ...]:
+    tags = [reader.text(t, f"{path}[{i}]") for i, t in enumerate(reader.sequence(value, path))]
+    return tuple(t for t in tags if t)
 
 
 def _module(reader: ShapeReader, value: Any, path: str) -> ModuleSpec:
@@ -382,6 +398,14 @@ def _sequence_signal(reader: ShapeReader, name: str, body: dict[str, Any], path:
 
 def _step(reader: ShapeReader, value: Any, path: str) -> StepSpec:
     step = reader.mapping(value, path, STEP_KEYS)
+    tags: tuple[str, ...] = ()
+    if isinstance(step.get("module"), dict):  # picked by tags when reached
+        tags = _tags(
+            reader, reader.mapping(step["module"], f"{path}.module", ("tags",)).get("tags"), f"{path}.module.tags"
+        )
+        if not tags:
+            reader.error(f"{path}.module.tags", "a module picked by tags needs at least one tag: {tags: [sql]}")
+        step = {key: item for key, item in step.items() if key != "module"} | {"module": None, "tags": tags}
     if "module" in step and "branch" in step:
         reader.error(path, "a step has either 'module' or 'branch', not both")
     elif step and "module" not in step and "branch" not in step:
@@ -396,6 +420,7 @@ def _step(reader: ShapeReader, value: Any, path: str) -> StepSpec:
         id=reader.text(step.get("id"), f"{path}.id", required=False),
         module=reader.text(step.get("module"), f"{path}.module", required=False),
         branch=branch,
+        tags=tags,
         required=reader.boolean(step.get("required"), f"{path}.required"),
     )
 
@@ -474,8 +499,10 @@ def document_from_spec(spec: PlaybookSpec) -> dict[str, Any]:
         document["description"] = spec.description
     if spec.priority:
         document["priority"] = spec.priority
-    if spec.audience.roles or spec.audience.when:
-        document["audience"] = _without_none({"roles": list(spec.audience.roles), "when": spec.audience.when})
+    if spec.audience.roles or spec.audience.when or spec.audience.role_tags:
+        audience = {"roles": list(spec.audience.roles), "when": spec.audience.when}
+        audience["role_tags"] = {role: list(tags) for role, tags in spec.audience.role_tags} or None
+        document["audience"] = _without_none(audience)
     if spec.on_audience_exit != "end":
         document["on_audience_exit"] = spec.on_audience_exit
     if spec.modules:
@@ -525,6 +552,9 @@ def _module_document(module: ModuleSpec) -> dict[str, Any]:
 
 def _step_document(step: StepSpec) -> dict[str, Any]:
     document: dict[str, Any] = {"id": step.id} if step.id else {}
+    if step.by_tags:
+        document["module"] = {"tags": list(step.tags)}
+        return document
     if step.branch is None:
         document["module"] = step.module
         if step.required:

@@ -143,9 +143,13 @@ class Outcome:
 class CompiledPlaybook:
     """A version's conditions compiled once (cached by the caller per published version)."""
 
-    def __init__(self, spec: PlaybookSpec) -> None:
+    def __init__(self, spec: PlaybookSpec, *, withdrawn: frozenset[str] = frozenset()) -> None:
+        """``withdrawn``: library modules made inactive, which a step picking by tags passes over."""
         vocabulary = vocabulary_of(spec)
         self.spec = spec
+        self.withdrawn = withdrawn
+        self.module_tags = {module.slug: list(module.tags) for module in spec.modules}
+        self.role_tags = dict(spec.audience.role_tags)
         self.audience_when = compile_condition(spec.audience.when, vocabulary) if spec.audience.when else None
         self.options: dict[tuple[int, int], Condition] = {
             (index, number): compile_condition(option.when, vocabulary)
@@ -394,7 +398,7 @@ def _required_undone(step: StepSpec, state: JourneyState) -> bool:
 def _module_of(step: StepSpec, state: JourneyState) -> str | None:
     if step.key in state.swaps and not step.required:
         return state.swaps[step.key]
-    if not step.is_branch:
+    if not step.is_branch and not step.by_tags:
         return step.module
     kind, _, target = state.choices.get(step.key, ":").partition(":")
     return target if kind == "module" else None
@@ -432,9 +436,13 @@ def _context(
         **(sessions_of(events, zone).values(now) if playbook.reads_sessions else _NO_SESSIONS),
         **declared_signals(events, playbook.signals, now=now, zone=zone),
         **{sequence.name: sequence_count(events, sequence) for sequence in playbook.sequences},
-        "module": module_values(events, module),
+        "module": _module_context(playbook, events, module),
         "event": event.as_context() if event else NO_EVENT,
     }
+
+
+def _module_context(playbook: CompiledPlaybook, events: Sequence[EventFact], module: str | None) -> dict[str, Any]:
+    return {**module_values(events, module), "tags": playbook.module_tags.get(module or "", [])}
 
 
 _NO_SESSIONS = dict.fromkeys(SESSION_NAMES, 0.0)  # the vocabulary's names, for playbooks that never read them
@@ -460,6 +468,9 @@ def _advance(
     while (position := resolve(playbook, state)).pending_branch:
         index = position.step_index
         step = playbook.spec.steps[index]
+        if step.by_tags:
+            decisions.append(_pick_by_tags(playbook, state, step, context["roles"]))
+            continue
         option, condition = _first_match(playbook, index, step, context)
         rule = f"branch '{step.key}': {option.when if condition else 'otherwise'}"
         values = (
@@ -483,6 +494,31 @@ def _advance(
                 action=None if option.module else {"goto": option.goto},
             )
         )
+
+
+def _pick_by_tags(playbook: CompiledPlaybook, state: JourneyState, step: StepSpec, roles: list[str]) -> Decision:
+    """The first declared module (file order) carrying every tag of the step that is active and not done by the
+    learner; among those, modules also carrying a tag of the learner's roles (``audience.role_tags``) come first."""
+    preferred = {tag for role in roles for tag in playbook.role_tags.get(role, ())}
+    candidates = [
+        m.slug
+        for m in playbook.spec.tag_candidates(step.tags)
+        if m.slug not in playbook.withdrawn and m.slug not in state.done
+    ]
+    candidates.sort(key=lambda slug: not preferred & set(playbook.module_tags[slug]))  # stable: file order kept
+    tags = ", ".join(step.tags)
+    rule = f"step '{step.key}': tags {tags}"
+    values = {"tags": list(step.tags), "role_tags": sorted(preferred)}
+    if not candidates:
+        state.choices[step.key] = "none:"
+        explanation = f"No active module carrying {tags} is left that the learner has not done: the step is passed."
+        return Decision("branch", rule, explanation, values, step=step.key)
+    module = candidates[0]
+    by_role = f", preferring the role tags {', '.join(sorted(preferred))}" if preferred else ""
+    explanation = f"Chosen as the first active module carrying {tags} not done yet{by_role}."
+    state.choices[step.key] = f"module:{module}"
+    state.reasons[module] = {"rule": rule, "explanation": explanation}
+    return Decision("branch", rule, explanation, values, step=step.key, module=module)
 
 
 def _first_match(
@@ -510,7 +546,7 @@ def _fire_triggers(
     moment: datetime,
 ) -> None:
     current = resolve(playbook, state).module
-    context = {**base, "module": module_values(events, current)}
+    context = {**base, "module": _module_context(playbook, events, current)}
     for trigger, condition in playbook.triggers:
         memory = state.triggers.setdefault(trigger.name, TriggerMemory())
         now_true, note = condition.evaluate(context)
@@ -725,8 +761,10 @@ def progress(playbook: CompiledPlaybook, state: JourneyState) -> tuple[int, int]
         module = _module_of(step, state)
         if step.required:
             done += not _required_undone(step, state)
-        elif step.key in state.passed or (module is not None and (module in state.done or step.module in state.done)):
-            done += 1
+        else:
+            given = module is not None and (module in state.done or step.module in state.done)
+            # A step by tags that found nothing left to give ("none:") is passed, like a goto's.
+            done += step.key in state.passed or given or state.choices.get(step.key) == "none:"
     return done, len(playbook.spec.steps)
 
 
@@ -741,6 +779,10 @@ def migrate_state(state: JourneyState, playbook: CompiledPlaybook) -> JourneySta
         for key, choice in state.choices.items()
         if key in branches and choice.partition(":")[2] in {o.module or o.goto for o in branches[key].branch or ()}
     }
+    by_tags = {step.key: {m.slug for m in spec.tag_candidates(step.tags)} for step in spec.steps if step.by_tags}
+    choices.update(
+        {key: choice for key, choice in state.choices.items() if choice.partition(":")[2] in by_tags.get(key, ())}
+    )
     names = {trigger.name for trigger in spec.triggers}
     keys -= set(spec.required_keys())  # a step the new version requires is neither passed nor swapped
     return JourneyState(

@@ -66,6 +66,7 @@ class StepSpec:
     module: str | None = None
     branch: tuple[BranchOption, ...] | None = None
     required: bool = False  # a module step no goto, swap_module or complete passes before its module is completed
+    tags: tuple[str, ...] = ()  # a step that picks its module by tags when reached (``module: {tags: [...]}``)
 
     @property
     def key(self) -> str:
@@ -75,6 +76,10 @@ class StepSpec:
     @property
     def is_branch(self) -> bool:
         return self.branch is not None
+
+    @property
+    def by_tags(self) -> bool:
+        return bool(self.tags)
 
 
 @dataclass(frozen=True)
@@ -109,6 +114,8 @@ class PolicySpec:
 class AudienceSpec:
     roles: tuple[str, ...] = ()
     when: str | None = None
+    # Each role's default tags: a step picking by tags prefers modules that also carry the learner's roles' tags.
+    role_tags: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -129,12 +136,17 @@ class PlaybookSpec:
     def required_keys(self) -> tuple[str, ...]:
         return tuple(step.key for step in self.steps if step.required)
 
+    def tag_candidates(self, tags: tuple[str, ...]) -> list[ModuleSpec]:
+        """The declared modules carrying every one of ``tags``, in file order: what a step by tags picks from."""
+        return [module for module in self.modules if set(tags) <= set(module.tags)]
+
     def step_index(self, key: str) -> int | None:
         return next((index for index, step in enumerate(self.steps) if step.key == key), None)
 
     def path_modules(self) -> set[str]:
         """Every module a learner can be given by this playbook."""
         slugs = {step.module for step in self.steps if step.module}
+        slugs.update(m.slug for step in self.steps if step.by_tags for m in self.tag_candidates(step.tags))
         for step in self.steps:
             slugs.update(option.module for option in step.branch or () if option.module)
         for trigger in self.triggers:

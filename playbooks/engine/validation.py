@@ -93,6 +93,7 @@ def validate_spec(spec: PlaybookSpec, *, library_modules: Iterable[str] = ()) ->
         if not SLUG.match(role):
             errors.append(SpecError(f"audience.roles[{index}]", f"{role!r} is not a role slug"))
     checker.condition(spec.audience.when, "audience.when")
+    checker.role_tags(spec)
     if spec.on_audience_exit not in AUDIENCE_EXITS:
         errors.append(
             SpecError(
@@ -225,12 +226,39 @@ class _Checker:
                     f"duplicate {what} '{step.key}' (also steps[{first_seen[step.key]}])",
                 )
             first_seen.setdefault(step.key, index)
+            if step.by_tags:
+                self.tag_step(spec, step, path)
+                continue
             if step.is_branch and step.required:
                 self.error(f"{path}.required", "a branch point cannot be required: mark the module steps it leads to")
             if step.is_branch:
                 self.branch(spec, step, index, path)
             else:
                 self.module_ref(step.module, f"{path}.module")
+
+    def tag_step(self, spec: PlaybookSpec, step: StepSpec, path: str) -> None:
+        if not step.id:
+            self.error(f"{path}.id", "a step picking by tags needs an 'id' so that its choice can be kept and reported")
+        for number, tag in enumerate(step.tags):
+            if not SLUG.match(tag):
+                self.error(
+                    f"{path}.module.tags[{number}]", f"{tag!r} is not a tag: lower-case letters, digits, - and _"
+                )
+        if step.required:
+            self.error(f"{path}.required", "a step picking by tags cannot be required: require a named module")
+        if not spec.tag_candidates(step.tags):
+            self.error(
+                f"{path}.module.tags",
+                f"no module under 'modules' carries all of {', '.join(step.tags)}: a step by tags picks from them",
+            )
+
+    def role_tags(self, spec: PlaybookSpec) -> None:
+        for role, tags in spec.audience.role_tags:
+            if not SLUG.match(role):
+                self.error(f"audience.role_tags.{role}", f"{role!r} is not a role slug")
+            for number, tag in enumerate(tags):
+                if not SLUG.match(tag):
+                    self.error(f"audience.role_tags.{role}[{number}]", f"{tag!r} is not a tag")
 
     def branch(self, spec: PlaybookSpec, step: StepSpec, index: int, path: str) -> None:
         if not step.id:

@@ -104,6 +104,7 @@ def version_write_spec(*, version: PlaybookVersion, spec: PlaybookSpec) -> Playb
             step_id=step.id or "",
             module=modules[step.module] if step.module else None,
             required=step.required,
+            tags=list(step.tags),
         )
         BranchOption.objects.bulk_create(
             BranchOption(step=row, position=i, when=o.when or "", module=modules.get(o.module), goto=o.goto or "")
@@ -139,6 +140,7 @@ def version_write_spec(*, version: PlaybookVersion, spec: PlaybookSpec) -> Playb
     )
     version.audience_roles.set([_role(slug) for slug in spec.audience.roles])
     version.audience_when = spec.audience.when or ""
+    version.role_tags = [[role, list(tags)] for role, tags in spec.audience.role_tags]
     version.on_audience_exit = spec.on_audience_exit
     version.priority = spec.priority
     version.frequency_cap_max = spec.policy.frequency_cap_max
