@@ -4,7 +4,7 @@
 
 The cohort is docs/examples/cohort-support-specialist.yaml (ranges and chances over the demo playbook's path); the
 comparison runs it on a draft that moves one branch threshold against the published version, as an admin would
-before publishing. DESIGN.md section 10 sets no target: the figure goes to docs/benchmarks.md.
+before publishing. No target is set: the figure goes to docs/benchmarks.md.
 """
 
 import argparse

@@ -4,7 +4,7 @@
 
 Both write the same number of events for 1,000 learners into signals_app_event on the same PostgreSQL; the API
 path adds HTTP, authentication, validation of every event, duplicate detection and the enqueueing of evaluation
-(to Redis, with no worker running). Target (DESIGN.md section 10): the API at 0.3x COPY's events/s or better.
+(to Redis, with no worker running). Target: the API at 0.3x COPY's events/s or better.
 """
 
 import argparse

@@ -4,7 +4,7 @@
     bin/bench next_module [--seconds 10] [--connections 32] [--web-workers 4]
 
 Both use the same learner token, the same authentication and throttling; next-module adds the enrolment read
-(one indexed query with its module) and the serialisation of the answer. Target (DESIGN.md section 10): at least
+(one indexed query with its module) and the serialisation of the answer. Target: at least
 0.7x the trivial endpoint's requests/s, a p99 at most 2x its p99, and a constant query count (asserted in the
 test suite).
 """

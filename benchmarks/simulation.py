@@ -7,7 +7,7 @@ The journey is generated (seeded, so every run plays the same one): a support sp
 through the support-specialist playbook's path on working days, in sessions (session_started, page views, tickets,
 module_started / module_progress / module_completed, one module_skipped), with weekends and a three-day absence
 (gaps of more than 24 hours) so that the idle reminder fires. The demo playbook has no time-based trigger, so the
-benchmark imports it with DESIGN.md section 3's `drop-off reminder` (`idle_hours >= 24 and module.completion_pct <
+benchmark imports it with a `drop-off reminder` (`idle_hours >= 24 and module.completion_pct <
 75`) added, which makes the simulator walk the production clock sweep's 5-minute ticks over the 30 days.
 
 1. Simulated: `journey_simulate` (enrolment, ingestion, the worker's evaluation, the clock sweep where a
@@ -20,7 +20,7 @@ benchmark imports it with DESIGN.md section 3's `drop-off reminder` (`idle_hours
    replay compressed into seconds cannot fire the idle reminders at their moments: the baseline leaves it out
    (which makes the baseline cheaper, the ratio conservative).
 
-Target (DESIGN.md section 10): the simulation at least 10x faster than the live replay. The live next module is
+Target: the simulation at least 10x faster than the live replay. The live next module is
 compared with the simulation's final one: they must agree.
 """
 
@@ -63,7 +63,7 @@ PAGES = ["/kb/refunds", "/kb/billing", "/kb/api-errors", "/kb/sso", "/crm/accoun
 
 
 def playbook_text() -> str:
-    """The demo playbook with DESIGN.md section 3's drop-off reminder, unless it has one already."""
+    """The demo playbook with a drop-off reminder, unless it has one already."""
     import yaml
 
     document = yaml.safe_load(PLAYBOOK.read_text())

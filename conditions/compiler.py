@@ -1,4 +1,4 @@
-"""The condition language: rule-engine expressions type-checked against a vocabulary (DESIGN.md §4), shared by
+"""The condition language: rule-engine expressions type-checked against a vocabulary (docs/conditions.md), shared by
 playbooks (branches, triggers, signal filters) and identity (role rules). Pure Python: no Django, no app imports.
 
 Conditions are checked when saved, never at run time: an unknown name, a type mismatch or a construct outside the
@@ -30,9 +30,9 @@ from rule_engine import errors as rule_errors
 from conditions.closures import NotComparable, Unsupported, compile_closure
 
 # `attributes.api_access` (playbooks and role rules) and `event.properties.duration_seconds` are our syntax
-# (DESIGN.md §4). rule-engine 5.x resolves dot access on a mapping only after a failed attribute lookup (with a fuzzy
-# "did you mean" search: a third of evaluation time) and warns that 6.0 drops it. We check the expression as written,
-# then run it rewritten to item access (attributes["api_access"]), with absent keys read as null.
+# (docs/conditions.md). rule-engine 5.x resolves dot access on a mapping only after a failed attribute lookup (with a
+# fuzzy "did you mean" search: a third of evaluation time) and warns that 6.0 drops it. We check the expression as
+# written, then run it rewritten to item access (attributes["api_access"]), with absent keys read as null.
 warnings.filterwarnings("ignore", category=rule_errors.MappingAttributeLookupDeprecation)
 _MAPPING_ACCESS = re.compile(r"(?<![\w.])(attributes|event\.properties)\.([A-Za-z_][A-Za-z0-9_]*)")
 

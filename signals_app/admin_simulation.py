@@ -57,7 +57,7 @@ class JourneyForm(forms.Form):
     journey = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 22, "cols": 100, "class": "vLargeTextField", "spellcheck": "false"}),
         required=False,
-        help_text="A journey in YAML (DESIGN.md section 5), at most 2 MB. 'playbook' may be left out: this version "
+        help_text="A journey in YAML (docs/journeys.md), at most 2 MB. 'playbook' may be left out: this version "
         "is used.",
     )
     upload = forms.FileField(required=False, help_text="Or upload a journey file instead (at most 2 MB).")

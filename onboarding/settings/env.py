@@ -62,7 +62,7 @@ def _tune_sqlite(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def _tune_postgres(config: dict[str, Any]) -> dict[str, Any]:
-    # Persistent connections: opening one per request costs about 7x in requests/s (DESIGN.md section 10).
+    # Persistent connections: opening one per request costs about 7x in requests/s (docs/benchmarks.md).
     config["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=600)
     config["CONN_HEALTH_CHECKS"] = True
     config.setdefault("OPTIONS", {})["connect_timeout"] = env.int("DATABASE_CONNECT_TIMEOUT", default=5)

@@ -191,8 +191,8 @@ class VersionForm(forms.ModelForm):
     tests = SavedJourneysField(
         required=False,
         label="Saved journeys",
-        help_text="Journeys that must pass before this version is published (YAML, at most 1 MB; DESIGN.md "
-        "section 5). 'playbook' may be left out of each journey.",
+        help_text="Journeys that must pass before this version is published (YAML, at most 1 MB; the format is "
+        "in docs/journeys.md). 'playbook' may be left out of each journey.",
     )
 
     class Meta:

@@ -1,7 +1,7 @@
 """Cohorts for the simulator: one journey template with value ranges (or a CSV of synthetic learners) expanded into
 N concrete journeys, reproducibly from a seed.
 
-A template is a journey (DESIGN.md §5) where any value may be a range, and any event may happen only sometimes::
+A template is a journey (docs/journeys.md) where any value may be a range, and any event may happen only sometimes::
 
     learners: 200
     seed: 7

@@ -1,4 +1,4 @@
-"""The playbooks' vocabulary of the condition language (DESIGN.md §4): the names a branch, a trigger or a signal's
+"""The playbooks' vocabulary of the condition language (docs/conditions.md): the names a branch, a trigger or a signal's
 ``where`` may use. The language itself (checking, compiling, evaluating) is the shared pure package ``conditions``,
 re-exported here so that existing imports keep working.
 """

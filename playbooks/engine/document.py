@@ -1,4 +1,4 @@
-"""The playbook file (DESIGN.md §3): YAML text ↔ ``PlaybookSpec``, with errors that name the path.
+"""The playbook file (docs/playbook-format.md): YAML text ↔ ``PlaybookSpec``, with errors that name the path.
 
 ``spec_from_document`` checks shape (keys, types); ``validation.validate_spec`` checks meaning (names, conditions,
 references). ``document_from_spec`` is the inverse used by export: exporting an import gives back the input.
@@ -493,7 +493,7 @@ def _policy(reader: ShapeReader, value: Any) -> PolicySpec:
 
 
 def document_from_spec(spec: PlaybookSpec) -> dict[str, Any]:
-    """The normalised document for ``spec``: only keys that carry something, in the order of DESIGN.md §3."""
+    """The normalised document for ``spec``: only keys that carry something, in the file's documented order."""
     document: dict[str, Any] = {"slug": spec.slug, "name": spec.name}
     if spec.description:
         document["description"] = spec.description

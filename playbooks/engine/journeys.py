@@ -1,4 +1,4 @@
-"""The journey file (DESIGN.md §5): a synthetic learner's events on a clock, and what should happen.
+"""The journey file (docs/journeys.md): a synthetic learner's events on a clock, and what should happen.
 
 Pure parsing and validation, with errors that name the path (``events[3].at: …``), for the simulator and for the
 journeys saved as a playbook's tests. A journey is checked against the playbook it names, so an unknown module is

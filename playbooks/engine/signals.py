@@ -1,4 +1,4 @@
-"""Signal values from a learner's events: the built-ins of DESIGN.md §4 and a playbook's declared aggregates.
+"""Signal values from a learner's events: the built-ins of docs/conditions.md and a playbook's declared aggregates.
 
 Pure functions over ``EventFact`` lists, so that production, the simulator and the tests compute them one way.
 Events are taken in ``occurred_at`` order whatever order they arrived in, so late events count where they belong.

@@ -1,4 +1,4 @@
-"""``POST /api/v1/playbooks/{slug}/simulate``: a journey (DESIGN.md §5, as JSON) run through the simulator."""
+"""``POST /api/v1/playbooks/{slug}/simulate``: a journey (docs/journeys.md, as JSON) run through the simulator."""
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -82,7 +82,7 @@ class PlaybookSimulateApi(APIView):
             )
         document = request.data
         if not isinstance(document, dict):
-            raise ApplicationError("invalid", "Send the journey as a JSON object (DESIGN.md section 5).")
+            raise ApplicationError("invalid", "Send the journey as a JSON object (docs/journeys.md).")
         try:
             result = journey_simulate(document={"playbook": slug, **document}, version=version)
         except JourneyInvalid as exc:

@@ -1,4 +1,4 @@
-"""The simulator (DESIGN.md §5): a synthetic learner's journey through the production services on a simulated
+"""The simulator (docs/journeys.md): a synthetic learner's journey through the production services on a simulated
 clock, inside a transaction that is always rolled back.
 
 There is no second engine. The journey's learner is created, enrolled, sent events and swept by the clock with the

@@ -8,7 +8,7 @@ class Command(BaseCommand):
     help = "Print a playbook version as YAML: the published one, or --version N."
 
     def create_parser(self, prog_name: str, subcommand: str, **kwargs):
-        # Our --version picks a playbook version (DESIGN.md §3); it replaces Django's --version of the framework.
+        # Our --version picks a playbook version; it replaces Django's --version of the framework.
         return super().create_parser(prog_name, subcommand, conflict_handler="resolve", **kwargs)
 
     def add_arguments(self, parser) -> None:

@@ -13,7 +13,7 @@ from signals_app.simulation_report import render_text
 
 class Command(BaseCommand):
     help = (
-        "Run a synthetic learner's journey (YAML, DESIGN.md section 5) through the production services on a "
+        "Run a synthetic learner's journey (YAML, docs/journeys.md) through the production services on a "
         "simulated clock, print the timeline and each expectation; exit 1 when one fails. Nothing is saved."
     )
 

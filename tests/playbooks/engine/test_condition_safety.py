@@ -113,7 +113,8 @@ def test_what_the_language_leaves_out_is_refused_with_a_caret_at_it(expression, 
     pointer.encode("utf-8")  # shown on an error page: no lone surrogate may reach the response
 
 
-# Everything the language documents (DESIGN.md §4) keeps working, on the closures or, for arithmetic, on rule-engine.
+# Everything the language documents (docs/conditions.md) keeps working, on the closures or, for arithmetic, on
+# rule-engine.
 ALLOWED = [
     ('role in ["support_specialist", "sales"]', {"role": "sales"}, True),
     ('role not in ["support_specialist"]', {"role": "sales"}, True),

@@ -4,7 +4,11 @@ vocabulary or an action added to the format without an entry in the reference fa
 import re
 from pathlib import Path
 
+import yaml
+
 from playbooks.engine.conditions import BASE_VOCABULARY
+from playbooks.engine.document import PLAYBOOK_YAML, load_yaml, spec_from_document
+from playbooks.engine.journeys import parse_journey
 from playbooks.engine.spec import ACTIONS
 
 DOCS = Path(__file__).resolve().parents[3] / "docs"
@@ -29,3 +33,13 @@ def test_the_docs_refer_to_nothing_outside_the_repository():
         assert "DESIGN.md" not in text and "../shared" not in text, page.name
         for target in re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", text):
             assert (page.parent / target).exists(), f"{page.name} links to {target}, which does not exist"
+
+
+def test_the_journey_reference_example_is_a_valid_journey():
+    scenario = DOCS.parent / "tests" / "scenarios" / "support-specialist" / "playbook.yaml"
+    spec = spec_from_document(load_yaml(scenario.read_text(encoding="utf-8"), PLAYBOOK_YAML))
+    example = re.search(r"```yaml\n(.*?)```", (DOCS / "journeys.md").read_text(encoding="utf-8"), re.S).group(1)
+
+    journey = parse_journey(yaml.safe_load(example), playbooks={spec.slug: spec})
+
+    assert journey.external_id == "sim-fast-skipper" and len(journey.expectations) == 6
