@@ -193,6 +193,12 @@ class Step(models.Model):
     tags = models.JSONField(
         default=list, blank=True, help_text="Pick the module by tags when the step is reached (no module then)."
     )
+    due_after = models.CharField(max_length=20, blank=True, help_text="Due this long (e.g. 3d) after due_from.")
+    # Blank when the file leaves 'from' out (meaning 'reached'): export gives back what was written.
+    due_from = models.CharField(max_length=10, blank=True, help_text="reached (the default) or enrolment.")
+    readiness = models.BooleanField(
+        default=False, help_text="The readiness milestone: completing it records the learner's time to competency."
+    )
 
     history = HistoricalRecords()
 
@@ -201,6 +207,13 @@ class Step(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["version", "position"], name="step_position_unique"),
             models.CheckConstraint(condition=Q(required=False) | Q(module__isnull=False), name="step_required_module"),
+            models.UniqueConstraint(
+                fields=["version"], condition=Q(readiness=True), name="step_one_readiness_per_version"
+            ),
+            models.CheckConstraint(
+                condition=Q(due_from__in=["", "reached", "enrolment"]) & (Q(due_from="") | ~Q(due_after="")),
+                name="step_due_from_known",
+            ),
             models.UniqueConstraint(
                 fields=["version", "step_id"], condition=~Q(step_id=""), name="step_id_unique_in_version"
             ),
@@ -317,6 +330,8 @@ class Enrollment(models.Model):
     steps_total = models.PositiveIntegerField(default=0)
     enrolled_at = models.DateTimeField()
     completed_at = models.DateTimeField(null=True, blank=True)
+    # When the learner completed the playbook's readiness step: ready_at - enrolled_at is their time to competency.
+    ready_at = models.DateTimeField(null=True, blank=True)
     # Set while the enrolment is ended; an enrolment given back (the learner matches again) is active again, where
     # it stood, and these are cleared.
     ended_at = models.DateTimeField(null=True, blank=True)

@@ -14,6 +14,7 @@ from playbooks.engine.spec import (
     ActionSpec,
     AudienceSpec,
     BranchOption,
+    DueSpec,
     ModuleSpec,
     PlaybookSpec,
     PolicySpec,
@@ -136,12 +137,15 @@ def _module_spec(module: ContentModule) -> ModuleSpec:
 
 def _step_spec(step: Step) -> StepSpec:
     options = list(step.options.all())
+    due = DueSpec(step.due_after, step.due_from or None) if step.due_after else None
+    schedule = {"due": due, "readiness": step.readiness}
     if step.tags:
-        return StepSpec(id=step.step_id or None, tags=tuple(step.tags))
+        return StepSpec(id=step.step_id or None, tags=tuple(step.tags), **schedule)
     if step.module_id is not None and not options:
-        return StepSpec(id=step.step_id or None, module=step.module.slug, required=step.required)
+        return StepSpec(id=step.step_id or None, module=step.module.slug, required=step.required, **schedule)
     return StepSpec(
         id=step.step_id or None,
+        **schedule,
         branch=tuple(
             BranchOption(when=o.when or None, module=o.module.slug if o.module_id else None, goto=o.goto or None)
             for o in options

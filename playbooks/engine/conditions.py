@@ -66,6 +66,9 @@ BASE_VOCABULARY: dict[str, Any] = {
     "role": DataType.STRING,
     "attributes": DataType.MAPPING(DataType.STRING),
     "days_enrolled": NUMBER,
+    # schedule (steps with ``due``): the current step is past its due time; every due step so far was done in time
+    "overdue": DataType.BOOLEAN,
+    "on_schedule": DataType.BOOLEAN,
     "now": DataType.OBJECT("now", {"hour": NUMBER, "weekday": NUMBER}, accessor=lambda value, name: value.get(name)),
     **dict.fromkeys(BUILTIN_SIGNALS, NUMBER),
     "module": DataType.OBJECT(

@@ -21,6 +21,7 @@ from playbooks.engine.spec import (
     ActionSpec,
     AudienceSpec,
     BranchOption,
+    DueSpec,
     ModuleSpec,
     PlaybookInvalid,
     PlaybookSpec,
@@ -49,7 +50,8 @@ TOP_KEYS = (
 MODULE_KEYS = ("slug", "title", "kind", "url", "body", "minutes", "tags")
 SIGNAL_KEYS = ("event", "aggregate", "property", "window", "where", "sequence", "within")
 SEQUENCE_KEYS = ("sequence", "within")
-STEP_KEYS = ("id", "module", "branch", "required")
+STEP_KEYS = ("id", "module", "branch", "required", "due", "readiness")
+DUE_KEYS = ("after", "from")
 OPTION_KEYS = ("when", "module", "goto", "otherwise")
 TRIGGER_KEYS = ("name", "when", "then", "limit", "cooldown")
 POLICY_KEYS = ("frequency_cap", "quiet_hours")
@@ -422,7 +424,19 @@ def _step(reader: ShapeReader, value: Any, path: str) -> StepSpec:
         branch=branch,
         tags=tags,
         required=reader.boolean(step.get("required"), f"{path}.required"),
+        due=_due(reader, step.get("due"), f"{path}.due"),
+        readiness=reader.boolean(step.get("readiness"), f"{path}.readiness"),
     )
+
+
+def _due(reader: ShapeReader, value: Any, path: str) -> DueSpec | None:
+    if value is None:
+        return None
+    due = reader.mapping(value, path, DUE_KEYS)
+    if not isinstance(value, dict):
+        return None  # reported as the wrong shape: no 'required' on top
+    after = reader.text(due.get("after"), f"{path}.after")
+    return DueSpec(after=after or "", from_=reader.text(due.get("from"), f"{path}.from", required=False))
 
 
 def _option(reader: ShapeReader, value: Any, path: str) -> BranchOption:
@@ -554,13 +568,16 @@ def _step_document(step: StepSpec) -> dict[str, Any]:
     document: dict[str, Any] = {"id": step.id} if step.id else {}
     if step.by_tags:
         document["module"] = {"tags": list(step.tags)}
-        return document
-    if step.branch is None:
+    elif step.branch is None:
         document["module"] = step.module
         if step.required:
             document["required"] = True
-        return document
-    document["branch"] = [_option_document(option) for option in step.branch]
+    else:
+        document["branch"] = [_option_document(option) for option in step.branch]
+    if step.due is not None:
+        document["due"] = _without_none({"after": step.due.after, "from": step.due.from_})
+    if step.readiness:
+        document["readiness"] = True
     return document
 
 

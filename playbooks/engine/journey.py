@@ -8,7 +8,7 @@ import re
 from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -70,6 +70,10 @@ class JourneyState:
     waits: list[dict[str, Any]] = field(default_factory=list)
     ended: bool = False  # a 'complete' action ended the journey before the path did
     clock: str = ""  # ISO 8601: the latest moment evaluated; an evaluation never runs before it
+    # Steps with a ``due``: when the path reached each one and when it was done (ISO 8601), for overdue/on_schedule.
+    reached: dict[str, str] = field(default_factory=dict)
+    finished: dict[str, str] = field(default_factory=dict)
+    ready_at: str = ""  # ISO 8601: when the readiness step was completed
 
     @property
     def clock_time(self) -> datetime | None:
@@ -94,6 +98,9 @@ class JourneyState:
             waits=[dict(wait) for wait in self.waits],
             ended=self.ended,
             clock=self.clock,
+            reached=dict(self.reached),
+            finished=dict(self.finished),
+            ready_at=self.ready_at,
         )
 
     @classmethod
@@ -192,6 +199,8 @@ class CompiledPlaybook:
             if s.aggregate == SEQUENCE
         ]
         self.step_keys = [step.key for step in spec.steps]
+        self.due = {step.key: (parse_duration(step.due.after), step.due.anchor) for step in spec.steps if step.due}
+        self.readiness = next((step for step in spec.steps if step.readiness), None)
         expressions = [c.expression for c in self.options.values()] + [c.expression for _, c in self.triggers]
         audience = [self.audience_when.expression] if self.audience_when else []
         names = {name for expression in [*expressions, *audience] for name in _ROOT_NAME.findall(expression)}
@@ -199,7 +208,7 @@ class CompiledPlaybook:
         self.reads_sessions = bool(names & set(SESSION_NAMES))
         # Whether evaluating at a later moment with no new event can change anything (the clock sweep skips others):
         # the clock's own names, open sessions, and signals over a window, which shrink as time passes.
-        clock_names = {"idle_hours", "days_enrolled", "now", *SESSION_CLOCK_NAMES} | {
+        clock_names = {"idle_hours", "days_enrolled", "now", "overdue", "on_schedule", *SESSION_CLOCK_NAMES} | {
             s.name for s in spec.signals if s.window
         }
         self.clock_conditions = any(set(_ROOT_NAME.findall(expression)) & clock_names for expression in expressions)
@@ -261,11 +270,13 @@ def evaluate(
     decisions: list[Decision] = []
     if event is not None:
         _take_event(state, event)
+    _keep_schedule(playbook, state, moment, decisions)  # before the context: a step done now is not overdue
     base = _context(playbook, facts, state, events, event, moment, None)
     _resolve_waits(playbook, state, event, moment, decisions)
     _advance(playbook, state, base, events, decisions)
     _fire_triggers(playbook, state, base, events, decisions, moment)
     _advance(playbook, state, base, events, decisions)
+    _keep_schedule(playbook, state, moment, decisions)
     after = resolve(playbook, state)
     if after.status == COMPLETED_STATUS and before.status != COMPLETED_STATUS:
         decisions.append(Decision("completed", "path complete", "Every step of the playbook is done."))
@@ -345,6 +356,7 @@ def clock_wakeup(
         if deadline is not None and tick > deadline:
             return tick  # a wait times out
         context.update(_clock_values(tick, enrolled_at, zone), idle_hours=idle_hours(last_seen, now=tick))
+        context.update(_schedule_values(playbook, state, tick))
         if expired < len(expiries) and expiries[expired] <= tick:
             expired = bisect_right(expiries, tick)
             context.update({signal.name: aggregate(events, signal, now=tick, zone=zone) for signal in windowed})
@@ -432,6 +444,7 @@ def _context(
         "role": facts.roles[0] if facts.roles else None,
         "attributes": facts.attributes,
         **_clock_values(now, enrolled_at, zone),
+        **_schedule_values(playbook, state, now),
         **builtin_signals(events, now=now, enrolled_at=enrolled_at),
         **(sessions_of(events, zone).values(now) if playbook.reads_sessions else _NO_SESSIONS),
         **declared_signals(events, playbook.signals, now=now, zone=zone),
@@ -455,6 +468,76 @@ def _clock_values(now: datetime, enrolled_at: datetime, zone: ZoneInfo) -> dict[
         "days_enrolled": max((now - enrolled_at).total_seconds(), 0) / 86_400,
         "now": {"hour": local.hour, "weekday": local.isoweekday()},
     }
+
+
+def _keep_schedule(
+    playbook: CompiledPlaybook, state: JourneyState, moment: datetime, decisions: list[Decision]
+) -> None:
+    """Note when steps with a ``due`` are done and when the path reaches one, and the readiness milestone."""
+    if not playbook.due and playbook.readiness is None:
+        return
+    stamp = moment.isoformat()
+    for step in playbook.spec.steps:
+        if step.key in playbook.due and step.key not in state.finished and _step_done(step, state):
+            state.finished[step.key] = stamp
+    path = _path_step(playbook, state)
+    if path is not None and path.key in playbook.due:
+        state.reached.setdefault(path.key, stamp)
+    ready = playbook.readiness
+    if ready is not None and not state.ready_at and _step_done(ready, state, completed=True):
+        state.ready_at = stamp
+        decisions.append(_ready(ready, state, moment))
+
+
+def _ready(step: StepSpec, state: JourneyState, moment: datetime) -> Decision:
+    enrolled_at = datetime.fromisoformat(state.enrolled_at) if state.enrolled_at else moment
+    span = max(moment - enrolled_at, timedelta(0))
+    explanation = (
+        f"Readiness milestone: step '{step.key}' completed {format_duration(span)} after enrolment "
+        f"({utc_text(enrolled_at)} to {utc_text(moment)}): recorded as the learner's time to readiness."
+    )
+    values = {"enrolled_at": enrolled_at.isoformat(), "ready_at": moment.isoformat(), "days": span / timedelta(days=1)}
+    return Decision("ready", f"readiness: step '{step.key}'", explanation, values, step=step.key)
+
+
+def _step_done(step: StepSpec, state: JourneyState, *, completed: bool = False) -> bool:
+    """Whether the step's module (its swap or choice) is done: completed, or with ``completed=False`` also skipped."""
+    if step.required:
+        return not _required_undone(step, state)
+    outcomes = {"completed"} if completed else {"completed", "skipped"}
+    module = _module_of(step, state)
+    return any(state.done.get(slug or "") in outcomes for slug in (module, step.module) if slug)
+
+
+def _path_step(playbook: CompiledPlaybook, state: JourneyState) -> StepSpec | None:
+    """The step the path is at, under any module inserted ahead of it (the schedule counts the path's steps)."""
+    position = resolve(playbook, replace(state, inserted=[]) if state.inserted else state)
+    return playbook.spec.steps[position.step_index] if position.step_index is not None else None
+
+
+def _due_at(playbook: CompiledPlaybook, state: JourneyState, key: str) -> datetime | None:
+    """When step ``key`` is due; None while a step due from when it is reached has not been reached."""
+    after, anchor = playbook.due[key]
+    start = state.enrolled_at if anchor == "enrolment" else state.reached.get(key)
+    return datetime.fromisoformat(start) + after if start else None
+
+
+def _schedule_values(playbook: CompiledPlaybook, state: JourneyState, now: datetime) -> dict[str, bool]:
+    """``overdue``: the path's step is past its due time; ``on_schedule``: no due step was done late, none overdue."""
+    if not playbook.due:
+        return _ON_SCHEDULE
+    late = any(
+        (due := _due_at(playbook, state, key)) is not None and datetime.fromisoformat(done) > due
+        for key, done in state.finished.items()
+        if key in playbook.due
+    )
+    step = _path_step(playbook, state)
+    due = _due_at(playbook, state, step.key) if step is not None and step.key in playbook.due else None
+    overdue = due is not None and step.key not in state.finished and now > due
+    return {"overdue": overdue, "on_schedule": not late and not overdue}
+
+
+_ON_SCHEDULE = {"overdue": False, "on_schedule": True}
 
 
 def _advance(
@@ -801,4 +884,7 @@ def migrate_state(state: JourneyState, playbook: CompiledPlaybook) -> JourneySta
         waits=[dict(wait) for wait in state.waits if (wait["trigger"], wait["action"]) in playbook.waits],
         ended=False,
         clock=state.clock,
+        reached={key: at for key, at in state.reached.items() if key in playbook.due},
+        finished={key: at for key, at in state.finished.items() if key in playbook.due},
+        ready_at=state.ready_at,
     )

@@ -16,6 +16,7 @@ MODULE_KINDS = ("article", "video", "checklist", "quiz", "course", "interactive"
 # What becomes of an active enrolment whose learner no longer matches the audience: ended (the default), or kept.
 AUDIENCE_EXITS = ("end", "keep")
 PRIORITY_RANGE = (-1000, 1000)  # a learner in several playbooks is served the highest priority first
+DUE_FROM = ("reached", "enrolment")  # what a step's due time counts from; the first is the default
 
 
 @dataclass(frozen=True)
@@ -61,12 +62,26 @@ class BranchOption:
 
 
 @dataclass(frozen=True)
+class DueSpec:
+    """A step is due ``after`` (a duration as written) from when it is reached, or from enrolment."""
+
+    after: str
+    from_: str | None = None  # as written: None (absent) means "reached", and export leaves it out again
+
+    @property
+    def anchor(self) -> str:
+        return self.from_ or DUE_FROM[0]
+
+
+@dataclass(frozen=True)
 class StepSpec:
     id: str | None = None
     module: str | None = None
     branch: tuple[BranchOption, ...] | None = None
     required: bool = False  # a module step no goto, swap_module or complete passes before its module is completed
     tags: tuple[str, ...] = ()  # a step that picks its module by tags when reached (``module: {tags: [...]}``)
+    due: DueSpec | None = None
+    readiness: bool = False  # the readiness milestone: completing it records the learner's time to competency
 
     @property
     def key(self) -> str:

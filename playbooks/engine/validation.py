@@ -25,6 +25,7 @@ from playbooks.engine.spec import (
     AGGREGATES,
     AUDIENCE_EXITS,
     DAILY_AGGREGATES,
+    DUE_FROM,
     MODULE_ACTIONS,
     MODULE_KINDS,
     PRIORITY_RANGE,
@@ -215,8 +216,16 @@ class _Checker:
         if not spec.steps:
             self.error("steps", "a playbook needs at least one step")
         first_seen: dict[str, int] = {}
+        readiness: int | None = None
         for index, step in enumerate(spec.steps):
             path = f"steps[{index}]"
+            self.schedule(step, path)
+            if step.readiness and readiness is not None:
+                self.error(
+                    f"{path}.readiness", f"only one step can be the readiness milestone (also steps[{readiness}])"
+                )
+            elif step.readiness:
+                readiness = index
             if step.id is not None and not SLUG.match(step.id):
                 self.error(f"{path}.id", f"step id {step.id!r} must be a slug")
             if step.key in first_seen:
@@ -235,6 +244,19 @@ class _Checker:
                 self.branch(spec, step, index, path)
             else:
                 self.module_ref(step.module, f"{path}.module")
+
+    def schedule(self, step: StepSpec, path: str) -> None:
+        if step.is_branch and step.due is not None:
+            self.error(f"{path}.due", "a branch point is passed when reached: put 'due' on the steps it leads to")
+        if step.is_branch and step.readiness:
+            self.error(f"{path}.readiness", "a branch point cannot be the readiness milestone: mark a module step")
+        if step.due is None:
+            return
+        if step.due.after:
+            self.duration(step.due.after, f"{path}.due.after")
+        if step.due.from_ is not None and step.due.from_ not in DUE_FROM:
+            hint = did_you_mean(step.due.from_, DUE_FROM) or f"; one of {', '.join(DUE_FROM)}"
+            self.error(f"{path}.due.from", f"unknown 'from' {step.due.from_!r}{hint}")
 
     def tag_step(self, spec: PlaybookSpec, step: StepSpec, path: str) -> None:
         if not step.id:

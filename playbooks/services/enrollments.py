@@ -54,6 +54,7 @@ STORED_FIELDS = [
     "steps_done",
     "steps_total",
     "completed_at",
+    "ready_at",
     "updated_at",
 ]
 
@@ -374,6 +375,8 @@ def _apply(enrollment: Enrollment, playbook: CompiledPlaybook, outcome: Outcome,
         {"rule": position.reason.rule, "explanation": position.reason.explanation} if position.reason else {}
     )
     enrollment.steps_done, enrollment.steps_total = progress(playbook, outcome.state)
+    if outcome.state.ready_at and enrollment.ready_at is None:
+        enrollment.ready_at = datetime.fromisoformat(outcome.state.ready_at)
     if position.status == "completed" and enrollment.status == EnrollmentStatus.ACTIVE:
         enrollment.status = EnrollmentStatus.COMPLETED
         enrollment.completed_at = now

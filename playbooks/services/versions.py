@@ -105,6 +105,9 @@ def version_write_spec(*, version: PlaybookVersion, spec: PlaybookSpec) -> Playb
             module=modules[step.module] if step.module else None,
             required=step.required,
             tags=list(step.tags),
+            due_after=step.due.after if step.due else "",
+            due_from=(step.due.from_ or "") if step.due else "",
+            readiness=step.readiness,
         )
         BranchOption.objects.bulk_create(
             BranchOption(step=row, position=i, when=o.when or "", module=modules.get(o.module), goto=o.goto or "")

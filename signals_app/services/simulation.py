@@ -453,6 +453,8 @@ def _decision_entry(row: Decision) -> dict[str, Any] | None:
     if row.kind in ("trigger", "suppressed"):
         status = "fired" if row.kind == "trigger" else "suppressed"
         return {"kind": "trigger", "status": status, "values": row.values, **base}
+    if row.kind == "ready":  # the readiness milestone: its values hold the time from enrolment
+        return {"kind": "ready", "step": row.step, "values": row.values, **base}
     if row.kind == "branch":
         return {"kind": "branch", "step": row.step, "module": row.module or None, "action": row.action, **base}
     action = row.action or {}

@@ -76,3 +76,14 @@ def test_the_lab_exit_wait_shows_in_the_timeline_as_waiting_then_came_or_timed_o
     )
     nudge = next(e for e in runs["comes back a minute too late"].result.timeline if e["kind"] == "reminder")
     assert (nudge["offset"], nudge["template"], nudge["module"]) == ("4m30s", "lab_pick_up", "lab-walkthrough")
+
+
+def test_the_overdue_reminder_fires_at_the_first_sweep_after_the_due_time_and_readiness_is_in_the_timeline():
+    runs = _runs("schedule-readiness.yaml")
+
+    assert _trigger_entries(
+        runs["overdue on the CRM course is reminded at the first sweep after the due time"], "overdue reminder"
+    ) == [("3d1h5m", "fired")]
+    assert _trigger_entries(runs["done one minute before due"], "overdue reminder") == []
+    ready = [e for e in runs["on schedule to readiness"].result.timeline if e["kind"] == "ready"]
+    assert [(e["offset"], e["step"], e["values"]["days"]) for e in ready] == [("4d", "first-ticket", 4)]
