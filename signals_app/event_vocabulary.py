@@ -1,8 +1,11 @@
 """What the platform knows events by: the standard types, the types published playbooks read, and the content
 library's module slugs. An event outside them is stored all the same (an app may send a type before a playbook
-reads it), but the answer warns about it: a misspelt ``module_complete`` must not vanish silently."""
+reads it), but the answer warns about it: a misspelt ``module_complete`` must not vanish silently.
 
-import time
+Read fresh for every batch, and only for what the batch holds: one indexed query for its module slugs, and for a
+type that is not standard a look at what published playbooks read (rare: connectors send the standard types).
+"""
+
 from collections.abc import Iterable
 from typing import Any
 
@@ -24,29 +27,19 @@ STANDARD_EVENT_TYPES = (
     "ticket_submitted",
     "survey_answered",
 )
-# Read at most this often per process: a type a playbook starts reading is known within this many seconds.
-CACHE_SECONDS = 30.0
-_cache: dict[str, tuple[float, frozenset[str]]] = {}
 
 
-def _cached(name: str, read) -> frozenset[str]:
-    now = time.monotonic()
-    hit = _cache.get(name)
-    if hit is None or now - hit[0] > CACHE_SECONDS:
-        hit = (now, frozenset(read()))
-        _cache[name] = hit
-    return hit[1]
-
-
-def _types_read() -> Iterable[str]:
+def types_read() -> set[str]:
+    """The standard types and every type a published playbook's signals, sequences or waits read."""
     published = SignalDefinition.objects.filter(version__status=VersionStatus.PUBLISHED)
-    yield from STANDARD_EVENT_TYPES
+    types = set(STANDARD_EVENT_TYPES)
     for event, sequence in published.values_list("event", "sequence"):
-        if event:
-            yield event
-        yield from (step.get("event", "") for step in sequence or () if isinstance(step, dict))
+        types.add(event)
+        types.update(step.get("event", "") for step in sequence or () if isinstance(step, dict))
     for actions in Trigger.objects.filter(version__status=VersionStatus.PUBLISHED).values_list("actions", flat=True):
-        yield from _waited_for(actions)
+        types.update(_waited_for(actions))
+    types.discard("")
+    return types
 
 
 def _waited_for(actions: Any) -> Iterable[str]:
@@ -60,19 +53,12 @@ def _waited_for(actions: Any) -> Iterable[str]:
             yield from _waited_for(wait.get("else"))
 
 
-def known_event_types() -> frozenset[str]:
-    return _cached("types", _types_read)
-
-
-def known_module_slugs() -> frozenset[str]:
-    return _cached("modules", lambda: ContentModule.objects.values_list("slug", flat=True))
-
-
 def event_warnings(events: list[EventInput]) -> list[dict[str, Any]]:
     """One warning per event whose type nothing knows, or whose module is not in the content library."""
-    if not events:
-        return []
-    types, modules = known_event_types(), None
+    unusual = {event.type for event in events} - set(STANDARD_EVENT_TYPES)
+    types = types_read() if unusual else set(STANDARD_EVENT_TYPES)
+    slugs = {event.module for event in events if event.module}
+    modules = set(ContentModule.objects.filter(slug__in=slugs).values_list("slug", flat=True)) if slugs else set()
     warnings = []
     for event in events:
         if event.type not in types:
@@ -85,16 +71,15 @@ def event_warnings(events: list[EventInput]) -> list[dict[str, Any]]:
                     f"{did_you_mean(event.type, types) or '.'} It was stored.",
                 }
             )
-        if event.module:
-            modules = modules if modules is not None else known_module_slugs()
-            if event.module not in modules:
-                warnings.append(
-                    {
-                        "index": event.index,
-                        "field": "module",
-                        "code": "unknown_module",
-                        "message": f"No module '{event.module}' in the content library"
-                        f"{did_you_mean(event.module, modules) or '.'} It was stored.",
-                    }
-                )
+        if event.module and event.module not in modules:
+            library = ContentModule.objects.values_list("slug", flat=True)
+            warnings.append(
+                {
+                    "index": event.index,
+                    "field": "module",
+                    "code": "unknown_module",
+                    "message": f"No module '{event.module}' in the content library"
+                    f"{did_you_mean(event.module, library) or '.'} It was stored.",
+                }
+            )
     return warnings

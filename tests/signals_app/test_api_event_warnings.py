@@ -7,7 +7,6 @@ import pytest
 from django.utils import timezone
 
 from playbooks.services import playbook_import
-from signals_app import event_vocabulary
 from signals_app.models import Event
 from tests.factories import api_key
 
@@ -31,7 +30,6 @@ triggers:
 @pytest.fixture
 def post(client, learner):
     playbook_import(text=PLAYBOOK, publish=True)
-    event_vocabulary._cache.clear()  # this process read the vocabulary before the playbook was published
     key, _ = api_key("events:write")
 
     def send(*events: dict) -> dict:

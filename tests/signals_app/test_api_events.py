@@ -10,11 +10,17 @@ from identity.models import Learner
 from identity.services import api_key_revoke, learner_deactivate
 from signals_app.event_input import MAX_BATCH
 from signals_app.models import Event
-from tests.factories import api_key
+from tests.factories import ContentModuleFactory, api_key
 
 pytestmark = pytest.mark.django_db
 
 URL = "/api/v1/events"
+
+
+@pytest.fixture(autouse=True)
+def library(db):
+    """The modules these events name, so that the answers carry no unknown-module warning."""
+    return [ContentModuleFactory(slug=slug) for slug in ("welcome", "crm-basics")]
 
 
 def _event(n: int = 0, learner: str = "alice", **overrides) -> dict:
