@@ -71,6 +71,8 @@ def _sentence(entry: dict[str, Any]) -> str:
         return f"{what}: {entry['status']}{note}"
     if kind == "enrolled":
         return f"enrolled; first module: {entry['module']} - {entry['explanation']}"
+    if kind == "action" and entry.get("status") == "held":
+        return f"held, not applied ({entry['rule'].split(':', 1)[0]}): {entry['explanation']}"
     if kind == "action":
         return _action(entry["action"], entry)
     if kind == "completed":

@@ -464,6 +464,8 @@ def _decision_entry(row: Decision) -> dict[str, Any] | None:
         return {"kind": "wait", "status": "waiting", "until": action["wait"].get("until"), **base}
     if "flag" in action:
         return {"kind": "flag", "flag": action["flag"], **base}
+    if row.kind == "held":  # an action a required step held back: shown, and said not to have been applied
+        return {"kind": "action", "status": "held", "action": action, "module": row.module or None, **base}
     return {"kind": "action", "action": action, "module": row.module or None, **base}
 
 
