@@ -11,10 +11,6 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from onboarding import api, health, web
 
-admin.site.site_header = "Onboarding platform"
-admin.site.site_title = "Onboarding admin"
-admin.site.index_title = "Playbooks, learners and content"
-
 # Errors under /api/ are JSON like the API's own; Django's HTML pages everywhere else.
 handler400 = api.bad_request
 handler403 = api.permission_denied
