@@ -59,6 +59,7 @@ def event_warnings(events: list[EventInput]) -> list[dict[str, Any]]:
     types = types_read() if unusual else set(STANDARD_EVENT_TYPES)
     slugs = {event.module for event in events if event.module}
     modules = set(ContentModule.objects.filter(slug__in=slugs).values_list("slug", flat=True)) if slugs else set()
+    library: list[str] | None = None  # read once, and only when a module is unknown, for the suggestions
     warnings = []
     for event in events:
         if event.type not in types:
@@ -72,7 +73,8 @@ def event_warnings(events: list[EventInput]) -> list[dict[str, Any]]:
                 }
             )
         if event.module and event.module not in modules:
-            library = ContentModule.objects.values_list("slug", flat=True)
+            if library is None:
+                library = list(ContentModule.objects.values_list("slug", flat=True))
             warnings.append(
                 {
                     "index": event.index,

@@ -78,3 +78,24 @@ def test_standard_types_and_types_a_published_playbook_reads_pass_quietly(post):
     )
 
     assert (answer["accepted"], answer["warnings"]) == (4, [])
+
+
+def test_a_batch_of_unknown_modules_costs_the_same_queries_as_one(client, learner, django_assert_max_num_queries):
+    key, _ = api_key("events:write")
+    at = (timezone.now() - timedelta(minutes=5)).isoformat()
+
+    def send(count: int, prefix: str):
+        events = [
+            {"id": f"{prefix}{n}", "learner": "alice", "occurred_at": at, "type": "module_started", "module": f"m{n}"}
+            for n in range(count)
+        ]
+        headers = {"HTTP_AUTHORIZATION": f"Api-Key {key}"}
+        return client.post("/api/v1/events", {"events": events}, content_type="application/json", **headers)
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as one:
+        assert len(send(1, "a").json()["warnings"]) == 1
+    with django_assert_max_num_queries(len(one)):
+        assert len(send(50, "b").json()["warnings"]) == 50
