@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db.models import Q, QuerySet
+from django.db.models.fields.json import KT
+from django.db.models.functions import Lower
 
 from identity.models import Learner
 
@@ -44,8 +46,11 @@ def manager_of(*, learner: Learner) -> Manager | None:
 
 
 def reports_of(*, manager: Learner) -> QuerySet[Learner]:
-    """The active learners whose ``manager`` attribute names this learner (external id, or e-mail in any case)."""
-    names = Q(**{f"attributes__{MANAGER_ATTRIBUTE}": manager.external_id})
-    if manager.email:
-        names |= Q(**{f"attributes__{MANAGER_ATTRIBUTE}__iexact": manager.email})
-    return Learner.objects.filter(names, is_active=True).exclude(pk=manager.pk).order_by("display_name", "external_id")
+    """The active learners whose ``manager`` attribute names this learner (external id or e-mail, in any case)."""
+    names = {manager.external_id.lower(), *([manager.email.lower()] if manager.email else [])}
+    return (
+        Learner.objects.alias(manager_name=Lower(KT(f"attributes__{MANAGER_ATTRIBUTE}")))
+        .filter(manager_name__in=names, is_active=True)
+        .exclude(pk=manager.pk)
+        .order_by("display_name", "external_id")
+    )

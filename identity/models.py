@@ -1,6 +1,8 @@
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.db.models.fields.json import KT
+from django.db.models.functions import Lower
 
 from identity.validators import validate_attributes, validate_timezone
 
@@ -55,6 +57,8 @@ class Learner(models.Model):
 
     class Meta:
         ordering = ["external_id"]
+        # Who manages whom (identity/managers.py) is read on every learner page: by this expression, not a scan.
+        indexes = [models.Index(Lower(KT("attributes__manager")), name="learner_manager")]
         constraints = [
             models.CheckConstraint(
                 condition=Q(is_active=True, deactivated_at__isnull=True) | Q(is_active=False),
