@@ -164,6 +164,57 @@ class PlaybookVersion(models.Model):
         return self.status == VersionStatus.DRAFT
 
 
+class Block(models.Model):
+    """A reusable block: signals, triggers and steps that playbooks include by slug, pinned to one of its versions."""
+
+    slug = models.SlugField(max_length=100, unique=True)
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["slug"]
+
+    def __str__(self) -> str:
+        return self.slug
+
+
+class BlockVersion(models.Model):
+    """One version of a block, as its file was written. Never changed once saved: a playbook version pinning it
+    always runs the same content, and a change to the block is a new version that a new playbook version pins."""
+
+    block = models.ForeignKey(Block, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    text = models.TextField(help_text="The block's YAML file: slug, name, include, signals, steps, triggers.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["block", "-number"]
+        constraints = [models.UniqueConstraint(fields=["block", "number"], name="block_version_number_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.block.slug} v{self.number}"
+
+
+class VersionInclude(models.Model):
+    """A block version a playbook version includes, in file order; what the admin's "where used" lists."""
+
+    version = models.ForeignKey(PlaybookVersion, on_delete=models.CASCADE, related_name="includes")
+    block_version = models.ForeignKey(BlockVersion, on_delete=models.PROTECT, related_name="uses")
+    position = models.PositiveIntegerField()
+
+    class Meta:
+        ordering = ["position"]
+        constraints = [models.UniqueConstraint(fields=["version", "position"], name="version_include_position_unique")]
+
+    def __str__(self) -> str:
+        return str(self.block_version)
+
+
 class VersionModule(models.Model):
     """A module the version's file declares, in file order (so export gives back what was imported)."""
 
@@ -198,6 +249,9 @@ class Step(models.Model):
     due_from = models.CharField(max_length=10, blank=True, help_text="reached (the default) or enrolment.")
     readiness = models.BooleanField(
         default=False, help_text="The readiness milestone: completing it records the learner's time to competency."
+    )
+    block = models.SlugField(
+        max_length=100, blank=True, help_text="An included block's slug: its steps go here (nothing else is set)."
     )
 
     history = HistoricalRecords()

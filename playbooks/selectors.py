@@ -9,12 +9,16 @@ from django.db.models import Prefetch, QuerySet
 
 from conditions.compiler import referenced_keys
 from identity.models import Learner, RoleAssignment
+from playbooks.engine.blocks import Expansion, Unavailable, expand_includes
+from playbooks.engine.document import BLOCK_KEYS, PLAYBOOK_YAML, load_yaml, spec_from_document
 from playbooks.engine.journey import CompiledPlaybook, LearnerFacts
+from playbooks.engine.shapes import did_you_mean
 from playbooks.engine.spec import (
     ActionSpec,
     AudienceSpec,
     BranchOption,
     DueSpec,
+    IncludeSpec,
     ModuleSpec,
     PlaybookSpec,
     PolicySpec,
@@ -24,9 +28,8 @@ from playbooks.engine.spec import (
     TriggerSpec,
 )
 from playbooks.models import (
-    BranchOption as BranchOptionRow,
-)
-from playbooks.models import (
+    Block,
+    BlockVersion,
     ContentModule,
     Enrollment,
     EnrollmentStatus,
@@ -36,6 +39,9 @@ from playbooks.models import (
     ProgressStatus,
     Step,
     VersionStatus,
+)
+from playbooks.models import (
+    BranchOption as BranchOptionRow,
 )
 
 
@@ -65,10 +71,45 @@ def version_published(*, playbook: Playbook) -> PlaybookVersion | None:
 
 
 def version_spec(*, version: PlaybookVersion) -> PlaybookSpec:
-    """The version as the engine and the file format see it (five queries whatever its size)."""
+    """The version as the engine and the file format see it, included blocks expanded (six queries whatever its
+    size, and one per included block)."""
+    return version_expansion(version=version).spec
+
+
+def version_expansion(*, version: PlaybookVersion) -> Expansion:
+    """The version with its included blocks expanded, and any problem doing so (none for a version saved through
+    the services: blocks are checked when included, and a pinned block version never changes)."""
+    return expand_includes(_version_own_spec(version), block_fetch)
+
+
+def block_fetch(slug: str, number: int) -> PlaybookSpec | Unavailable:
+    """A block version's file as written, for ``expand_includes``; why not, with the versions there are."""
+    row = BlockVersion.objects.filter(block__slug=slug, number=number).values_list("pk", "text").first()
+    if row is not None:
+        return block_file_spec(*row)
+    numbers = list(BlockVersion.objects.filter(block__slug=slug).order_by("number").values_list("number", flat=True))
+    if numbers:
+        return Unavailable("version", f"block '{slug}' has no version {number}; its versions: {_listed(numbers)}")
+    hint = did_you_mean(slug, Block.objects.values_list("slug", flat=True)) or "; create it under Reusable blocks"
+    return Unavailable("block", f"no block '{slug}'{hint}")
+
+
+def _listed(numbers: list[int]) -> str:
+    return ", ".join(map(str, numbers[-10:])) + (" (the last ten)" if len(numbers) > 10 else "")
+
+
+@lru_cache(maxsize=256)
+def block_file_spec(pk: int, text: str) -> PlaybookSpec:
+    """A saved block version's file, parsed once per process (it never changes; the text is part of the key)."""
+    return spec_from_document(load_yaml(text, PLAYBOOK_YAML), keys=BLOCK_KEYS)
+
+
+def _version_own_spec(version: PlaybookVersion) -> PlaybookSpec:
+    """The version's own rows as a spec: included blocks as ``include`` entries and step placeholders."""
     version = (
         PlaybookVersion.objects.select_related("playbook")
         .prefetch_related(
+            Prefetch("includes__block_version", BlockVersion.objects.select_related("block")),
             "audience_roles",
             "module_entries__module",
             "signals",
@@ -126,6 +167,9 @@ def version_spec(*, version: PlaybookVersion) -> PlaybookSpec:
         tests=tuple(version.tests),
         priority=version.priority,
         on_audience_exit=version.on_audience_exit,
+        includes=tuple(
+            IncludeSpec(entry.block_version.block.slug, entry.block_version.number) for entry in version.includes.all()
+        ),
     )
 
 
@@ -136,6 +180,8 @@ def _module_spec(module: ContentModule) -> ModuleSpec:
 
 
 def _step_spec(step: Step) -> StepSpec:
+    if step.block:
+        return StepSpec(block=step.block)
     options = list(step.options.all())
     due = DueSpec(step.due_after, step.due_from or None) if step.due_after else None
     schedule = {"due": due, "readiness": step.readiness}

@@ -6,7 +6,7 @@ references). ``document_from_spec`` is the inverse used by export: exporting an 
 
 import math
 from collections.abc import Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import yaml
@@ -22,6 +22,7 @@ from playbooks.engine.spec import (
     AudienceSpec,
     BranchOption,
     DueSpec,
+    IncludeSpec,
     ModuleSpec,
     PlaybookInvalid,
     PlaybookSpec,
@@ -40,6 +41,7 @@ TOP_KEYS = (
     "priority",
     "audience",
     "on_audience_exit",
+    "include",
     "modules",
     "signals",
     "steps",
@@ -50,7 +52,10 @@ TOP_KEYS = (
 MODULE_KEYS = ("slug", "title", "kind", "url", "body", "minutes", "tags")
 SIGNAL_KEYS = ("event", "aggregate", "property", "window", "where", "sequence", "within")
 SEQUENCE_KEYS = ("sequence", "within")
-STEP_KEYS = ("id", "module", "branch", "required", "due", "readiness")
+STEP_KEYS = ("id", "module", "branch", "required", "due", "readiness", "block")
+# A reusable block's file: what it shares (signals, steps, triggers), and the blocks it includes in turn.
+BLOCK_KEYS = ("slug", "name", "description", "include", "signals", "steps", "triggers")
+INCLUDE_KEYS = ("block", "version")
 DUE_KEYS = ("after", "from")
 OPTION_KEYS = ("when", "module", "goto", "otherwise")
 TRIGGER_KEYS = ("name", "when", "then", "limit", "cooldown")
@@ -259,10 +264,11 @@ def _tag_name(node: Node) -> str:
     )
 
 
-def spec_from_document(document: Any) -> PlaybookSpec:
-    """Shape-check a loaded playbook document; raises PlaybookInvalid listing every problem."""
+def spec_from_document(document: Any, *, keys: tuple[str, ...] = TOP_KEYS) -> PlaybookSpec:
+    """Shape-check a loaded playbook document; raises PlaybookInvalid listing every problem. A block's file is read
+    the same way with ``keys=BLOCK_KEYS``."""
     reader = ShapeReader()
-    top = reader.mapping(document, "", TOP_KEYS)
+    top = reader.mapping(document, "", keys)
     spec = PlaybookSpec(
         slug=reader.text(top.get("slug"), "slug") or "",
         name=reader.text(top.get("name"), "name") or "",
@@ -281,10 +287,27 @@ def spec_from_document(document: Any) -> PlaybookSpec:
         tests=tuple(reader.sequence(top.get("tests"), "tests")),
         priority=_priority(reader, top.get("priority")),
         on_audience_exit=_on_audience_exit(reader, top.get("on_audience_exit")),
+        includes=_includes(reader, top.get("include")),
     )
     if reader.errors:
         raise PlaybookInvalid(reader.errors)
     return spec
+
+
+def _includes(reader: ShapeReader, value: Any) -> tuple[IncludeSpec, ...]:
+    includes = []
+    for index, item in enumerate(reader.sequence(value, "include")):
+        path = f"include[{index}]"
+        body = reader.mapping(item, path, INCLUDE_KEYS)
+        if not body:
+            continue
+        slug = reader.text(body.get("block"), f"{path}.block")
+        number = reader.integer(body.get("version"), f"{path}.version", minimum=1)
+        if "version" not in body:
+            reader.error(f"{path}.version", "pin the block's version, e.g. {block: compliance-basics, version: 2}")
+        if slug and number is not None:
+            includes.append(IncludeSpec(slug, number))
+    return tuple(includes)
 
 
 def _priority(reader: ShapeReader, value: Any) -> int:
@@ -400,6 +423,10 @@ def _sequence_signal(reader: ShapeReader, name: str, body: dict[str, Any], path:
 
 def _step(reader: ShapeReader, value: Any, path: str) -> StepSpec:
     step = reader.mapping(value, path, STEP_KEYS)
+    if "block" in step:  # where an included block's steps go
+        for key in step.keys() - {"block"}:
+            reader.error(f"{path}.{key}", "a block's place in the steps has 'block' only: its steps are the block's")
+        return StepSpec(block=reader.text(step["block"], f"{path}.block") or "")
     tags: tuple[str, ...] = ()
     if isinstance(step.get("module"), dict):  # picked by tags when reached
         tags = _tags(
@@ -507,7 +534,9 @@ def _policy(reader: ShapeReader, value: Any) -> PolicySpec:
 
 
 def document_from_spec(spec: PlaybookSpec) -> dict[str, Any]:
-    """The normalised document for ``spec``: only keys that carry something, in the file's documented order."""
+    """The normalised document for ``spec``: only keys that carry something, in the file's documented order. What
+    included blocks brought is written as the ``include`` entries and step placeholders it came from."""
+    spec = collapsed(spec)
     document: dict[str, Any] = {"slug": spec.slug, "name": spec.name}
     if spec.description:
         document["description"] = spec.description
@@ -519,6 +548,8 @@ def document_from_spec(spec: PlaybookSpec) -> dict[str, Any]:
         document["audience"] = _without_none(audience)
     if spec.on_audience_exit != "end":
         document["on_audience_exit"] = spec.on_audience_exit
+    if spec.includes:
+        document["include"] = [{"block": include.block, "version": include.version} for include in spec.includes]
     if spec.modules:
         document["modules"] = [_module_document(module) for module in spec.modules]
     if spec.signals:
@@ -531,6 +562,23 @@ def document_from_spec(spec: PlaybookSpec) -> dict[str, Any]:
     if spec.tests:
         document["tests"] = list(spec.tests)
     return document
+
+
+def collapsed(spec: PlaybookSpec) -> PlaybookSpec:
+    """``spec`` as its own file says it: without what included blocks brought, each block's run of steps back to the
+    placeholder it was expanded from (a block's steps are placed once, so each run is one placeholder)."""
+    steps: list[StepSpec] = []
+    for step in spec.steps:
+        if step.origin is None:
+            steps.append(step)
+        elif not (steps and steps[-1].block == step.origin):
+            steps.append(StepSpec(block=step.origin))
+    return replace(
+        spec,
+        signals=tuple(s for s in spec.signals if s.origin is None),
+        steps=tuple(steps),
+        triggers=tuple(t for t in spec.triggers if t.origin is None),
+    )
 
 
 def dump_yaml(spec: PlaybookSpec) -> str:
@@ -565,6 +613,8 @@ def _module_document(module: ModuleSpec) -> dict[str, Any]:
 
 
 def _step_document(step: StepSpec) -> dict[str, Any]:
+    if step.block is not None:
+        return {"block": step.block}
     document: dict[str, Any] = {"id": step.id} if step.id else {}
     if step.by_tags:
         document["module"] = {"tags": list(step.tags)}

@@ -46,6 +46,7 @@ class SignalSpec:
     where: str | None = None
     sequence: tuple[SequenceStep, ...] = ()  # a sequence signal's steps, in order (aggregate SEQUENCE, no event)
     within: str | None = None  # a sequence's longest span, first step to last
+    origin: str | None = None  # the included block it comes from (not written in the playbook's own file)
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,8 @@ class StepSpec:
     tags: tuple[str, ...] = ()  # a step that picks its module by tags when reached (``module: {tags: [...]}``)
     due: DueSpec | None = None
     readiness: bool = False  # the readiness milestone: completing it records the learner's time to competency
+    block: str | None = None  # a placeholder (``- block: slug``): where an included block's steps go
+    origin: str | None = None  # the included block it comes from
 
     @property
     def key(self) -> str:
@@ -111,6 +114,7 @@ class TriggerSpec:
     limit_per_learner: int | None = None
     limit_per: str | None = None  # the sliding window the limit counts in ("24h"); None: the whole journey
     cooldown: str | None = None  # the least time between two firings ("1h")
+    origin: str | None = None  # the included block it comes from
 
 
 @dataclass(frozen=True)
@@ -134,6 +138,14 @@ class AudienceSpec:
 
 
 @dataclass(frozen=True)
+class IncludeSpec:
+    """A reusable block a playbook (or another block) includes, pinned to one of its versions."""
+
+    block: str
+    version: int
+
+
+@dataclass(frozen=True)
 class PlaybookSpec:
     slug: str
     name: str
@@ -147,6 +159,7 @@ class PlaybookSpec:
     tests: tuple[dict[str, Any], ...] = ()  # saved journeys, run before publishing
     priority: int = 0
     on_audience_exit: str = "end"
+    includes: tuple[IncludeSpec, ...] = ()  # blocks, pinned by version; their content is expanded in place
 
     def required_keys(self) -> tuple[str, ...]:
         return tuple(step.key for step in self.steps if step.required)

@@ -81,7 +81,11 @@ def validate_actions(
     return errors
 
 
-def validate_spec(spec: PlaybookSpec, *, library_modules: Iterable[str] = ()) -> list[SpecError]:
+def validate_spec(
+    spec: PlaybookSpec, *, library_modules: Iterable[str] = (), block: bool = False
+) -> list[SpecError]:
+    """Every problem in ``spec`` (blocks expanded). A ``block`` is held to the same rules, except that it may have
+    no steps (one that shares signals and triggers only)."""
     errors: list[SpecError] = []
     known_modules = {module.slug for module in spec.modules} | set(library_modules)
     vocabulary = vocabulary_of(spec)
@@ -106,7 +110,7 @@ def validate_spec(spec: PlaybookSpec, *, library_modules: Iterable[str] = ()) ->
     low, high = PRIORITY_RANGE
     if not low <= spec.priority <= high:
         errors.append(SpecError("priority", f"a priority is between {low} and {high}; got {spec.priority}"))
-    checker.steps(spec)
+    checker.steps(spec, required=not block)
     checker.triggers(spec)
     checker.policy(spec)
     errors.extend(saved_journey_errors(spec))
@@ -212,8 +216,8 @@ class _Checker:
         except DurationError as exc:
             self.error(path, str(exc))
 
-    def steps(self, spec: PlaybookSpec) -> None:
-        if not spec.steps:
+    def steps(self, spec: PlaybookSpec, *, required: bool = True) -> None:
+        if required and not spec.steps:
             self.error("steps", "a playbook needs at least one step")
         first_seen: dict[str, int] = {}
         readiness: int | None = None

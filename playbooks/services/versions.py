@@ -15,11 +15,13 @@ from common.errors import ApplicationError
 from identity.models import Role
 from identity.services import role_upsert
 from playbooks import selectors
-from playbooks.engine.document import PLAYBOOK_YAML, SAVED_JOURNEYS_YAML, load_yaml, spec_from_document
+from playbooks.engine.blocks import expand_includes
+from playbooks.engine.document import PLAYBOOK_YAML, SAVED_JOURNEYS_YAML, collapsed, load_yaml, spec_from_document
 from playbooks.engine.journeys import saved_journey_errors
 from playbooks.engine.spec import ModuleSpec, PlaybookInvalid, PlaybookSpec, SpecError
 from playbooks.engine.validation import validate_spec
 from playbooks.models import (
+    BlockVersion,
     BranchOption,
     ContentModule,
     Enrollment,
@@ -29,6 +31,7 @@ from playbooks.models import (
     SignalDefinition,
     Step,
     Trigger,
+    VersionInclude,
     VersionModule,
     VersionStatus,
 )
@@ -49,12 +52,15 @@ class ImportResult:
 
 
 def playbook_parse(*, text: str) -> PlaybookSpec:
-    """Parse and validate a playbook file against the content library; raises PlaybookInvalid with every error."""
-    spec = spec_from_document(load_yaml(text, PLAYBOOK_YAML))
-    errors = validate_spec(spec, library_modules=selectors.module_slugs())
+    """Parse and validate a playbook file against the content library and the blocks it includes; raises
+    PlaybookInvalid with every error. The spec returned has its blocks expanded."""
+    expansion = expand_includes(spec_from_document(load_yaml(text, PLAYBOOK_YAML)), selectors.block_fetch)
+    errors = expansion.errors or expansion.relabel(
+        validate_spec(expansion.spec, library_modules=selectors.module_slugs())
+    )
     if errors:
         raise PlaybookInvalid(errors)
-    return spec
+    return expansion.spec
 
 
 @transaction.atomic(durable=True)
@@ -88,10 +94,20 @@ def playbook_stage(*, text: str) -> ImportResult:
 
 
 def version_write_spec(*, version: PlaybookVersion, spec: PlaybookSpec) -> PlaybookVersion:
-    """Replace a draft's content by ``spec`` (modules are created or updated in the library by slug)."""
+    """Replace a draft's content by ``spec`` (modules are created or updated in the library by slug). Included
+    blocks are stored as what pins them, not copied: the rows hold the playbook's own content."""
     _require_draft(version)
-    for model in (VersionModule, Step, Trigger, SignalDefinition):
+    spec = collapsed(spec)
+    for model in (VersionModule, Step, Trigger, SignalDefinition, VersionInclude):
         model.objects.filter(version=version).delete()
+    VersionInclude.objects.bulk_create(
+        VersionInclude(
+            version=version,
+            position=i,
+            block_version=BlockVersion.objects.get(block__slug=include.block, number=include.version),
+        )
+        for i, include in enumerate(spec.includes)
+    )
     modules = {m.slug: _module_write(m, f"modules[{i}]") for i, m in enumerate(spec.modules)}
     modules.update({m.slug: m for m in ContentModule.objects.filter(slug__in=spec.path_modules() - set(modules))})
     VersionModule.objects.bulk_create(
@@ -108,6 +124,7 @@ def version_write_spec(*, version: PlaybookVersion, spec: PlaybookSpec) -> Playb
             due_after=step.due.after if step.due else "",
             due_from=(step.due.from_ or "") if step.due else "",
             readiness=step.readiness,
+            block=step.block or "",
         )
         BranchOption.objects.bulk_create(
             BranchOption(step=row, position=i, when=o.when or "", module=modules.get(o.module), goto=o.goto or "")
@@ -157,7 +174,8 @@ def version_write_spec(*, version: PlaybookVersion, spec: PlaybookSpec) -> Playb
 
 def version_errors(*, version: PlaybookVersion) -> list[SpecError]:
     """What stands between this version and publishing (empty when it can be published)."""
-    return validate_spec(selectors.version_spec(version=version), library_modules=selectors.module_slugs())
+    expansion = selectors.version_expansion(version=version)
+    return expansion.errors + expansion.relabel(validate_spec(expansion.spec, library_modules=selectors.module_slugs()))
 
 
 @transaction.atomic(durable=True)
