@@ -30,7 +30,7 @@ MAX_INCLUDE_DEPTH = 8  # blocks including blocks: deeper than any real library, 
 @dataclass
 class Expansion:
     """A spec with its blocks expanded, the problems found doing it, and where each expanded step and trigger is
-    written (``steps[2]`` or ``steps[2] → block 'basics' v1 steps[0]``) so that later errors name the file's place."""
+    written (``steps[2]`` or ``steps[2] → block 'basics' v1: steps[0]``) so that later errors name the file's place."""
 
     spec: PlaybookSpec
     errors: list[SpecError] = field(default_factory=list)
@@ -143,7 +143,7 @@ def _included(
     if isinstance(block, Unavailable):
         errors.append(SpecError(f"{path}.{block.field}", block.message))
         return None
-    return _expand(block, fetch, chain=chain, label=f"{path} → block '{slug}' v{number} ", errors=errors)
+    return _expand(block, fetch, chain=chain, label=f"block '{slug}' v{number}: ", errors=errors)
 
 
 def _merge_signals(part: _Part, inner: _Part, own: set[str], slug: str, path: str, errors: list[SpecError]) -> None:

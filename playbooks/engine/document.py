@@ -53,8 +53,9 @@ MODULE_KEYS = ("slug", "title", "kind", "url", "body", "minutes", "tags")
 SIGNAL_KEYS = ("event", "aggregate", "property", "window", "where", "sequence", "within")
 SEQUENCE_KEYS = ("sequence", "within")
 STEP_KEYS = ("id", "module", "branch", "required", "due", "readiness", "block")
-# A reusable block's file: what it shares (signals, steps, triggers), and the blocks it includes in turn.
-BLOCK_KEYS = ("slug", "name", "description", "include", "signals", "steps", "triggers")
+# A reusable block's file: what it shares (signals, steps, triggers), the modules it declares in the library, and
+# the blocks it includes in turn.
+BLOCK_KEYS = ("slug", "name", "description", "include", "modules", "signals", "steps", "triggers")
 INCLUDE_KEYS = ("block", "version")
 DUE_KEYS = ("after", "from")
 OPTION_KEYS = ("when", "module", "goto", "otherwise")

@@ -12,6 +12,7 @@ from playbooks.engine.document import BLOCK_KEYS, PLAYBOOK_YAML, load_yaml, spec
 from playbooks.engine.spec import PlaybookInvalid, PlaybookSpec, SpecError
 from playbooks.engine.validation import validate_spec
 from playbooks.models import Block, BlockVersion
+from playbooks.services.versions import declared_module_write
 
 
 @dataclass(frozen=True)
@@ -22,7 +23,7 @@ class BlockSaveResult:
 
 def block_parse(*, text: str) -> PlaybookSpec:
     """Parse and check a block's file as a playbook's parts are checked (it may have no steps); its own includes are
-    expanded. Raises PlaybookInvalid with every problem."""
+    expanded. Raises PlaybookInvalid with every problem. The spec returned is the file as written."""
     written = spec_from_document(load_yaml(text, PLAYBOOK_YAML), keys=BLOCK_KEYS)
 
     def fetch(slug: str, number: int) -> PlaybookSpec | Unavailable:
@@ -44,6 +45,8 @@ def block_version_save(*, text: str, user: AbstractBaseUser | None = None) -> Bl
     """Save ``text`` as the next version of the block it names (created on first save). Saving the newest version's
     file again creates nothing. Nothing is written on any error."""
     spec = block_parse(text=text)
+    for index, module in enumerate(spec.modules):  # in the library, as a playbook's declared modules are
+        declared_module_write(module, f"modules[{index}]")
     block, _ = Block.objects.get_or_create(slug=spec.slug, defaults={"name": spec.name})
     block = Block.objects.select_for_update().get(pk=block.pk)  # numbers are given one at a time
     newest = block.versions.order_by("-number").first()

@@ -108,7 +108,7 @@ def version_write_spec(*, version: PlaybookVersion, spec: PlaybookSpec) -> Playb
         )
         for i, include in enumerate(spec.includes)
     )
-    modules = {m.slug: _module_write(m, f"modules[{i}]") for i, m in enumerate(spec.modules)}
+    modules = {m.slug: declared_module_write(m, f"modules[{i}]") for i, m in enumerate(spec.modules)}
     modules.update({m.slug: m for m in ContentModule.objects.filter(slug__in=spec.path_modules() - set(modules))})
     VersionModule.objects.bulk_create(
         VersionModule(version=version, module=modules[m.slug], position=i) for i, m in enumerate(spec.modules)
@@ -254,8 +254,8 @@ def _role(slug: str) -> Role:
     return existing or role_upsert(slug=slug, name=slug.replace("_", " ").capitalize())
 
 
-def _module_write(module: ModuleSpec, path: str) -> ContentModule:
-    """Create or update a declared module. The library's own checks (a field's length, a URL's form) are reported
+def declared_module_write(module: ModuleSpec, path: str) -> ContentModule:
+    """Create or update a module a playbook (or a block) declares. The library's own checks (a field's length, a URL's form) are reported
     at the module's path, as validation's are, rather than escaping as a server error."""
     try:
         return module_upsert(**_module_fields(module))[0]

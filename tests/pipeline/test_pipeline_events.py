@@ -9,6 +9,7 @@ import yaml
 from playbooks.engine.durations import format_duration, parse_duration
 from playbooks.selectors import next_module_for_learner
 from playbooks.services import playbook_import
+from playbooks.services.blocks import block_version_save
 from signals_app.models import Decision, Event, Flag, Reminder, ReminderStatus
 from signals_app.services.simulation import journey_simulate
 from signals_app.tasks import evaluate_clock
@@ -79,6 +80,8 @@ def test_example_journey_live_agrees_with_the_simulation(celery_worker_process, 
     """The docs' examples, live: events through the API and the worker, and the clock sweeps through the worker's
     clock task at the moments the simulator swept (production sweeps every 5 minutes; the others decide nothing)."""
     document = yaml.safe_load(example.read_text())
+    for block in sorted((EXAMPLES / "blocks").glob("*.yaml")):  # the reusable blocks examples include
+        block_version_save(text=block.read_text())
     version = playbook_import(text=example.read_text(), publish=True).version
     journey = {**next(t["journey"] for t in document["tests"] if t["name"] == name), "playbook": document["slug"]}
     simulated = journey_simulate(document=journey, version=version)

@@ -7,12 +7,21 @@ import pytest
 import yaml
 
 from playbooks.services import playbook_import
+from playbooks.services.blocks import block_version_save
 from signals_app.services.simulation import SavedJourneyRun, saved_journeys_run
 
 pytestmark = pytest.mark.django_db
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "examples"
 PLAYBOOKS = sorted(path for path in EXAMPLES.glob("*.yaml") if "steps" in yaml.safe_load(path.read_text()))
+BLOCKS = sorted((EXAMPLES / "blocks").glob("*.yaml"))
+
+
+@pytest.fixture(autouse=True)
+def _example_blocks():
+    """The reusable blocks the examples include, saved as their version 1 (as an admin saves them first)."""
+    for path in BLOCKS:
+        assert block_version_save(text=path.read_text()).version.number == 1
 
 
 def _runs(name: str) -> dict[str, SavedJourneyRun]:
