@@ -175,6 +175,7 @@ class Block(models.Model):
 
     class Meta:
         ordering = ["slug"]
+        verbose_name = "reusable block"
 
     def __str__(self) -> str:
         return self.slug

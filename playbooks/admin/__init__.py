@@ -1,3 +1,3 @@
-from playbooks.admin import content, enrollments, versions
+from playbooks.admin import blocks, content, enrollments, versions
 
-__all__ = ["content", "enrollments", "versions"]
+__all__ = ["blocks", "content", "enrollments", "versions"]

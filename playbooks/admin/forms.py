@@ -111,7 +111,7 @@ class SignalForm(VersionChildForm):
 class StepForm(VersionChildForm):
     class Meta:
         model = Step
-        fields = ("position", "step_id", "module", "required")
+        fields = ("position", "step_id", "module", "required", "block")
 
 
 class StepFormSet(VersionChildFormSet):

@@ -107,6 +107,8 @@ def _expand(
             part.steps.append((step, path))
             continue
         inner = placed.get(step.block)
+        if inner is None and any(include.block == step.block for include in spec.includes):
+            continue  # the include itself is in error, and says so
         if inner is None:
             hint = did_you_mean(step.block, placed) or "; add it under 'include' with the version to use"
             errors.append(SpecError(f"{path}.block", f"block '{step.block}' is not included{hint}"))

@@ -255,8 +255,8 @@ def _role(slug: str) -> Role:
 
 
 def declared_module_write(module: ModuleSpec, path: str) -> ContentModule:
-    """Create or update a module a playbook (or a block) declares. The library's own checks (a field's length, a URL's form) are reported
-    at the module's path, as validation's are, rather than escaping as a server error."""
+    """Create or update a module a playbook (or a block) declares. The library's own checks (a field's length, a
+    URL's form) are reported at the module's path, as validation's are, rather than escaping as a server error."""
     try:
         return module_upsert(**_module_fields(module))[0]
     except ValidationError as invalid:
