@@ -81,9 +81,7 @@ def validate_actions(
     return errors
 
 
-def validate_spec(
-    spec: PlaybookSpec, *, library_modules: Iterable[str] = (), block: bool = False
-) -> list[SpecError]:
+def validate_spec(spec: PlaybookSpec, *, library_modules: Iterable[str] = (), block: bool = False) -> list[SpecError]:
     """Every problem in ``spec`` (blocks expanded). A ``block`` is held to the same rules, except that it may have
     no steps (one that shares signals and triggers only)."""
     errors: list[SpecError] = []
