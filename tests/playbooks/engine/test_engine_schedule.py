@@ -5,6 +5,8 @@ from datetime import timedelta
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from playbooks.engine.document import dump_yaml, load_yaml, spec_from_document
 from playbooks.engine.journey import CompiledPlaybook, LearnerFacts, clock_wakeup, evaluate, migrate_state, start
@@ -159,3 +161,32 @@ def test_schedule_mistakes_are_refused_with_the_path(old, new, expected):
         assert error.path == "triggers[0].when" and "^" in error.pointer
     else:
         assert errors == expected
+
+
+STEPS = ("welcome", "crm-basics", "first-ticket")
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    gaps=st.lists(st.integers(1, 6 * 24 * 60), max_size=3),
+    wait=st.integers(0, 12 * 24 * 60),
+)
+def test_overdue_on_schedule_and_readiness_match_the_due_times_computed_by_hand(gaps, wait):
+    """Steps completed in order after random gaps (minutes), then the clock alone: at the end, ``overdue`` and
+    ``on_schedule`` are what the due times say (welcome 1d after reached, crm-basics 3d after reached, first-ticket
+    10d after enrolment), and readiness is recorded exactly when the milestone step was completed."""
+    playbook = CompiledPlaybook(spec_from_document(load_yaml(TEXT)))
+    offsets = [timedelta(minutes=sum(gaps[: n + 1])) for n in range(len(gaps))]
+    until = (offsets[-1] if offsets else timedelta(0)) + timedelta(minutes=wait)
+
+    outcome, _ = _run(playbook, list(zip(STEPS, offsets, strict=False)), until=until)
+
+    reached = [timedelta(0), *offsets]  # step n is reached when step n-1 is completed
+    due = [reached[0] + timedelta(days=1), reached[1] + timedelta(days=3) if len(reached) > 1 else None]
+    due.append(timedelta(days=10))
+    done_late = any(offsets[n] > due[n] for n in range(len(offsets)))
+    current = len(offsets)
+    overdue = current < len(STEPS) and until > due[current]
+    assert outcome.state.triggers["overdue reminder"].last == overdue
+    assert outcome.state.triggers["behind schedule"].last == (done_late or overdue)
+    assert outcome.state.ready_at == ((T0 + offsets[2]).isoformat() if current == len(STEPS) else "")
