@@ -5,7 +5,9 @@
 Prints evaluations/s for the support-specialist playbook's conditions compiled by rule-engine and written as
 Python lambdas, their ratio, and the share of condition evaluation in (1) the pure engine's ``evaluate`` and
 (2) the worker's batched evaluation on PostgreSQL (``learners_evaluate_pending``: locks, histories, engine,
-enrolments, progress, decision log), which bin/bench provides.
+enrolments, progress, decision log), which bin/bench provides. Both shares are measured again with
+benchmarks/playbooks/article-examples.yaml, which uses the newer vocabulary at once (sustained rates, a sequence,
+sessions, schedules, tags, windowed limits, a wait) over a history of sessions, page views and tickets.
 """
 
 import argparse
@@ -20,6 +22,7 @@ from playbooks.engine.journey import CompiledPlaybook, LearnerFacts, evaluate, s
 from playbooks.engine.signals import EventFact
 
 PLAYBOOK = Path(__file__).resolve().parent.parent / "playbooks" / "demo" / "support-specialist.yaml"
+NEW_VOCABULARY = Path(__file__).resolve().parent / "playbooks" / "article-examples.yaml"
 
 CONTEXT = {
     "roles": ["support_specialist"],
@@ -82,6 +85,32 @@ def journey_events(count: int) -> list[EventFact]:
     ]
 
 
+# A day's pattern for the newer vocabulary: a session, the pricing → signup → ticket funnel, progress on a tagged
+# module, a lab exit (which starts a wait) and the return to it; every 12 events, one every 20 minutes.
+_DAY = [
+    ("session_started", None, {}),
+    ("page_view", None, {"page": "pricing"}),
+    ("page_view", None, {"page": "signup"}),
+    ("ticket_submitted", None, {}),
+    ("module_progress", "api-lab", {"seconds": 120, "completion_pct": 60}),
+    ("module_exited", "api-lab", {"kind": "interactive"}),
+    ("module_started", "api-lab", {}),
+    ("ticket_submitted", None, {}),
+    ("module_progress", "product-tour", {"seconds": 300, "completion_pct": 40}),
+    ("ticket_submitted", None, {}),
+    ("page_view", None, {"page": "docs"}),
+    ("session_ended", None, {}),
+]
+
+
+def article_events(count: int) -> list[EventFact]:
+    began = datetime(2026, 3, 2, 9, tzinfo=UTC)
+    return [
+        EventFact(kind, began + timedelta(minutes=20 * i + 4 * (i // len(_DAY)) * 60), module, properties)
+        for i, (kind, module, properties) in ((i, _DAY[i % len(_DAY)]) for i in range(count))
+    ]
+
+
 class ConditionTimer:
     """Adds up the time spent inside Condition.evaluate while active."""
 
@@ -115,17 +144,21 @@ def engine_share(playbook: CompiledPlaybook, events: list[EventFact]) -> tuple[f
     return timer.spent, total
 
 
-def service_share(events: list[EventFact], learners: int = 200) -> tuple[float, float, int]:
+def service_share(events: list[EventFact], learners: int = 200, playbook: Path = PLAYBOOK) -> tuple[float, float, int]:
     """The per-event cost of the worker's batched evaluation (signals_app) on the configured database: the
     history spread over ``learners`` learners, stored, then evaluated 50 learners per batch as the tasks do."""
     import django
 
     django.setup()
     from identity.services import learner_create, role_upsert
+    from playbooks.models import PlaybookVersion
     from playbooks.services import learner_enroll, playbook_import
     from signals_app.services import events_ingest, learners_evaluate_pending
 
-    playbook_import(text=PLAYBOOK.read_text(), publish=True)
+    for other in {PLAYBOOK, NEW_VOCABULARY} - {playbook}:  # only the playbook measured enrols the learners
+        slug = spec_from_document(load_yaml(other.read_text())).slug
+        PlaybookVersion.objects.filter(playbook__slug=slug, status="published").update(status="archived")
+    playbook_import(text=playbook.read_text(), publish=True)
     role = role_upsert(slug="support_specialist", name="Support specialist")
     tag = time.time_ns()
     ids = []
@@ -171,6 +204,17 @@ def main() -> None:
     print(f"engine evaluate(): {total / args.events * 1e6:.0f} us per event, conditions {spent / total:.1%} of it")
     if os.environ.get("DATABASE_URL"):
         spent, total, count = service_share(events)
+        print(
+            f"worker's batched evaluation on the database: {total / count * 1e6:.0f} us per event, "
+            f"conditions {spent / total:.1%} of it"
+        )
+    print("with the newer vocabulary (benchmarks/playbooks/article-examples.yaml):")
+    newer = CompiledPlaybook(spec_from_document(load_yaml(NEW_VOCABULARY.read_text())))
+    events = article_events(args.events)
+    spent, total = engine_share(newer, events)
+    print(f"engine evaluate(): {total / args.events * 1e6:.0f} us per event, conditions {spent / total:.1%} of it")
+    if os.environ.get("DATABASE_URL"):
+        spent, total, count = service_share(events, playbook=NEW_VOCABULARY)
         print(
             f"worker's batched evaluation on the database: {total / count * 1e6:.0f} us per event, "
             f"conditions {spent / total:.1%} of it"
