@@ -307,6 +307,27 @@ def enrollments_advance(*, batch: list[Advance]) -> list[Advance]:
     return batch
 
 
+def enrollment_preview(
+    *, learner: Learner, version: PlaybookVersion, facts: LearnerFacts, now: datetime
+) -> Enrollment | None:
+    """The enrolment ``learner_enroll`` would start on ``version`` (None: the learner is outside its audience), not
+    saved: the cohort simulator keeps its synthetic learners in memory. Version choices (experiments) are not
+    applied: a simulation runs the version it was asked for."""
+    playbook = selectors.compiled_version(version=version)
+    if not matches_audience(playbook, facts, now=now):
+        return None
+    return _enrollment_new(learner, version, playbook, facts, now=now)
+
+
+def enrollments_run(*, batch: list[Advance]) -> list[Advance]:
+    """``enrollments_advance`` in memory: the engine's half only (each ``results`` filled, each enrolment updated in
+    place), nothing read or written, for enrolments that were never saved."""
+    for item in batch:
+        if item.enrollment.status == EnrollmentStatus.ACTIVE and (item.pending or item.clock is not None):
+            item.results = _run(item)
+    return batch
+
+
 @transaction.atomic
 def enrollment_advance(
     *,

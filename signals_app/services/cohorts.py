@@ -21,11 +21,12 @@ from common.logging import simulating
 from playbooks.engine.cohorts import CohortInvalid, expand_cohort
 from playbooks.engine.document import load_yaml
 from playbooks.engine.journeys import Journey, JourneyInvalid, parse_journey
+from playbooks.engine.reminders import SUPPRESSED
 from playbooks.engine.spec import SpecError
-from playbooks.models import Enrollment, EnrollmentStatus, PlaybookVersion
+from playbooks.models import EnrollmentStatus, PlaybookVersion
 from playbooks.selectors import version_spec
-from signals_app.models import CohortRun, CohortRunStatus, Decision, Reminder, ReminderStatus
-from signals_app.services.simulation import JourneyRun, trigger_names
+from signals_app.models import CohortRun, CohortRunStatus
+from signals_app.services.cohort_batch import MemoryJourneyRun, Outcome, VersionContext
 
 logger = logging.getLogger(__name__)
 
@@ -106,55 +107,52 @@ def cohort_parse(*, journeys: list[dict[str, Any]], version: PlaybookVersion) ->
 def cohort_simulate(
     *, journeys: list[dict[str, Any]], versions: list[PlaybookVersion], on_progress: Progress | None = None
 ) -> list[CohortReport]:
-    """Run the cohort against each version (e.g. the draft and the published one); nothing is kept."""
+    """Run the cohort against each version (e.g. the draft and the published one), in memory; nothing is kept.
+
+    ``on_progress(done, total)`` is called after each learner run (a learner on one version)."""
     parsed = {version.pk: cohort_parse(journeys=journeys, version=version) for version in versions}
     total, done = len(journeys) * len(versions), 0
     reports = []
     for version in versions:
         report = CohortReport(version.playbook.slug, version.number, version.status)
+        context = VersionContext.load(version)
         began = time.perf_counter()
-        for journey in parsed[version.pk]:
-            with simulating(), transaction.atomic():
-                try:
-                    run = JourneyRun(journey, version)
-                    _tally(report, run, enrolled=run.run())
-                finally:
-                    transaction.set_rollback(True)
-            done += 1
-            if on_progress is not None:
-                on_progress(done, total)
+        with simulating():
+            for journey in parsed[version.pk]:
+                run = MemoryJourneyRun(journey, context)
+                run.run()
+                _tally(report, run.outcome(), context.triggers)
+                done += 1
+                if on_progress is not None:
+                    on_progress(done, total)
         report.seconds = time.perf_counter() - began
         reports.append(report)
     return reports
 
 
-def _tally(report: CohortReport, run: JourneyRun, *, enrolled: bool) -> None:
+def _tally(report: CohortReport, outcome: Outcome, triggers: dict[str, str]) -> None:
     report.learners += 1
-    report.next_modules[run.observations[run.until].module or run.observations[run.until].status] += 1
-    if not enrolled:
+    report.next_modules[outcome.final.module or outcome.final.status] += 1
+    if not outcome.enrolled:
         return
     report.enrolled += 1
-    enrollment = Enrollment.objects.filter(learner=run.learner).values_list("status", "steps_done").get()
-    report.completed += enrollment[0] == EnrollmentStatus.COMPLETED
-    report.steps_done += enrollment[1]
+    report.completed += outcome.status == EnrollmentStatus.COMPLETED
+    report.steps_done += outcome.steps_done
     fired, suppressed, flags = set(), set(), set()
-    triggers = trigger_names(run.version)
-    rows = Decision.objects.filter(learner=run.learner, kind__in=["branch", "trigger", "suppressed", "action"])
-    for kind, rule, step, module, action in rows.values_list("kind", "rule", "step", "module", "action"):
-        if kind == "branch":
-            report.branches.setdefault(step, Counter())[module or f"goto {action.get('goto')}"] += 1
-        elif kind == "trigger":
-            fired.add(triggers.get(rule, rule))
-        elif kind == "suppressed":
-            suppressed.add(triggers.get(rule, rule))
-        elif action and "flag" in action:
-            flags.add(action["flag"])
+    for row in outcome.decisions:
+        if row.kind == "branch":
+            report.branches.setdefault(row.step, Counter())[row.module or f"goto {(row.action or {}).get('goto')}"] += 1
+        elif row.kind == "trigger":
+            fired.add(triggers.get(row.rule, row.rule))
+        elif row.kind == "suppressed":
+            suppressed.add(triggers.get(row.rule, row.rule))
+        elif row.kind == "action" and row.action and "flag" in row.action:
+            flags.add(row.action["flag"])
     report.triggers.update(fired)
     report.suppressed.update(suppressed)
     report.flags.update(flags)
-    statuses = Counter(Reminder.objects.filter(learner=run.learner).values_list("status", flat=True))
-    suppressed_reminders = statuses.pop(ReminderStatus.SUPPRESSED, 0)
-    report.reminders_suppressed += suppressed_reminders
+    statuses = Counter(reminder.plan.status for reminder in outcome.reminders)
+    report.reminders_suppressed += statuses.pop(SUPPRESSED, 0)
     report.reminders_scheduled += sum(statuses.values())
     report.learners_reminded += bool(statuses)
 

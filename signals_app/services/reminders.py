@@ -32,23 +32,55 @@ def reminders_schedule(*, decisions: list[Decision]) -> list[Decision]:
     recent = _recent(reminding, site)
     planned: list[tuple[Decision, ReminderPlan]] = []
     for row in sorted(reminding, key=lambda r: (r.decided_at, r.dedupe_key)):
-        remind = row.action["remind"]
-        playbook = compiled_version(version=row.enrollment.version).spec.policy
-        plan = plan_reminder(
-            remind,
+        plan = reminder_plan(
+            row.action["remind"],
             decided_at=row.decided_at,
             timezone=row.learner.timezone or "UTC",
-            quiet_hours=_quiet_hours(site, playbook),
-            caps=_caps(site, playbook, remind["channel"], row.enrollment.playbook_id, recent[row.learner_id]),
+            site=site,
+            policy=compiled_version(version=row.enrollment.version).spec.policy,
+            playbook_id=row.enrollment.playbook_id,
+            recent=recent[row.learner_id],
         )
-        if plan.status != SUPPRESSED:
-            recent[row.learner_id].append((row.enrollment.playbook_id, remind["channel"], plan.due_at))
         planned.append((row, plan))
     scheduled = [(row, plan) for row, plan in planned if plan.status != SUPPRESSED]
     messages = messages_enqueue(outgoing=[_outgoing(row, plan) for row, plan in scheduled])
     by_decision = {row.pk: message for (row, _plan), message in zip(scheduled, messages, strict=True)}
     Reminder.objects.bulk_create(_reminder(row, plan, by_decision.get(row.pk)) for row, plan in planned)
     return Decision.objects.bulk_create(_policy_decision(row, plan) for row, plan in planned if plan.rule)
+
+
+def reminder_plan(
+    remind: dict,
+    *,
+    decided_at: datetime,
+    timezone: str,
+    site: SitePolicy,
+    policy: PolicySpec,
+    playbook_id: int,
+    recent: list[RecentReminder],
+) -> ReminderPlan:
+    """One ``remind`` action under the site's and the playbook's policy; a reminder scheduled is added to ``recent``
+    (the learner's, which the caps count). Pure: the cohort simulator plans its in-memory learners' reminders so."""
+    channel = remind["channel"]
+    plan = plan_reminder(
+        remind,
+        decided_at=decided_at,
+        timezone=timezone,
+        quiet_hours=_quiet_hours(site, policy),
+        caps=_caps(site, policy, channel, playbook_id, recent),
+    )
+    if plan.status != SUPPRESSED:
+        recent.append((playbook_id, channel, plan.due_at))
+    return plan
+
+
+def recent_since(decided: list[datetime], site: SitePolicy, policies: list[PolicySpec]) -> datetime:
+    """How far back reminders count against the caps for reminders decided at ``decided``."""
+    periods = [site.per] if site.max_messages is not None else []
+    periods += [per for _most, per in site.channel_caps.values()]
+    periods += [policy.frequency_cap_per for policy in policies]
+    longest = max((parse_duration(per) for per in periods if per), default=timedelta(0))
+    return min(decided) - longest - timedelta(days=1)  # a day's slack for delays
 
 
 def _quiet_hours(site: SitePolicy, playbook: PolicySpec) -> list[QuietHours]:
@@ -75,11 +107,8 @@ def _caps(
 
 def _recent(reminding: list[Decision], site: SitePolicy) -> dict[int, list[RecentReminder]]:
     """The learners' reminders that count against caps: scheduled, not cancelled nor dead-lettered."""
-    periods = [site.per] if site.max_messages is not None else []
-    periods += [per for _most, per in site.channel_caps.values()]
-    periods += [compiled_version(version=row.enrollment.version).spec.policy.frequency_cap_per for row in reminding]
-    longest = max((parse_duration(per) for per in periods if per), default=timedelta(0))
-    since = min(row.decided_at for row in reminding) - longest - timedelta(days=1)  # a day's slack for delays
+    policies = [compiled_version(version=row.enrollment.version).spec.policy for row in reminding]
+    since = recent_since([row.decided_at for row in reminding], site, policies)
     rows = (
         Reminder.objects.filter(
             learner_id__in={row.learner_id for row in reminding}, due_at__gte=since, status=ReminderStatus.SCHEDULED

@@ -22,7 +22,14 @@ from common.logging import simulating
 from identity.models import Learner, Role
 from identity.services import learner_create, role_upsert
 from playbooks.engine.durations import format_duration
-from playbooks.engine.journey import JourneyState, clock_wakeup, evaluate, trigger_rule
+from playbooks.engine.journey import (
+    CompiledPlaybook,
+    JourneyState,
+    LearnerFacts,
+    clock_wakeup,
+    evaluate,
+    trigger_rule,
+)
 from playbooks.engine.journeys import Journey, JourneyInvalid, parse_journey, saved_journeys
 from playbooks.engine.signals import EventFact
 from playbooks.engine.spec import SpecError
@@ -167,7 +174,7 @@ class JourneyRun:
     def run(self) -> bool:
         """Play the journey through the services; returns whether the learner was enrolled at all."""
         self.learner = self._learner()
-        enrolled = bool(learner_enroll(learner=self.learner, now=self.start, versions=[self.version]))
+        enrolled = self._enroll()
         if enrolled:
             self.enrolment = self._observe()  # the first step, reached at enrolment (not in the decision log)
             self._play()
@@ -210,10 +217,24 @@ class JourneyRun:
         return self.start + offset
 
     # --- driving the services ---------------------------------------------------------------------------------
+    # The hooks a run in memory (signals_app.services.cohort_batch) replaces: enrolling, the clock sweep, sending
+    # events, reading the stored state and the next module. ``_play`` decides when they are called, for both.
+
+    def _enroll(self) -> bool:
+        return bool(learner_enroll(learner=self.learner, now=self.start, versions=[self.version]))
+
+    def _learner_facts(self) -> LearnerFacts:
+        return learner_facts(learner=self.learner)
+
+    def _compiled(self) -> CompiledPlaybook:
+        return compiled_version(version=self.version)
+
+    def _sweep(self, now: datetime) -> None:
+        learners_evaluate_clock(learner_ids=[self.learner.pk], now=now)
 
     def _play(self) -> None:
-        playbook = compiled_version(version=self.version)
-        facts = learner_facts(learner=self.learner)
+        playbook = self._compiled()
+        facts = self._learner_facts()
         checkpoints = sorted({self._at(e.at) for e in self.journey.expectations if e.at is not None})
         sent, moment = 0, self.start
         known: list[int] = []  # the events delivered so far, in occurred_at order
@@ -246,7 +267,7 @@ class JourneyRun:
                 break
             self._send(self.deliveries[sent:upto], now=stop)
             if kind == "clock":
-                learners_evaluate_clock(learner_ids=[self.learner.pk], now=stop)
+                self._sweep(stop)
             elif kind == "late":
                 self._deliver_late(index, playbook, ticks=self._ticks(after=last, before=stop, inclusive=False))
                 insort(known, index, key=lambda i: (self.moments[i], i))
@@ -265,7 +286,7 @@ class JourneyRun:
         way (they decided nothing: the probe said so), so the last of them runs first, as it would have."""
         last_tick = deque(ticks, maxlen=1)
         if last_tick and playbook.uses_clock:
-            learners_evaluate_clock(learner_ids=[self.learner.pk], now=last_tick[0])
+            self._sweep(last_tick[0])
         self._send([index], now=self.arrivals[index])
 
     def _facts(self, indexes: list[int]) -> list[EventFact]:
@@ -293,7 +314,14 @@ class JourneyRun:
         learners_evaluate_pending(learner_ids=[self.learner.pk], now=now)
 
     def _send_batch(self, indexes: list[int], *, now: datetime) -> None:
-        body = {
+        try:
+            events_record(body=self._body(indexes), source=SOURCE, now=now)
+        except BatchInvalid as invalid:
+            raise JourneyInvalid([journey_error(indexes, error) for error in invalid.errors]) from invalid
+
+    def _body(self, indexes: list[int]) -> dict[str, Any]:
+        """The events as a connector would send them to ``POST /events``."""
+        return {
             "events": [
                 {
                     "id": f"e{index}",
@@ -306,10 +334,6 @@ class JourneyRun:
                 for index in indexes
             ]
         }
-        try:
-            events_record(body=body, source=SOURCE, now=now)
-        except BatchInvalid as invalid:
-            raise JourneyInvalid([_journey_error(indexes, error) for error in invalid.errors]) from invalid
 
     def _observe(self) -> Observation:
         answer = next_module_for_learner(learner=self.learner)
@@ -435,7 +459,7 @@ class JourneyRun:
         return fired, not wrong, f"rules {when}: {'; '.join(wrong) or 'as expected'} (fired: {fired or 'none'})"
 
 
-def _journey_error(indexes: list[int], error: dict[str, Any]) -> SpecError:
+def journey_error(indexes: list[int], error: dict[str, Any]) -> SpecError:
     """An ingestion error (numbered within its batch) at the journey's path: ``events[1234].properties``."""
     path = f"events[{indexes[error['index']]}]" if error.get("index") is not None else "events"
     field = error.get("field")

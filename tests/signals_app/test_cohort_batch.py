@@ -1,0 +1,186 @@
+"""Cohorts run in memory give, learner by learner, what the database simulator gives for the same seed.
+
+The reference is the per-learner path cohorts took before they ran in memory: each synthetic learner through the
+production services (ingestion, the worker's evaluation, the reminder policy and cancellation, the next-module
+selector) in a throwaway transaction, tallied from the rows those services wrote.
+"""
+
+from collections import Counter
+from dataclasses import replace
+
+import pytest
+import yaml
+from django.db import transaction
+
+from common.logging import simulating
+from playbooks.engine.cohorts import expand_cohort
+from playbooks.models import Enrollment, EnrollmentStatus
+from playbooks.selectors import version_spec
+from playbooks.services import draft_create, playbook_import, version_write_spec
+from signals_app.models import Decision, Reminder, ReminderStatus
+from signals_app.services.cohorts import CohortReport, cohort_parse, cohort_simulate
+from signals_app.services.simulation import JourneyRun, trigger_names
+from tests.playbooks.engine.replay import SCENARIOS
+
+pytestmark = pytest.mark.django_db
+
+# Reminders under a cap and quiet hours, cancelled by completions; idle nudges on the clock; a trigger held back by
+# its limit; a flag; a branch; learners outside the audience; events that arrive late.
+PLAYBOOK = """
+slug: nudged
+name: Nudged onboarding
+audience: {roles: [newcomer]}
+modules:
+  - {slug: intro, title: Intro}
+  - {slug: basics, title: Basics}
+  - {slug: deep-dive, title: Deep dive}
+  - {slug: quick-tour, title: Quick tour}
+  - {slug: wrap-up, title: Wrap-up}
+steps:
+  - module: intro
+  - module: basics
+  - id: track
+    branch:
+      - {when: 'avg_module_seconds >= 100', module: deep-dive}
+      - {otherwise: quick-tour}
+  - module: wrap-up
+triggers:
+  - name: slow progress
+    when: 'event.type == "module_progress" and event.properties.completion_pct < 50'
+    then: [{remind: {channel: email, template: keep_going, delay: 2h}}]
+  - name: idle nudge
+    when: 'idle_hours >= 20'
+    then: [{remind: {channel: in_app, template: come_back}}]
+  - name: speedy
+    when: 'event.type == "module_completed" and event.properties.duration_seconds < 40'
+    then: [{flag: speedy}]
+    limit: {per_learner: 1}
+policy: {frequency_cap: {max: 2, per: 24h}, quiet_hours: {start: '21:00', end: '08:00'}}
+"""
+
+TEMPLATE = """
+playbook: nudged
+learners: 40
+seed: 5
+learner:
+  external_id: nudge
+  roles: [{choice: [newcomer, newcomer, newcomer, visitor]}]
+  timezone: {choice: [Europe/Berlin, America/New_York, Asia/Tokyo]}
+start: '2026-03-02T09:00:00Z'
+events:
+  - {at: 0m, type: module_progress, module: intro, properties: {completion_pct: {between: [10, 90]}}}
+  - {at: {between: [10m, 3h]}, type: module_progress, module: intro, properties: {completion_pct: {between: [10, 60]}}, probability: 0.7}
+  - {at: {between: [3h, 9h]}, type: module_completed, module: intro, properties: {duration_seconds: {between: [20, 80]}}, probability: 0.8}
+  - {at: {between: [9h, 1d]}, type: module_progress, module: basics, properties: {completion_pct: {between: [5, 45]}}, probability: 0.6}
+  - {at: {between: [9h, 1d]}, type: module_progress, module: basics, properties: {completion_pct: {between: [5, 45]}}, probability: 0.6, arrives: {between: [1d, 1d6h]}}
+  - {at: {between: [1d, 2d]}, type: module_completed, module: basics, properties: {duration_seconds: {between: [20, 300]}}, probability: 0.7}
+  - {at: {between: [2d, 3d]}, type: module_completed, module: deep-dive, properties: {duration_seconds: {between: [20, 200]}}, probability: 0.4, arrives: {between: [3d, 3d3h]}}
+  - {at: {between: [2d, 3d]}, type: module_completed, module: quick-tour, properties: {duration_seconds: {between: [20, 200]}}, probability: 0.4}
+  - {at: {between: [3d, 4d]}, type: module_completed, module: wrap-up, properties: {duration_seconds: {between: [20, 200]}}, probability: 0.5}
+until: 5d
+"""
+
+
+def reference_simulate(*, journeys, versions) -> list[list[CohortReport]]:
+    """Each learner through the database simulator, as cohorts ran before: one report per learner and version."""
+    reports = []
+    for version in versions:
+        mine = []
+        for journey in cohort_parse(journeys=journeys, version=version):
+            report = CohortReport(version.playbook.slug, version.number, version.status)
+            with simulating(), transaction.atomic():
+                try:
+                    run = JourneyRun(journey, version)
+                    _reference_tally(report, run, enrolled=run.run())
+                finally:
+                    transaction.set_rollback(True)
+            mine.append(report)
+        reports.append(mine)
+    return reports
+
+
+def _reference_tally(report: CohortReport, run: JourneyRun, *, enrolled: bool) -> None:
+    report.learners += 1
+    report.next_modules[run.observations[run.until].module or run.observations[run.until].status] += 1
+    if not enrolled:
+        return
+    report.enrolled += 1
+    enrollment = Enrollment.objects.filter(learner=run.learner).values_list("status", "steps_done").get()
+    report.completed += enrollment[0] == EnrollmentStatus.COMPLETED
+    report.steps_done += enrollment[1]
+    fired, suppressed, flags = set(), set(), set()
+    triggers = trigger_names(run.version)
+    rows = Decision.objects.filter(learner=run.learner, kind__in=["branch", "trigger", "suppressed", "action"])
+    for kind, rule, step, module, action in rows.values_list("kind", "rule", "step", "module", "action"):
+        if kind == "branch":
+            report.branches.setdefault(step, Counter())[module or f"goto {action.get('goto')}"] += 1
+        elif kind == "trigger":
+            fired.add(triggers.get(rule, rule))
+        elif kind == "suppressed":
+            suppressed.add(triggers.get(rule, rule))
+        elif action and "flag" in action:
+            flags.add(action["flag"])
+    report.triggers.update(fired)
+    report.suppressed.update(suppressed)
+    report.flags.update(flags)
+    statuses = Counter(Reminder.objects.filter(learner=run.learner).values_list("status", flat=True))
+    suppressed_reminders = statuses.pop(ReminderStatus.SUPPRESSED, 0)
+    report.reminders_suppressed += suppressed_reminders
+    report.reminders_scheduled += sum(statuses.values())
+    report.learners_reminded += bool(statuses)
+
+
+def _without_time(report: CohortReport) -> dict:
+    return {key: value for key, value in report.as_dict().items() if key != "seconds"}
+
+
+def _draft(published, edit):
+    draft = draft_create(playbook=published.playbook)
+    spec = version_spec(version=draft)
+    version_write_spec(version=draft, spec=edit(spec))
+    return draft
+
+
+@pytest.fixture
+def nudged():
+    published = playbook_import(text=PLAYBOOK, publish=True).version
+
+    def stricter(spec):  # the draft's cap: one reminder a day
+        return replace(spec, policy=replace(spec.policy, frequency_cap_max=1))
+
+    return _draft(published, stricter), published
+
+
+def _assert_learner_by_learner(journeys, versions) -> None:
+    expected = reference_simulate(journeys=journeys, versions=versions)
+    for version, reports in zip(versions, expected, strict=True):
+        for number, (journey, report) in enumerate(zip(journeys, reports, strict=True), start=1):
+            (mine,) = cohort_simulate(journeys=[journey], versions=[version])
+            assert _without_time(mine) == _without_time(report), f"learner {number} on v{version.number}"
+
+
+def test_each_learner_gets_what_the_database_simulator_gives_it(nudged):
+    journeys = expand_cohort(yaml.safe_load(TEMPLATE))
+
+    _assert_learner_by_learner(journeys, list(nudged))
+
+
+def test_the_cohort_exercises_what_it_compares(nudged):
+    """The comparison above means something only if the cohort reaches every path it checks."""
+    on_draft, on_published = cohort_simulate(journeys=expand_cohort(yaml.safe_load(TEMPLATE)), versions=list(nudged))
+
+    assert 0 < on_published.enrolled < on_published.learners  # the visitors are outside the audience
+    assert on_published.reminders_scheduled and on_published.reminders_suppressed
+    assert on_draft.reminders_suppressed > on_published.reminders_suppressed  # the draft's stricter cap
+    assert on_published.triggers["idle nudge"] and on_published.suppressed["speedy"] and on_published.flags["speedy"]
+    assert set(on_published.branches["track"]) == {"deep-dive", "quick-tour"}
+    assert on_published.completed and on_published.next_modules["not_enrolled"]
+
+
+def test_the_demo_cohort_matches_too():
+    published = playbook_import(
+        text=(SCENARIOS / "support-specialist" / "playbook.yaml").read_text(), publish=True
+    ).version
+    template = yaml.safe_load((SCENARIOS.parent.parent / "docs" / "examples" / "cohort-support-specialist.yaml").read_text())
+
+    _assert_learner_by_learner(expand_cohort(template, learners=40), [published])
