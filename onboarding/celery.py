@@ -48,6 +48,7 @@ TASK_ROUTES = {
     "delivery.*": {"queue": CeleryQueue.REMINDERS.value},
     # Minutes of simulation: kept off the events queue, where it would hold up live evaluation.
     "signals_app.run_cohort": {"queue": CeleryQueue.DEFAULT.value},
+    "signals_app.run_cohort_chunk": {"queue": CeleryQueue.DEFAULT.value},
     "signals_app.*": {"queue": CeleryQueue.EVENTS.value},
     "playbooks.*": {"queue": CeleryQueue.EVENTS.value},
     # Rollups: off the events queue, so that a long fold never holds up live evaluation.

@@ -213,3 +213,21 @@ class CohortRun(models.Model):
 
     def __str__(self) -> str:
         return f"cohort run {self.pk} on {self.version}"
+
+
+class CohortChunk(models.Model):
+    """A slice of a cohort run's learners, run by one task on every version of the run; its tallies are kept until
+    the last slice finishes and the run's report adds them up."""
+
+    run = models.ForeignKey(CohortRun, on_delete=models.CASCADE, related_name="chunks")
+    index = models.PositiveIntegerField()
+    first = models.PositiveIntegerField(help_text="The slice's first learner, numbered from 0.")
+    last = models.PositiveIntegerField(help_text="The learner after its last.")
+    tallies = models.JSONField(null=True, blank=True, help_text="Per version, its counts; empty until it ran.")
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "index"], name="cohort_chunk_once")]
+
+    def __str__(self) -> str:
+        return f"learners {self.first + 1}-{self.last} of cohort run {self.run_id}"

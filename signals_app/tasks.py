@@ -66,10 +66,18 @@ def sweep_clock() -> int:
     name="signals_app.run_cohort", acks_late=True, reject_on_worker_lost=True, time_limit=3600, soft_time_limit=3540
 )
 def run_cohort(*, run_id: int) -> None:
-    """A cohort simulation started from the admin; redelivered after a worker loss, it starts again."""
+    """A cohort simulation started from the admin: cut into chunks for the workers (``run_cohort_chunk``)."""
     from signals_app.services.cohorts import cohort_run_execute
 
     cohort_run_execute(run_id=run_id)
+
+
+@shared_task(name="signals_app.run_cohort_chunk", acks_late=True, reject_on_worker_lost=True)
+def run_cohort_chunk(*, run_id: int, chunk: int) -> None:
+    """One chunk of a cohort run's learners; redelivered, it runs again unless its tallies were kept."""
+    from signals_app.services.cohorts import cohort_chunk_execute
+
+    cohort_chunk_execute(run_id=run_id, chunk=chunk)
 
 
 @shared_task(name="signals_app.sweep_cohort_runs")

@@ -35,8 +35,13 @@ class CohortInvalid(Exception):
         self.errors = errors
 
 
-def expand_cohort(template: Any, *, learners: int | None = None, csv_text: str | None = None) -> list[dict[str, Any]]:
-    """Concrete journey documents, one per synthetic learner; raises CohortInvalid naming the path at fault."""
+def expand_cohort(
+    template: Any, *, learners: int | None = None, csv_text: str | None = None, only: range | None = None
+) -> list[dict[str, Any]]:
+    """Concrete journey documents, one per synthetic learner; raises CohortInvalid naming the path at fault.
+
+    ``only`` draws just those learners (numbered from 0), each as the whole cohort draws it: a run spread over
+    workers gives each its slice."""
     if not isinstance(template, dict):
         raise CohortInvalid([SpecError("template", "expected a journey template (a mapping)")])
     errors: list[SpecError] = []
@@ -52,7 +57,7 @@ def expand_cohort(template: Any, *, learners: int | None = None, csv_text: str |
     seed = template.get("seed", 0)
     base = {key: value for key, value in template.items() if key not in TEMPLATE_KEYS}
     journeys = []
-    for number in range(count):
+    for number in range(count)[only.start : only.stop] if only is not None else range(count):
         rng = random.Random(f"{seed}:{number}")  # noqa: S311 - reproducible synthetic data, not secrets
         journey = _draw(base, rng)
         journey["events"] = _events(journey.get("events"), rng)

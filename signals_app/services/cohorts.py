@@ -1,8 +1,10 @@
 """Cohort simulation: many synthetic learners through the simulator, summed up per playbook version, so that an
 admin sees what a change (a threshold, a new trigger) does to the distribution before publishing it.
 
-Each learner runs in its own throwaway transaction (so progress can be reported as it goes and a cohort of any
-size holds no long transaction); only their outcome is kept, in memory.
+Learners are independent, so a cohort runs in memory (signals_app.services.cohort_batch: the simulator's walk
+with the services' effects kept as objects), and a run started from the admin is cut into chunks of
+``settings.COHORT_CHUNK_LEARNERS``, one task each, spread over the workers; each chunk keeps its tallies, and the
+last one to finish adds them up into the run's report. Only the tallies are kept, never the learners.
 """
 
 import logging
@@ -13,8 +15,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
+from django.db.models.functions import Least
 from django.utils import timezone
 
 from common.logging import simulating
@@ -25,13 +29,15 @@ from playbooks.engine.reminders import SUPPRESSED
 from playbooks.engine.spec import SpecError
 from playbooks.models import EnrollmentStatus, PlaybookVersion
 from playbooks.selectors import version_spec
-from signals_app.models import CohortRun, CohortRunStatus
+from signals_app.models import CohortChunk, CohortRun, CohortRunStatus
 from signals_app.services.cohort_batch import MemoryJourneyRun, Outcome, VersionContext
 
 logger = logging.getLogger(__name__)
 
 # A run that has not moved for this long lost its worker (a run reports progress every 2 % of its learners).
 STALE_RUN = timedelta(minutes=10)
+_COUNTED = ("branches", "triggers", "suppressed", "flags", "next_modules")
+_SUMMED = ("learners", "enrolled", "completed", "steps_done", "reminders_scheduled", "reminders_suppressed")
 
 Progress = Callable[[int, int], None]
 
@@ -64,6 +70,24 @@ class CohortReport:
     def share(self, count: int) -> float:
         return round(100 * count / self.learners, 1) if self.learners else 0.0
 
+    def tallies(self) -> dict[str, Any]:
+        """The counts as they are (``as_dict`` rounds some), for a chunk of a run to keep until they are added up."""
+        return {
+            **{name: getattr(self, name) for name in (*_SUMMED, "learners_reminded", "seconds")},
+            **{name: dict(getattr(self, name)) for name in _COUNTED if name != "branches"},
+            "branches": {step: dict(counts) for step, counts in self.branches.items()},
+        }
+
+    def add(self, tallies: dict[str, Any]) -> None:
+        """Another chunk's ``tallies`` of the same version, added in (the seconds too: the time spent, not taken)."""
+        for name in (*_SUMMED, "learners_reminded", "seconds"):
+            setattr(self, name, getattr(self, name) + tallies[name])
+        for name in _COUNTED:
+            if name != "branches":
+                getattr(self, name).update(tallies[name])
+        for step, counts in tallies["branches"].items():
+            self.branches.setdefault(step, Counter()).update(counts)
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "playbook": self.playbook,
@@ -88,11 +112,12 @@ class CohortReport:
         }
 
 
-def cohort_parse(*, journeys: list[dict[str, Any]], version: PlaybookVersion) -> list[Journey]:
-    """Every journey of the cohort checked against the version before anything runs (all or nothing)."""
+def cohort_parse(*, journeys: list[dict[str, Any]], version: PlaybookVersion, first: int = 1) -> list[Journey]:
+    """Every journey of the cohort checked against the version before anything runs (all or nothing); ``first`` is
+    the number of the first learner, for the messages."""
     spec = version_spec(version=version)
     parsed, errors = [], []
-    for number, document in enumerate(journeys, start=1):
+    for number, document in enumerate(journeys, start=first):
         try:
             parsed.append(parse_journey({**document, "playbook": spec.slug}, playbooks={spec.slug: spec}))
         except JourneyInvalid as invalid:
@@ -105,12 +130,16 @@ def cohort_parse(*, journeys: list[dict[str, Any]], version: PlaybookVersion) ->
 
 
 def cohort_simulate(
-    *, journeys: list[dict[str, Any]], versions: list[PlaybookVersion], on_progress: Progress | None = None
+    *,
+    journeys: list[dict[str, Any]],
+    versions: list[PlaybookVersion],
+    on_progress: Progress | None = None,
+    first: int = 1,
 ) -> list[CohortReport]:
     """Run the cohort against each version (e.g. the draft and the published one), in memory; nothing is kept.
 
     ``on_progress(done, total)`` is called after each learner run (a learner on one version)."""
-    parsed = {version.pk: cohort_parse(journeys=journeys, version=version) for version in versions}
+    parsed = {version.pk: cohort_parse(journeys=journeys, version=version, first=first) for version in versions}
     total, done = len(journeys) * len(versions), 0
     reports = []
     for version in versions:
@@ -187,35 +216,120 @@ def cohort_run_start(
 
 
 def cohort_run_execute(*, run_id: int) -> None:
-    """Run a queued cohort, recording progress as it goes; idempotent (a finished run is left alone)."""
-    # The task is acknowledged on receipt (it may run for an hour): a run whose worker was lost is found by its
-    # stale heartbeat (cohort_runs_requeue_stale) and started again; nothing of it was kept.
+    """Cut a queued run into chunks and hand them to the workers; idempotent (a finished run is left alone, a run
+    started again hands over only the chunks that have not finished)."""
+    # The task is acknowledged on receipt: a run whose worker was lost is found by its stale heartbeat
+    # (cohort_runs_requeue_stale) and handed over again; the chunks it finished are kept.
     now = timezone.now()
     claimable = Q(status=CohortRunStatus.QUEUED) | Q(status=CohortRunStatus.RUNNING, heartbeat_at__lt=now - STALE_RUN)
     claimed = CohortRun.objects.filter(claimable, pk=run_id).update(status=CohortRunStatus.RUNNING, heartbeat_at=now)
     if not claimed:
         return
-    run = CohortRun.objects.select_related("version__playbook", "against__playbook").get(pk=run_id)
-    step = max(run.total // 50, 1)
-
-    def progress(done: int, total: int) -> None:
-        if done % step == 0 or done == total:
-            CohortRun.objects.filter(pk=run_id).update(done=done, heartbeat_at=timezone.now())
-
+    run = CohortRun.objects.get(pk=run_id)
     try:
-        journeys = _journeys(run.template, run.learners_csv, run.learners)
-        versions = [run.version] + ([run.against] if run.against_id else [])
-        reports = cohort_simulate(journeys=journeys, versions=versions, on_progress=progress)
-    except (CohortInvalid, JourneyInvalid) as exc:
-        CohortRun.objects.filter(pk=run_id).update(
-            status=CohortRunStatus.FAILED, error="\n".join(map(str, exc.errors)), finished_at=timezone.now()
-        )
+        count = len(_journeys(run.template, run.learners_csv, run.learners))
+    except CohortInvalid as exc:
+        _fail(run_id, exc)
         return
-    CohortRun.objects.filter(pk=run_id).update(
+    chunks = _chunks(run, count)
+    finished = sum(chunk.last - chunk.first for chunk in chunks if chunk.tallies is not None)
+    versions = 2 if run.against_id else 1
+    CohortRun.objects.filter(pk=run_id).update(done=finished * versions)
+    waiting = [chunk.index for chunk in chunks if chunk.tallies is None]
+    if not waiting:
+        _combine(run_id)
+    transaction.on_commit(lambda: _enqueue_chunks(run_id, waiting))
+
+
+@transaction.atomic
+def _chunks(run: CohortRun, count: int) -> list[CohortChunk]:
+    # A few seconds of work each: a run spreads evenly over the workers, and a lost worker costs little to redo.
+    size = settings.COHORT_CHUNK_LEARNERS
+    slices = [(i, first, min(first + size, count)) for i, first in enumerate(range(0, count, size))]
+    CohortChunk.objects.bulk_create(
+        [CohortChunk(run=run, index=index, first=first, last=last) for index, first, last in slices],
+        ignore_conflicts=True,  # started again: the chunks are there already
+    )
+    return list(run.chunks.order_by("index"))
+
+
+def _enqueue_chunks(run_id: int, indexes: list[int]) -> None:
+    from signals_app.tasks import run_cohort_chunk
+
+    for index in indexes:
+        run_cohort_chunk.delay(run_id=run_id, chunk=index)
+
+
+def cohort_chunk_execute(*, run_id: int, chunk: int) -> None:
+    """Run one chunk of a run on each of its versions and keep its tallies; the last chunk to finish writes the
+    run's report. Idempotent: a chunk that finished, or of a run that is not running, is left alone."""
+    part = (
+        CohortChunk.objects.select_related("run__version__playbook", "run__against__playbook")
+        .filter(run_id=run_id, index=chunk, tallies__isnull=True, run__status=CohortRunStatus.RUNNING)
+        .first()
+    )
+    if part is None:
+        return
+    run = part.run
+    versions = [run.version] + ([run.against] if run.against_id else [])
+    progress = _Progress(run_id, step=max(run.total // 50, 1))
+    try:
+        journeys = _journeys(run.template, run.learners_csv, run.learners, only=range(part.first, part.last))
+        reports = cohort_simulate(journeys=journeys, versions=versions, on_progress=progress, first=part.first + 1)
+    except (CohortInvalid, JourneyInvalid) as exc:
+        _fail(run_id, exc)
+        return
+    progress.flush()
+    kept = CohortChunk.objects.filter(pk=part.pk, tallies__isnull=True).update(
+        tallies=[report.tallies() for report in reports], finished_at=timezone.now()
+    )
+    if kept:
+        _combine(run_id)
+
+
+class _Progress:
+    """Adds a chunk's learner runs to its run's count every ``step`` of them (and moves the heartbeat)."""
+
+    def __init__(self, run_id: int, *, step: int) -> None:
+        self.run_id, self.step, self.unsaid = run_id, step, 0
+
+    def __call__(self, done: int, total: int) -> None:
+        self.unsaid += 1
+        if self.unsaid >= self.step:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.unsaid:
+            # Several chunks add at once: an increment in the database, never a read-modify-write. A chunk run again
+            # after a lost worker counts twice, so the count stops at the total.
+            done = Least(F("done") + self.unsaid, F("total"))
+            CohortRun.objects.filter(pk=self.run_id).update(done=done, heartbeat_at=timezone.now())
+            self.unsaid = 0
+
+
+def _combine(run_id: int) -> None:
+    """The run's report, once every chunk has its tallies. Each chunk calls it after its own commit, so the last
+    to commit sees them all; two that see them all at once write the same report, once (the status guards it)."""
+    parts = list(CohortChunk.objects.filter(run_id=run_id).order_by("index").values_list("tallies", flat=True))
+    if not parts or any(part is None for part in parts):
+        return
+    run = CohortRun.objects.select_related("version__playbook", "against__playbook").get(pk=run_id)
+    versions = [run.version] + ([run.against] if run.against_id else [])
+    reports = [CohortReport(v.playbook.slug, v.number, v.status) for v in versions]
+    for part in parts:
+        for report, tallies in zip(reports, part, strict=True):
+            report.add(tallies)
+    CohortRun.objects.filter(pk=run_id, status=CohortRunStatus.RUNNING).update(
         status=CohortRunStatus.DONE,
         report=[report.as_dict() for report in reports],
-        done=run.total,
+        done=F("total"),
         finished_at=timezone.now(),
+    )
+
+
+def _fail(run_id: int, exc: CohortInvalid | JourneyInvalid) -> None:
+    CohortRun.objects.filter(pk=run_id).exclude(status=CohortRunStatus.DONE).update(
+        status=CohortRunStatus.FAILED, error="\n".join(map(str, exc.errors)), finished_at=timezone.now()
     )
 
 
@@ -235,8 +349,10 @@ def cohort_runs_requeue_stale(*, now: datetime) -> list[int]:
     return run_ids
 
 
-def _journeys(template: str, learners_csv: str, learners: int | None) -> list[dict[str, Any]]:
-    return expand_cohort(load_yaml(template), learners=learners, csv_text=learners_csv or None)
+def _journeys(
+    template: str, learners_csv: str, learners: int | None, *, only: range | None = None
+) -> list[dict[str, Any]]:
+    return expand_cohort(load_yaml(template), learners=learners, csv_text=learners_csv or None, only=only)
 
 
 def cohort_report_from_dict(data: dict[str, Any]) -> CohortReport:

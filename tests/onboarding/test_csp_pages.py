@@ -7,11 +7,11 @@ from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 from playbooks.services import draft_create, playbook_import
 from signals_app.models import CohortRun
-from signals_app.services.cohorts import cohort_run_execute
 from tests.browser.conftest import browser  # noqa: F401  (Debian's Chromium, as the browser tests use it)
 from tests.conftest import PASSWORD
 from tests.factories import LearnerFactory, UserFactory
 from tests.playbooks.engine.replay import SCENARIOS
+from tests.signals_app.cohort_runs import cohort_run_here
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -58,7 +58,7 @@ def site_data():
     version = published.version
     draft = draft_create(playbook=version.playbook)
     done = CohortRun.objects.create(version=draft, against=version, template=COHORT, learners=20, total=40)
-    cohort_run_execute(run_id=done.pk)
+    cohort_run_here(run_id=done.pk)
     queued = CohortRun.objects.create(version=draft, template=COHORT, learners=20, total=20)
     every_minute = IntervalSchedule.objects.create(every=1, period=IntervalSchedule.MINUTES)
     task = PeriodicTask.objects.create(name="csp check", task="onboarding.noop", interval=every_minute)

@@ -7,8 +7,8 @@ from django.urls import reverse
 
 from playbooks.services import draft_create, playbook_import
 from signals_app.models import CohortRun, Decision, Event
-from signals_app.services.cohorts import cohort_run_execute
 from tests.playbooks.engine.replay import SCENARIOS
+from tests.signals_app.cohort_runs import cohort_run_here
 
 pytestmark = pytest.mark.django_db
 
@@ -112,7 +112,7 @@ def test_a_cohort_run_compares_the_draft_with_the_published_version_in_a_table_a
     waiting = admin_client.get(reverse("admin:signals_app_cohortrun_change", args=[run.pk])).content.decode()
     assert 'http-equiv="refresh"' in waiting and "0 of 24 learner runs" in waiting
 
-    cohort_run_execute(run_id=run.pk)
+    cohort_run_here(run_id=run.pk)
 
     page = admin_client.get(reverse("admin:signals_app_cohortrun_change", args=[run.pk])).content.decode()
     assert "Cohort of 12 synthetic learners: v2 (draft) against v1 (published)" in page

@@ -24,6 +24,8 @@ from tests.playbooks.engine.replay import SCENARIOS
 
 pytestmark = pytest.mark.django_db
 
+EXAMPLES = SCENARIOS.parents[1] / "docs" / "examples"
+
 # Reminders under a cap and quiet hours, cancelled by completions; idle nudges on the clock; a trigger held back by
 # its limit; a flag; a branch; learners outside the audience; events that arrive late.
 PLAYBOOK = """
@@ -41,7 +43,7 @@ steps:
   - module: basics
   - id: track
     branch:
-      - {when: 'avg_module_seconds >= 100', module: deep-dive}
+      - {when: 'avg_module_seconds >= 50', module: deep-dive}
       - {otherwise: quick-tour}
   - module: wrap-up
 triggers:
@@ -58,27 +60,45 @@ triggers:
 policy: {frequency_cap: {max: 2, per: 24h}, quiet_hours: {start: '21:00', end: '08:00'}}
 """
 
-TEMPLATE = """
-playbook: nudged
-learners: 40
-seed: 5
-learner:
-  external_id: nudge
-  roles: [{choice: [newcomer, newcomer, newcomer, visitor]}]
-  timezone: {choice: [Europe/Berlin, America/New_York, Asia/Tokyo]}
-start: '2026-03-02T09:00:00Z'
-events:
-  - {at: 0m, type: module_progress, module: intro, properties: {completion_pct: {between: [10, 90]}}}
-  - {at: {between: [10m, 3h]}, type: module_progress, module: intro, properties: {completion_pct: {between: [10, 60]}}, probability: 0.7}
-  - {at: {between: [3h, 9h]}, type: module_completed, module: intro, properties: {duration_seconds: {between: [20, 80]}}, probability: 0.8}
-  - {at: {between: [9h, 1d]}, type: module_progress, module: basics, properties: {completion_pct: {between: [5, 45]}}, probability: 0.6}
-  - {at: {between: [9h, 1d]}, type: module_progress, module: basics, properties: {completion_pct: {between: [5, 45]}}, probability: 0.6, arrives: {between: [1d, 1d6h]}}
-  - {at: {between: [1d, 2d]}, type: module_completed, module: basics, properties: {duration_seconds: {between: [20, 300]}}, probability: 0.7}
-  - {at: {between: [2d, 3d]}, type: module_completed, module: deep-dive, properties: {duration_seconds: {between: [20, 200]}}, probability: 0.4, arrives: {between: [3d, 3d3h]}}
-  - {at: {between: [2d, 3d]}, type: module_completed, module: quick-tour, properties: {duration_seconds: {between: [20, 200]}}, probability: 0.4}
-  - {at: {between: [3d, 4d]}, type: module_completed, module: wrap-up, properties: {duration_seconds: {between: [20, 200]}}, probability: 0.5}
-until: 5d
-"""
+
+def _event(module: str, kind: str, low: int, high: int, at: list[str], chance: float, **more) -> dict:
+    name = "completion_pct" if kind == "module_progress" else "duration_seconds"
+    properties = {name: {"between": [low, high]}}
+    return {
+        "at": {"between": at},
+        "type": kind,
+        "module": module,
+        "properties": properties,
+        "probability": chance,
+        **more,
+    }
+
+
+TEMPLATE = yaml.safe_dump(
+    {
+        "playbook": "nudged",
+        "learners": 40,
+        "seed": 5,
+        "learner": {
+            "external_id": "nudge",
+            "roles": [{"choice": ["newcomer", "newcomer", "newcomer", "visitor"]}],
+            "timezone": {"choice": ["Europe/Berlin", "America/New_York", "Asia/Tokyo"]},
+        },
+        "start": "2026-03-02T09:00:00Z",
+        "events": [
+            _event("intro", "module_progress", 10, 90, ["0m", "0m"], 1),
+            _event("intro", "module_progress", 10, 60, ["10m", "3h"], 0.7),
+            _event("intro", "module_completed", 20, 80, ["3h", "9h"], 0.8),
+            _event("basics", "module_progress", 5, 45, ["9h", "1d"], 0.6),
+            _event("basics", "module_progress", 5, 45, ["9h", "1d"], 0.6, arrives={"between": ["1d", "1d6h"]}),
+            _event("basics", "module_completed", 20, 80, ["1d", "2d"], 0.7),
+            _event("deep-dive", "module_completed", 20, 200, ["2d", "3d"], 0.4, arrives={"between": ["3d", "3d3h"]}),
+            _event("quick-tour", "module_completed", 20, 200, ["2d", "3d"], 0.4),
+            _event("wrap-up", "module_completed", 20, 200, ["3d", "4d"], 0.5),
+        ],
+        "until": "5d",
+    }
+)
 
 
 def reference_simulate(*, journeys, versions) -> list[list[CohortReport]]:
@@ -181,6 +201,8 @@ def test_the_demo_cohort_matches_too():
     published = playbook_import(
         text=(SCENARIOS / "support-specialist" / "playbook.yaml").read_text(), publish=True
     ).version
-    template = yaml.safe_load((SCENARIOS.parent.parent / "docs" / "examples" / "cohort-support-specialist.yaml").read_text())
+    template = yaml.safe_load(
+        (SCENARIOS.parent.parent / "docs" / "examples" / "cohort-support-specialist.yaml").read_text()
+    )
 
     _assert_learner_by_learner(expand_cohort(template, learners=40), [published])
