@@ -280,8 +280,8 @@ CELERY_TIMEZONE = TIME_ZONE
 # Django fixup closes the connection around every task (measured: 3,000 tasks opened 3,001 connections).
 CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1000)
 # Learners per task of a cohort simulation started from the admin: a run is spread over the workers a chunk at a
-# time (a chunk of 200 learners on two versions takes a few seconds).
-COHORT_CHUNK_LEARNERS = positive_number("COHORT_CHUNK_LEARNERS", default=200)
+# time (a chunk of 100 learners on two versions takes a second or two).
+COHORT_CHUNK_LEARNERS = positive_number("COHORT_CHUNK_LEARNERS", default=100)
 
 # /readyz answers within this many seconds, whatever the database and the broker do (onboarding/health.py).
 READYZ_TIMEOUT_SECONDS = positive_number("READYZ_TIMEOUT_SECONDS", default=2.0)
