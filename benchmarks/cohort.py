@@ -23,7 +23,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from benchmarks._support import django_setup, start_worker, stop
+from benchmarks._support import django_setup, start_worker, stop, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 PLAYBOOK = ROOT / "playbooks" / "demo" / "support-specialist.yaml"
@@ -68,7 +68,7 @@ def main() -> None:
     # between sessions (sched_autogroup), so the processes of one `celery worker --concurrency N` share one share.
     workers = [start_worker(concurrency=1) for _ in range(args.workers)]
     try:
-        time.sleep(5)  # let the workers connect
+        _wait_for_workers(len(workers))
         for learners, show in ((args.learners, False), (args.big, True)):
             requested, total = _run(draft, published, learners, show_progress=show)
             print(
@@ -79,6 +79,13 @@ def main() -> None:
     finally:
         for worker in workers:
             stop(worker)
+
+
+def _wait_for_workers(count: int) -> None:
+    """Until every worker answers (started on a busy machine, one may take half a minute to import Django)."""
+    from onboarding.celery import app
+
+    wait_for(lambda: len(app.control.ping(timeout=0.5)) >= count, timeout=180, what="the workers", interval=0.5)
 
 
 def _versions():

@@ -42,18 +42,7 @@ def expand_cohort(
 
     ``only`` draws just those learners (numbered from 0), each as the whole cohort draws it: a run spread over
     workers gives each its slice."""
-    if not isinstance(template, dict):
-        raise CohortInvalid([SpecError("template", "expected a journey template (a mapping)")])
-    errors: list[SpecError] = []
-    if not isinstance(template.get("learner", {}), dict):
-        errors.append(SpecError("learner", "expected a mapping such as {external_id: spec, roles: [newcomer]}"))
-    _check_ranges(template, "", errors)
-    rows = _csv_rows(csv_text, errors) if csv_text else None
-    count = len(rows) if rows is not None else learners if learners is not None else template.get("learners", 1)
-    if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= MAX_LEARNERS:
-        errors.append(SpecError("learners", f"expected how many learners to simulate, 1 to {MAX_LEARNERS}"))
-    if errors:
-        raise CohortInvalid(errors)
+    count, rows = _checked(template, learners, csv_text)
     seed = template.get("seed", 0)
     base = {key: value for key, value in template.items() if key not in TEMPLATE_KEYS}
     journeys = []
@@ -69,6 +58,27 @@ def expand_cohort(
             learner["attributes"] = {**(learner.get("attributes") or {}), **row["attributes"]}
         journeys.append(journey)
     return journeys
+
+
+def cohort_size(template: Any, *, learners: int | None = None, csv_text: str | None = None) -> int:
+    """How many learners ``expand_cohort`` would draw (checking the template as it does), without drawing them."""
+    return _checked(template, learners, csv_text)[0]
+
+
+def _checked(template: Any, learners: int | None, csv_text: str | None) -> tuple[int, list[dict[str, Any]] | None]:
+    if not isinstance(template, dict):
+        raise CohortInvalid([SpecError("template", "expected a journey template (a mapping)")])
+    errors: list[SpecError] = []
+    if not isinstance(template.get("learner", {}), dict):
+        errors.append(SpecError("learner", "expected a mapping such as {external_id: spec, roles: [newcomer]}"))
+    _check_ranges(template, "", errors)
+    rows = _csv_rows(csv_text, errors) if csv_text else None
+    count = len(rows) if rows is not None else learners if learners is not None else template.get("learners", 1)
+    if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= MAX_LEARNERS:
+        errors.append(SpecError("learners", f"expected how many learners to simulate, 1 to {MAX_LEARNERS}"))
+    if errors:
+        raise CohortInvalid(errors)
+    return count, rows
 
 
 def _draw(value: Any, rng: random.Random) -> Any:

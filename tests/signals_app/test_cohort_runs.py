@@ -6,7 +6,7 @@ import yaml
 from playbooks.engine.cohorts import expand_cohort
 from playbooks.services import draft_create, playbook_import
 from signals_app.models import CohortRun
-from signals_app.services.cohorts import cohort_chunk_execute, cohort_run_execute, cohort_simulate
+from signals_app.services.cohorts import cohort_chunk_execute, cohort_run_execute, cohort_run_start, cohort_simulate
 from tests.signals_app.cohort_runs import cohort_run_here
 from tests.signals_app.test_cohort_batch import PLAYBOOK, TEMPLATE
 
@@ -77,3 +77,24 @@ def test_a_chunk_delivered_twice_and_a_run_started_again_do_not_count_twice(vers
     run.refresh_from_db()
     assert (run.status, run.done, run.chunks.count()) == ("running", 20, 3)
     assert list(run.chunks.filter(tallies__isnull=True).values_list("index", flat=True).order_by("index")) == [1, 2]
+
+
+def test_a_learner_past_those_checked_at_the_start_that_cannot_run_fails_the_run_naming_them(versions, settings):
+    settings.COHORT_CHUNK_LEARNERS = 100
+    draft, _published = versions
+    rows = [f"n{number},newcomer,{'Mars/Olympus' if number == 203 else 'UTC'}" for number in range(1, 211)]
+    run = cohort_run_start(
+        version=draft,
+        against=None,
+        template=TEMPLATE,
+        learners_csv="\n".join(["external_id,roles,timezone", *rows]),
+        learners=None,
+    )
+    assert run.total == 210  # the first 200 were checked in the admin's request: they are fine
+
+    cohort_run_here(run.pk)
+
+    run.refresh_from_db()
+    assert run.status == "failed"
+    assert run.error.startswith("learner 203: learner.timezone")
+    assert run.report == []
