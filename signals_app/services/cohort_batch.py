@@ -17,7 +17,7 @@ from typing import Any
 
 from delivery.selectors import SitePolicy, site_policy
 from identity.models import Learner
-from playbooks.engine.journey import CompiledPlaybook, Decision, JourneyState, LearnerFacts
+from playbooks.engine.journey import CompiledPlaybook, JourneyState, LearnerFacts
 from playbooks.engine.journeys import Journey, JourneyInvalid
 from playbooks.engine.reminders import SUPPRESSED, ReminderPlan
 from playbooks.engine.signals import COMPLETED, SKIPPED, EventFact
@@ -79,7 +79,7 @@ class StoredEvent:
 
 
 @dataclass
-class Outcome:
+class LearnerOutcome:
     """What the cohort report needs of one learner's run."""
 
     enrolled: bool
@@ -102,12 +102,12 @@ class MemoryJourneyRun(JourneyRun):
         self.reminders: list[HeldReminder] = []
         self.next_id = _FIRST_ID
 
-    def outcome(self) -> Outcome:
+    def outcome(self) -> LearnerOutcome:
         final = self.observations[self.until]
         if self.enrollment is None:
-            return Outcome(False, final)
+            return LearnerOutcome(False, final)
         enrollment = self.enrollment
-        return Outcome(True, final, enrollment.status, enrollment.steps_done, self.logged, self.reminders)
+        return LearnerOutcome(True, final, enrollment.status, enrollment.steps_done, self.logged, self.reminders)
 
     # --- the hooks of JourneyRun ------------------------------------------------------------------------------
 
@@ -191,25 +191,18 @@ class MemoryJourneyRun(JourneyRun):
 
     def _log(self, item: Advance) -> None:
         sequence: dict[str, int] = defaultdict(int)
-        reminding: list[tuple[Logged, Decision]] = []
+        reminding: list[Logged] = []
         for index, moment, decision in item.results:
             anchor = f"e{self.stored[index].id}" if index is not None else f"clock:{moment.isoformat()}"
             sequence[anchor] += 1
             key = f"{_FIRST_ID}:{anchor}:{sequence[anchor]}"
-            row = Logged(
-                decision.kind,
-                decision.rule,
-                decision.step or "",
-                decision.module or "",
-                decision.action,
-                moment,
-                key,
-            )
+            action = decision.action
+            row = Logged(decision.kind, decision.rule, decision.step or "", decision.module or "", action, moment, key)
             self.logged.append(row)
-            if decision.action and "remind" in decision.action:
-                reminding.append((row, decision))
+            if action and "remind" in action:
+                reminding.append(row)
         if reminding:
-            self._schedule([row for row, _decision in reminding])
+            self._schedule(reminding)
 
     def _schedule(self, reminding: list[Logged]) -> None:
         """``reminders_schedule``: planned in (decided_at, key) order against the caps' recent reminders."""

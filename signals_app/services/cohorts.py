@@ -30,7 +30,7 @@ from playbooks.engine.spec import SpecError
 from playbooks.models import EnrollmentStatus, PlaybookVersion
 from playbooks.selectors import version_spec
 from signals_app.models import CohortChunk, CohortRun, CohortRunStatus
-from signals_app.services.cohort_batch import MemoryJourneyRun, Outcome, VersionContext
+from signals_app.services.cohort_batch import LearnerOutcome, MemoryJourneyRun, VersionContext
 
 logger = logging.getLogger(__name__)
 
@@ -162,7 +162,7 @@ def cohort_simulate(
     return reports
 
 
-def _tally(report: CohortReport, outcome: Outcome, triggers: dict[str, str]) -> None:
+def _tally(report: CohortReport, outcome: LearnerOutcome, triggers: dict[str, str]) -> None:
     report.learners += 1
     report.next_modules[outcome.final.module or outcome.final.status] += 1
     if not outcome.enrolled:
