@@ -90,6 +90,10 @@ class SignalForm(VersionChildForm):
         model = SignalDefinition
         fields = ("position", "name", "event", "aggregate", "property", "window", "where", "sequence", "within")
         field_classes = {"sequence": StorableJSONField}
+        widgets = {
+            "where": forms.Textarea(attrs={"rows": 2, "class": "vLargeTextField"}),
+            "sequence": forms.Textarea(attrs={"rows": 2}),
+        }
 
     def clean_where(self) -> str:
         return check_condition(self.cleaned_data["where"], EVENT_FILTER)

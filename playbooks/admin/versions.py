@@ -67,11 +67,14 @@ class TriggerInline(DraftOnlyInline, admin.StackedInline):
     extra = 0
 
 
-class SignalInline(DraftOnlyInline, admin.TabularInline):
+class SignalInline(DraftOnlyInline, admin.StackedInline):
+    """Stacked, a signal to a block of four lines: nine columns of a table do not fit a 1,280 px window."""
+
     model = SignalDefinition
     form = SignalForm
     formset = VersionChildFormSet
     extra = 0
+    fields = (("name", "event", "aggregate"), ("property", "window", "within", "position"), "where", "sequence")
 
 
 class BranchOptionInline(DraftOnlyInline, admin.TabularInline):
@@ -134,6 +137,8 @@ class PlaybookAdmin(SimpleHistoryAdmin):
 
     @admin.display(description="Compliance")
     def compliance_link(self, playbook: Playbook) -> str:
+        if not playbook.pk:
+            return "-"  # the add page: nothing to report yet
         url = reverse("admin:playbooks_playbook_compliance", args=[playbook.pk])
         return format_html("<a href='{}'>Who has done which required step</a>", url)
 
