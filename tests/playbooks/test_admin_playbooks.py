@@ -318,3 +318,98 @@ def test_a_branch_option_edited_on_the_step_page_is_what_the_draft_runs_next(adm
     index = draft.steps.filter(position__lt=step.position).count()
     assert before.options[(index, 0)].expression == "avg_module_seconds < 90 and skips >= 3"
     assert after.options[(index, 0)].expression == "avg_module_seconds < 30 and skips >= 3"
+
+
+def test_the_steps_heading_reads_steps(admin_client):
+    playbook_import(text=PLAYBOOK, publish=True)
+    draft = draft_create(playbook=Playbook.objects.get())
+
+    page = admin_client.get(reverse("admin:playbooks_playbookversion_change", args=[draft.pk])).content.decode()
+
+    assert 'id="steps-heading" class="inline-heading">\n  \n    Steps\n' in page
+    assert "OPTIONS)S" not in page.upper()
+
+
+def test_a_draft_without_problems_says_so_in_a_sentence(admin_client):
+    playbook_import(text=PLAYBOOK, publish=True)
+    draft = draft_create(playbook=Playbook.objects.get())
+
+    page = admin_client.get(reverse("admin:playbooks_playbookversion_change", args=[draft.pk])).content.decode()
+
+    assert "No problems: this draft can be published." in page and "None:" not in page
+
+
+def test_a_draft_with_errors_in_the_form_does_not_claim_it_can_be_published(admin_client):
+    playbook_import(text=PLAYBOOK, publish=True)
+    draft = draft_create(playbook=Playbook.objects.get())
+    triggers = _trigger_rows(draft)
+    triggers[1]["when"] = "skip_streek >= 3"
+
+    response = admin_client.post(
+        reverse("admin:playbooks_playbookversion_change", args=[draft.pk]), _draft_form(draft, triggers)
+    )
+
+    page = response.content.decode()
+    assert "Please correct the error below." in page
+    assert "can be published" not in page
+    assert "Checked again once the errors below are corrected and the draft is saved." in page
+
+
+def test_starting_a_draft_links_to_it(admin_client):
+    playbook = playbook_import(text=PLAYBOOK, publish=True).version.playbook
+
+    response = admin_client.post(
+        reverse("admin:playbooks_playbook_changelist"),
+        {"action": "start_draft", "_selected_action": [playbook.pk]},
+        follow=True,
+    )
+
+    draft = playbook.versions.get(status=VersionStatus.DRAFT)
+    url = reverse("admin:playbooks_playbookversion_change", args=[draft.pk])
+    assert f'<a href="{url}">support-specialist v2 (draft)</a> is ready to edit' in response.content.decode()
+
+
+def test_publishing_links_to_the_published_version(admin_client):
+    playbook_import(text=PLAYBOOK)
+    draft = PlaybookVersion.objects.get()
+
+    response = admin_client.post(
+        reverse("admin:playbooks_playbookversion_changelist"),
+        {"action": "publish", "_selected_action": [draft.pk]},
+        follow=True,
+    )
+
+    url = reverse("admin:playbooks_playbookversion_change", args=[draft.pk])
+    assert f'<a href="{url}">support-specialist v1 (published)</a> is published' in response.content.decode()
+
+
+def test_importing_says_what_was_made_with_a_link(admin_client):
+    upload = SimpleUploadedFile("p.yaml", PLAYBOOK.encode())
+
+    response = admin_client.post(IMPORT, {"file": upload}, follow=True)
+
+    version = PlaybookVersion.objects.get()
+    url = reverse("admin:playbooks_playbookversion_change", args=[version.pk])
+    page = response.content.decode()
+    assert f'Imported <a href="{url}">support-specialist v1 (draft)</a>: 6 steps, 2 triggers, 1 signal.' in page
+
+
+def test_a_typo_in_a_branch_condition_is_the_only_error_shown(admin_client):
+    playbook_import(text=PLAYBOOK, publish=True)
+    draft = draft_create(playbook=Playbook.objects.get())
+    step = Step.objects.get(version=draft, step_id="specialist-track")
+    rows = [
+        {"id": o.pk, "step": step.pk, "position": o.position, "when": o.when, "module": o.module_id, "goto": ""}
+        for o in step.options.all()
+    ]
+    rows[0]["when"] = "avg_module_secnds < 90"
+
+    response = admin_client.post(
+        reverse("admin:playbooks_step_change", args=[step.pk]),
+        {"position": step.position, "step_id": step.step_id, "module": ""}
+        | _inline("options", rows, initial=len(rows)),
+    )
+
+    page = response.content.decode()
+    assert "unknown name &#x27;avg_module_secnds&#x27;" in page
+    assert "must be the last option" not in page

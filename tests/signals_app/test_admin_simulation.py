@@ -128,3 +128,12 @@ def test_a_bad_cohort_template_is_refused_before_anything_is_queued(admin_client
 
     assert "The cohort cannot run" in page
     assert not CohortRun.objects.exists()
+
+
+def test_a_cohort_runs_template_keeps_its_indentation_on_the_run_page(admin_client, published):
+    template = "seed: 2\nevents:\n  - at: 0m\n    type: module_completed\n    properties:\n      duration_seconds: 20\n"
+    run = CohortRun.objects.create(version=published, template=template, learners=1, total=1)
+
+    page = admin_client.get(reverse("admin:signals_app_cohortrun_change", args=[run.pk])).content.decode()
+
+    assert "<pre>seed: 2\nevents:\n  - at: 0m\n    type: module_completed\n    properties:\n" in page
