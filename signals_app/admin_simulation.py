@@ -248,8 +248,19 @@ class CohortRunAdmin(admin.ModelAdmin):
     list_filter = ("status",)
     list_select_related = ("version__playbook", "against__playbook", "created_by")
     change_form_template = "admin/signals_app/cohortrun/change_form.html"
-    readonly_fields = ("version", "against", "status", "progress", "created_by", "created_at", "finished_at", "error")
-    fields = (*readonly_fields, "template", "learners")
+    readonly_fields = (
+        "version",
+        "against",
+        "status",
+        "progress",
+        "created_by",
+        "created_at",
+        "finished_at",
+        "error",
+        "template_text",
+        "learners",
+    )
+    fields = readonly_fields
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # started from a version's Simulate a cohort page
@@ -260,6 +271,10 @@ class CohortRunAdmin(admin.ModelAdmin):
     @admin.display(description="Progress")
     def progress(self, run: CohortRun) -> str:
         return f"{run.done} of {run.total} learner runs"
+
+    @admin.display(description="Template")
+    def template_text(self, run: CohortRun) -> str:
+        return format_html("<pre>{}</pre>", run.template)  # YAML: its indentation is its structure
 
     def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None):
         run = get_object_or_404(CohortRun.objects.select_related("version__playbook"), pk=object_id)

@@ -116,6 +116,7 @@ class StepForm(VersionChildForm):
     class Meta:
         model = Step
         fields = ("position", "step_id", "module", "required", "block")
+        help_texts = {"module": "Blank for a branch point: give it a step id, then its options."}
 
 
 class StepFormSet(VersionChildFormSet):
@@ -158,6 +159,8 @@ class BranchOptionFormSet(VersionChildFormSet):
             ),
             key=lambda data: data.get("position", 0),
         )
+        if any("when" in form.errors for form in self.forms):
+            return  # an option whose condition is refused has no 'when' here: it is not an 'otherwise'
         if options and options[-1].get("when"):
             raise ValidationError(
                 "A branch needs a final 'otherwise' option (blank 'when'), taken when no 'when' matches."

@@ -57,7 +57,6 @@ class StepInline(DraftOnlyInline, admin.TabularInline):
     extra = 0
     autocomplete_fields = ("module",)
     show_change_link = True  # a branch point's options are edited on the step's own page
-    verbose_name = "step (leave the module blank for a branch point, then open it to add its options)"
 
 
 class TriggerInline(DraftOnlyInline, admin.StackedInline):
@@ -133,7 +132,7 @@ class PlaybookAdmin(SimpleHistoryAdmin):
     def start_draft(self, request: HttpRequest, queryset: QuerySet[Playbook]) -> None:
         for playbook in queryset:
             draft = services.draft_create(playbook=playbook)
-            self.message_user(request, f"{draft} is ready to edit.", messages.SUCCESS)
+            self.message_user(request, format_html("{} is ready to edit.", _version_link(draft)), messages.SUCCESS)
 
     @admin.display(description="Compliance")
     def compliance_link(self, playbook: Playbook) -> str:
@@ -183,8 +182,7 @@ class PlaybookAdmin(SimpleHistoryAdmin):
             except PlaybookInvalid as exc:
                 errors = exc.errors
             else:
-                verb = "Imported" if result.changed else "Nothing changed in"
-                self.message_user(request, f"{verb} {result.version}.", messages.SUCCESS)
+                self.message_user(request, _import_message(result.version, result.changed), messages.SUCCESS)
                 return HttpResponseRedirect(reverse("admin:playbooks_playbookversion_change", args=[result.version.pk]))
         context = {
             **self.admin_site.each_context(request),
@@ -233,9 +231,12 @@ class PlaybookVersionAdmin(SimpleHistoryAdmin):
     def problems(self, version: PlaybookVersion) -> str:
         if not version.pk or not version.is_editable:
             return "-"
+        if getattr(version, "has_form_errors", False):
+            # What was posted is not saved: the saved draft's problems would not be the ones on the screen.
+            return "Checked again once the errors below are corrected and the draft is saved."
         errors = services.version_errors(version=version)
         if not errors:
-            return "None: this draft can be published."
+            return "No problems: this draft can be published."
         return format_html(
             "<ul>{}</ul>",
             format_html_join(
@@ -258,6 +259,11 @@ class PlaybookVersionAdmin(SimpleHistoryAdmin):
             url = reverse("admin:playbooks_playbookversion_diff", args=[other.pk, version.pk])
             links.append(format_html("<a href='{}'>Diff against v{}</a>", url, other.number))
         return format_html_join(" · ", "{}", ((link,) for link in links))
+
+    def render_change_form(self, request: HttpRequest, context: dict, *args, **kwargs) -> HttpResponse:
+        if context.get("errors"):
+            context["adminform"].form.instance.has_form_errors = True  # read by problems(), for this response only
+        return super().render_change_form(request, context, *args, **kwargs)
 
     def get_urls(self):
         view = self.admin_site.admin_view
@@ -302,7 +308,7 @@ class PlaybookVersionAdmin(SimpleHistoryAdmin):
     def publish(self, request: HttpRequest, queryset: QuerySet[PlaybookVersion], migrate: bool = False) -> None:
         for version in queryset:
             try:
-                services.playbook_publish(version=version, user=request.user, migrate=migrate)
+                published = services.playbook_publish(version=version, user=request.user, migrate=migrate)
             except PlaybookInvalid as exc:
                 problems = "; ".join(map(str, exc.errors))
                 self.message_user(request, f"{version} was not published: {problems}", messages.ERROR)
@@ -310,7 +316,9 @@ class PlaybookVersionAdmin(SimpleHistoryAdmin):
                 self.message_user(request, exc.message, messages.ERROR)
             else:
                 moved = " Learners on older versions move to it at their next step." if migrate else ""
-                self.message_user(request, f"{version} is published.{moved}", messages.SUCCESS)
+                self.message_user(
+                    request, format_html("{} is published.{}", _version_link(published), moved), messages.SUCCESS
+                )
 
     @admin.action(description="Publish selected drafts and migrate learners at their next step", permissions=["change"])
     def publish_and_migrate(self, request: HttpRequest, queryset: QuerySet[PlaybookVersion]) -> None:
@@ -352,3 +360,21 @@ class StepAdmin(SimpleHistoryAdmin):
         super().save_related(request, form, formsets, change)
         # The version's own page moves updated_at when saved; this page saves only the step and its options.
         services.version_edited(version=form.instance.version)
+
+
+def _version_link(version: PlaybookVersion) -> str:
+    return format_html(
+        '<a href="{}">{}</a>', reverse("admin:playbooks_playbookversion_change", args=[version.pk]), version
+    )
+
+
+def _import_message(version: PlaybookVersion, changed: bool) -> str:
+    if not changed:
+        return format_html("Nothing changed: the file is {}.", _version_link(version))
+    counts = (
+        (version.steps.count(), "step", "steps"),
+        (version.triggers.count(), "trigger", "triggers"),
+        (version.signals.count(), "signal", "signals"),
+    )
+    summary = ", ".join(f"{n} {one if n == 1 else many}" for n, one, many in counts)
+    return format_html("Imported {}: {}.", _version_link(version), summary)

@@ -23,11 +23,11 @@ PLAYBOOK = (SCENARIOS / "support-specialist" / "playbook.yaml").read_text()
 PAGES = ("api-overview", "api-authentication", "api-first-request", "api-rate-limits", "api-webhooks")
 WIDE_SIGNALS = "\n".join(
     f"  {page.replace('-', '_')}_views_14d: {{event: page_view, aggregate: count, window: 14d, "
-    f"where: 'event.properties.page == \"{page}\" and event.properties.referrer != \"search-results-page\"'}}"
+    f'where: \'event.properties.page == "{page}" and event.properties.referrer != "search-results-page"\'}}'
     for page in PAGES
 ) + (
     "\n  ticket_minutes_avg: {event: ticket_resolved, aggregate: avg, property: minutes, window: 30d,"
-    " where: 'event.properties.priority == \"high\" or event.properties.priority == \"urgent\"'}"
+    ' where: \'event.properties.priority == "high" or event.properties.priority == "urgent"\'}'
     "\n  api_funnel:\n    sequence:\n"
     + "".join(f"      - {{event: page_view, where: 'event.properties.page == \"{page}\"'}}\n" for page in PAGES[:3])
     + "    within: 30m"
@@ -41,12 +41,16 @@ WIDE_TRIGGERS = """
           key: module
           within: 2m
           then: [{flag: came_back_to_the_product_tour_quickly}]
-          else: [{remind: {channel: email, fallback: slack, template: product_tour_pick_up, attach_module: remedial-demo, delay: 2h}}]
+          else:
+            - remind: {channel: email, fallback: slack, template: product_tour_pick_up, attach_module: remedial-demo}
     limit: {per_learner: 3, per: 24h}
     cooldown: 1h
   - name: stuck learner to HR
     when: 'skip_streak >= 4 and ticket_minutes_avg > 45'
-    then: [{webhook: {endpoint: hr-system, event: onboarding.learner_stuck}}, {unlock_module: escalation-prep}, {goto: escalation}]
+    then:
+      - {webhook: {endpoint: hr-system, event: onboarding.learner_stuck}}
+      - {unlock_module: escalation-prep}
+      - {goto: escalation}
 """
 
 

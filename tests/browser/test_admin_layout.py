@@ -21,8 +21,8 @@ APPS = ("playbooks", "signals_app", "delivery", "identity", "scim", "insights")
 MEASURE = """width => {
   const wide = [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > width + 1);
   const innermost = wide.filter(e => !wide.some(other => other !== e && e.contains(other)));
-  const name = e => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') + (e.className && e.className.baseVal === undefined
-    ? '.' + String(e.className).trim().split(/\\s+/).join('.') : '');
+  const classes = e => typeof e.className === 'string' ? '.' + e.className.trim().split(/\\s+/).join('.') : '';
+  const name = e => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') + classes(e);
   return [document.documentElement.scrollWidth,
           innermost.slice(0, 4).map(e => name(e) + ' ' + Math.round(e.getBoundingClientRect().right) + 'px')];
 }"""
