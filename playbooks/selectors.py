@@ -189,13 +189,14 @@ def _step_spec(step: Step) -> StepSpec:
         return StepSpec(id=step.step_id or None, tags=tuple(step.tags), **schedule)
     if step.module_id is not None and not options:
         return StepSpec(id=step.step_id or None, module=step.module.slug, required=step.required, **schedule)
-    return StepSpec(
-        id=step.step_id or None,
-        **schedule,
-        branch=tuple(
-            BranchOption(when=o.when or None, module=o.module.slug if o.module_id else None, goto=o.goto or None)
-            for o in options
-        ),
+    return StepSpec(id=step.step_id or None, **schedule, branch=step_branch(step=step))
+
+
+def step_branch(*, step: Step) -> tuple[BranchOption, ...]:
+    """A branch point's options as the engine sees them (from ``options`` prefetched with their modules)."""
+    return tuple(
+        BranchOption(when=o.when or None, module=o.module.slug if o.module_id else None, goto=o.goto or None)
+        for o in step.options.all()
     )
 
 

@@ -6,16 +6,18 @@ import yaml
 from django import forms
 from django.core.exceptions import ValidationError
 from django.forms.models import BaseInlineFormSet
+from django.utils.functional import cached_property
 from django.utils.html import format_html
 
 from common.forms import StorableJSONField
 from playbooks import selectors
+from playbooks.admin.editors import ActionsWidget, BranchWidget, JsonEditorWidget
 from playbooks.engine.conditions import EVENT_FILTER, ConditionError, Vocabulary, compile_condition, vocabulary_for
-from playbooks.engine.document import SAVED_JOURNEYS_YAML, load_yaml
+from playbooks.engine.document import SAVED_JOURNEYS_YAML, branch_document, branch_from_document, load_yaml
 from playbooks.engine.durations import DurationError, parse_duration
-from playbooks.engine.spec import PlaybookInvalid
-from playbooks.engine.validation import validate_actions
-from playbooks.models import BranchOption, PlaybookVersion, SignalDefinition, Step, Trigger
+from playbooks.engine.spec import PlaybookInvalid, StepSpec
+from playbooks.engine.validation import validate_actions, validate_branch
+from playbooks.models import PlaybookVersion, SignalDefinition, Step, Trigger
 from playbooks.services import version_tests_errors
 
 
@@ -44,19 +46,36 @@ def check_duration(text: str) -> str:
 
 
 class VersionChildFormSet(BaseInlineFormSet):
-    """Hands each form the version it belongs to, whose signals conditions may name."""
+    """Hands each form the version it belongs to, whose signals conditions may name, and what its editors suggest
+    (read once for the whole formset)."""
 
     def get_form_kwargs(self, index: int | None) -> dict[str, Any]:
         kwargs = super().get_form_kwargs(index)
         parent = self.instance
         kwargs["version"] = parent.version if isinstance(parent, Step) else parent
+        kwargs["suggestions"] = self.suggestions
         return kwargs
+
+    @cached_property
+    def suggestions(self) -> dict[str, list[str]]:
+        version = self.instance.version if isinstance(self.instance, Step) else self.instance
+        steps = Step.objects.filter(version=version) if version is not None and version.pk else Step.objects.none()
+        return {
+            "modules": sorted(selectors.module_slugs()),
+            "steps": [step_id or slug for step_id, slug in steps.values_list("step_id", "module__slug")],
+        }
 
 
 class VersionChildForm(forms.ModelForm):
-    def __init__(self, *args: Any, version: PlaybookVersion | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, version: PlaybookVersion | None = None, suggestions: dict | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.version = version
+        for field in self.fields.values():
+            if isinstance(field.widget, JsonEditorWidget):
+                field.widget.modules = (suggestions or {}).get("modules", [])
+                field.widget.steps = (suggestions or {}).get("steps", [])
 
 
 class TriggerForm(VersionChildForm):
@@ -64,7 +83,7 @@ class TriggerForm(VersionChildForm):
         model = Trigger
         fields = ("position", "name", "when", "actions", "limit_per_learner", "limit_per", "cooldown")
         field_classes = {"actions": StorableJSONField}
-        widgets = {"when": forms.Textarea(attrs={"rows": 2, "cols": 50}), "actions": forms.Textarea(attrs={"rows": 2})}
+        widgets = {"when": forms.Textarea(attrs={"rows": 2, "cols": 50}), "actions": ActionsWidget()}
 
     def clean_when(self) -> str:
         return check_condition(self.cleaned_data["when"], version_vocabulary(self.version))
@@ -113,10 +132,55 @@ class SignalForm(VersionChildForm):
 
 
 class StepForm(VersionChildForm):
+    """A step of the path; a branch point's options are edited in its row, written as in a playbook file."""
+
+    branch = StorableJSONField(
+        required=False,
+        initial=list,
+        widget=BranchWidget(),
+        label="Branch options",
+        help_text='A branch point\'s options in order, the last an otherwise: [{"when": "skips >= 3", "module": '
+        '"remedial-demo"}, {"otherwise": "welcome"}] (or "goto": a later step\'s id).',
+    )
+
     class Meta:
         model = Step
         fields = ("position", "step_id", "module", "required", "block")
-        help_texts = {"module": "Blank for a branch point: give it a step id, then its options."}
+        help_texts = {"module": "Blank for a branch point: give it a step id and its options."}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            # The inline's queryset prefetches the options: no query per step.
+            self.initial["branch"] = branch_document(selectors.step_branch(step=self.instance))
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if "branch" in self.errors or not data.get("branch"):
+            return data
+        if data.get("module"):
+            self.add_error("branch", "A step gives a module or branches, not both: clear the module or the options.")
+            return data
+        try:
+            options = branch_from_document(data["branch"])
+        except PlaybookInvalid as exc:
+            self.add_error("branch", [str(error) for error in exc.errors])
+            return data
+        self._check_branch(StepSpec(id=data.get("step_id") or None, branch=options))
+        data["options"] = options
+        return data
+
+    def _check_branch(self, step: StepSpec) -> None:
+        if self.version is None or self.version.pk is None:
+            return
+        spec = selectors.version_spec(version=self.version)
+        index = spec.step_index(step.id) if step.id and spec.step_index(step.id) is not None else len(spec.steps)
+        for error in validate_branch(spec, step, index=index, library_modules=selectors.module_slugs()):
+            pointer = format_html("<pre>{}</pre>", error.pointer) if error.pointer else ""
+            if error.path == "id":
+                self.add_error("step_id", format_html("{}{}", error.message, pointer))
+            else:
+                self.add_error("branch", format_html("{}{}", str(error), pointer))
 
 
 class StepFormSet(VersionChildFormSet):
@@ -130,45 +194,6 @@ class StepFormSet(VersionChildFormSet):
             if key and key in seen:
                 form.add_error("step_id", f"duplicate step id '{key}': give each step its own id")
             seen[key] = form.cleaned_data.get("position", 0)
-
-
-class BranchOptionForm(VersionChildForm):
-    class Meta:
-        model = BranchOption
-        fields = ("position", "when", "module", "goto")
-        widgets = {"when": forms.Textarea(attrs={"rows": 2, "cols": 60})}
-
-    def clean_when(self) -> str:
-        return check_condition(self.cleaned_data["when"], version_vocabulary(self.version))
-
-    def clean(self) -> dict[str, Any]:
-        data = super().clean()
-        if bool(data.get("module")) == bool(data.get("goto")):
-            raise ValidationError("An option leads to exactly one of a module or a goto (a later step's id).")
-        return data
-
-
-class BranchOptionFormSet(VersionChildFormSet):
-    def clean(self) -> None:
-        super().clean()
-        options = sorted(
-            (
-                f.cleaned_data
-                for f in self.forms
-                if getattr(f, "cleaned_data", None) and not f.cleaned_data.get("DELETE")
-            ),
-            key=lambda data: data.get("position", 0),
-        )
-        if any("when" in form.errors for form in self.forms):
-            return  # an option whose condition is refused has no 'when' here: it is not an 'otherwise'
-        if options and options[-1].get("when"):
-            raise ValidationError(
-                "A branch needs a final 'otherwise' option (blank 'when'), taken when no 'when' matches."
-            )
-        if any(not data.get("when") for data in options[:-1]):
-            raise ValidationError(
-                "'otherwise' (blank 'when') must be the last option: options after it are never reached."
-            )
 
 
 class SavedJourneysField(forms.CharField):

@@ -18,8 +18,6 @@ from common.errors import ApplicationError
 from playbooks import selectors, services
 from playbooks.admin.compliance import compliance_csv
 from playbooks.admin.forms import (
-    BranchOptionForm,
-    BranchOptionFormSet,
     SignalForm,
     StepForm,
     StepFormSet,
@@ -30,7 +28,7 @@ from playbooks.admin.forms import (
 from playbooks.compliance import compliance_for_playbook
 from playbooks.engine.document import PLAYBOOK_YAML, dump_yaml, yaml_bytes_problem
 from playbooks.engine.spec import PlaybookInvalid
-from playbooks.models import BranchOption, Playbook, PlaybookVersion, SignalDefinition, Step, Trigger
+from playbooks.models import Playbook, PlaybookVersion, SignalDefinition, Step, Trigger
 
 
 class DraftOnlyInline:
@@ -56,7 +54,9 @@ class StepInline(DraftOnlyInline, admin.TabularInline):
     formset = StepFormSet
     extra = 0
     autocomplete_fields = ("module",)
-    show_change_link = True  # a branch point's options are edited on the step's own page
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Step]:
+        return super().get_queryset(request).select_related("module").prefetch_related("options__module")
 
 
 class TriggerInline(DraftOnlyInline, admin.StackedInline):
@@ -74,15 +74,6 @@ class SignalInline(DraftOnlyInline, admin.StackedInline):
     formset = VersionChildFormSet
     extra = 0
     fields = (("name", "event", "aggregate"), ("property", "window", "within", "position"), "where", "sequence")
-
-
-class BranchOptionInline(DraftOnlyInline, admin.TabularInline):
-    model = BranchOption
-    form = BranchOptionForm
-    formset = BranchOptionFormSet
-    fk_name = "step"
-    extra = 0
-    autocomplete_fields = ("module",)
 
 
 class ImportForm(forms.Form):
@@ -260,6 +251,15 @@ class PlaybookVersionAdmin(SimpleHistoryAdmin):
             links.append(format_html("<a href='{}'>Diff against v{}</a>", url, other.number))
         return format_html_join(" · ", "{}", ((link,) for link in links))
 
+    def save_formset(self, request: HttpRequest, form, formset, change: bool) -> None:
+        super().save_formset(request, form, formset, change)
+        if formset.model is not Step:
+            return
+        for step_form in formset.forms:
+            data = getattr(step_form, "cleaned_data", None) or {}
+            if data and not data.get("DELETE") and step_form.instance.pk and "branch" in step_form.changed_data:
+                services.step_branch_set(step=step_form.instance, options=data.get("options", ()))
+
     def render_change_form(self, request: HttpRequest, context: dict, *args, **kwargs) -> HttpResponse:
         if context.get("errors"):
             context["adminform"].form.instance.has_form_errors = True  # read by problems(), for this response only
@@ -330,36 +330,6 @@ class PlaybookVersionAdmin(SimpleHistoryAdmin):
             self.message_user(request, "Select exactly one version to export.", messages.WARNING)
             return None
         return self.export_view(request, queryset.get().pk)
-
-
-@admin.register(Step)
-class StepAdmin(SimpleHistoryAdmin):
-    """A step's own page, where a branch point's options are edited."""
-
-    list_display = ("__str__", "version", "position", "module")
-    list_select_related = ("version__playbook", "module")
-    search_fields = ("step_id", "version__playbook__slug")
-    autocomplete_fields = ("module",)
-    readonly_fields = ("version",)
-    fields = ("version", "position", "step_id", "module")
-    inlines = (BranchOptionInline,)
-
-    def has_module_permission(self, request: HttpRequest) -> bool:
-        return False  # reached from its version, not from the admin index
-
-    def has_change_permission(self, request: HttpRequest, obj: Step | None = None) -> bool:
-        return (obj is None or obj.version.is_editable) and super().has_change_permission(request, obj)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Step | None = None) -> bool:
-        return False  # steps are removed on their version's page, with the path's checks
-
-    def save_related(self, request: HttpRequest, form, formsets, change: bool) -> None:
-        super().save_related(request, form, formsets, change)
-        # The version's own page moves updated_at when saved; this page saves only the step and its options.
-        services.version_edited(version=form.instance.version)
 
 
 def _version_link(version: PlaybookVersion) -> str:

@@ -5,7 +5,7 @@ references). ``document_from_spec`` is the inverse used by export: exporting an 
 """
 
 import math
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -465,6 +465,21 @@ def _due(reader: ShapeReader, value: Any, path: str) -> DueSpec | None:
         return None  # reported as the wrong shape: no 'required' on top
     after = reader.text(due.get("after"), f"{path}.after")
     return DueSpec(after=after or "", from_=reader.text(due.get("from"), f"{path}.from", required=False))
+
+
+def branch_from_document(value: Any, path: str = "branch") -> tuple[BranchOption, ...]:
+    """Shape-check a branch point's options on their own, as a playbook file writes them (the admin's step row);
+    raises PlaybookInvalid listing every problem."""
+    reader = ShapeReader()
+    options = tuple(_option(reader, o, f"{path}[{i}]") for i, o in enumerate(reader.sequence(value, path)))
+    if reader.errors:
+        raise PlaybookInvalid(reader.errors)
+    return options
+
+
+def branch_document(options: Iterable[BranchOption]) -> list[dict[str, Any]]:
+    """Options as a playbook file writes them: what branch_from_document reads back."""
+    return [_option_document(option) for option in options]
 
 
 def _option(reader: ShapeReader, value: Any, path: str) -> BranchOption:

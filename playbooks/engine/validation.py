@@ -81,6 +81,17 @@ def validate_actions(
     return errors
 
 
+def validate_branch(
+    spec: PlaybookSpec, step: StepSpec, *, index: int, library_modules: Iterable[str] = ()
+) -> list[SpecError]:
+    """Check a branch point's id and options on their own (the admin's step row), as step ``index`` of ``spec``;
+    paths are the step's own: ``id``, ``branch``, ``branch[0].when``."""
+    errors: list[SpecError] = []
+    checker = _Checker(errors, {m.slug for m in spec.modules} | set(library_modules), vocabulary_of(spec))
+    checker.branch(spec, step, index, "step")
+    return [SpecError(e.path.removeprefix("step."), e.message, e.pointer) for e in errors]
+
+
 def validate_spec(spec: PlaybookSpec, *, library_modules: Iterable[str] = (), block: bool = False) -> list[SpecError]:
     """Every problem in ``spec`` (blocks expanded). A ``block`` is held to the same rules, except that it may have
     no steps (one that shares signals and triggers only)."""

@@ -18,6 +18,7 @@ from playbooks import selectors
 from playbooks.engine.blocks import expand_includes
 from playbooks.engine.document import PLAYBOOK_YAML, SAVED_JOURNEYS_YAML, collapsed, load_yaml, spec_from_document
 from playbooks.engine.journeys import saved_journey_errors
+from playbooks.engine.spec import BranchOption as BranchOptionSpec
 from playbooks.engine.spec import ModuleSpec, PlaybookInvalid, PlaybookSpec, SpecError
 from playbooks.engine.validation import validate_spec
 from playbooks.models import (
@@ -279,6 +280,19 @@ def _module_fields(module: ModuleSpec) -> dict:
         "minutes": module.minutes,
         "tags": list(module.tags),
     }
+
+
+def step_branch_set(*, step: Step, options: tuple[BranchOptionSpec, ...]) -> Step:
+    """Replace a draft's branch point's options (checked by the caller with validate_branch), in the caller's
+    transaction: the admin writes a version's steps and their options together."""
+    _require_draft(step.version)
+    modules = ContentModule.objects.in_bulk([o.module for o in options if o.module], field_name="slug")
+    BranchOption.objects.filter(step=step).delete()
+    BranchOption.objects.bulk_create(
+        BranchOption(step=step, position=i, when=o.when or "", module=modules.get(o.module), goto=o.goto or "")
+        for i, o in enumerate(options)
+    )
+    return step
 
 
 def version_edited(*, version: PlaybookVersion) -> None:

@@ -52,7 +52,6 @@ def _own_pages(data: dict) -> list[str]:
         "/admin/",
         reverse("admin:playbooks_playbookversion_change", args=[draft.pk]),
         reverse("admin:playbooks_playbookversion_change", args=[published.pk]),
-        reverse("admin:playbooks_step_change", args=[draft.steps.get(step_id="specialist-track").pk]),
         reverse("admin:playbooks_playbook_import"),
         reverse("admin:playbooks_playbook_compliance", args=[playbook.pk]),
         reverse("admin:playbooks_playbookversion_diff", args=[published.pk, draft.pk]),
@@ -89,9 +88,6 @@ def test_every_admin_page_fits_a_1280_pixel_window(live_server, browser):  # noq
         if width > WIDTH:
             too_wide.append(f"{path}: {width} px ({', '.join(culprits)})")
 
-    page.goto(f"{live_server.url}{paths[1]}")
-    page.locator("#signals-1").screenshot(path="/tmp/signals.png")
-    page.locator("#steps-group").screenshot(path="/tmp/steps.png")
     assert len(paths) > 60
     assert failed == [], "\n".join(failed)
     assert too_wide == [], "\n".join(too_wide)

@@ -7,6 +7,7 @@ from django.urls import reverse
 
 from identity.services import learner_create, role_upsert
 from playbooks import selectors
+from playbooks.engine.document import branch_document
 from playbooks.models import Playbook, PlaybookVersion, Step, Trigger, VersionStatus
 from playbooks.services import draft_create, learner_enroll, playbook_import
 from tests.playbooks.engine.replay import SCENARIOS
@@ -104,6 +105,7 @@ def _draft_form(version: PlaybookVersion, triggers: list[dict]) -> dict:
                 "position": s.position,
                 "step_id": s.step_id,
                 "module": s.module_id or "",
+                "branch": json.dumps(branch_document(selectors.step_branch(step=s))),
             }
             for s in steps
         ],
@@ -156,28 +158,6 @@ def test_a_trigger_action_naming_an_unknown_module_is_refused(admin_client):
 
     errors = response.context["inline_admin_formsets"][2].formset.forms[0].errors["actions"]
     assert "unknown module &#x27;remedial-dem&#x27;; did you mean &#x27;remedial-demo&#x27;?" in str(errors)
-
-
-def test_a_branch_without_otherwise_is_refused_on_the_step_page(admin_client):
-    playbook_import(text=PLAYBOOK, publish=True)
-    draft = draft_create(playbook=Playbook.objects.get())
-    step = Step.objects.get(version=draft, step_id="escalation")
-    options = list(step.options.all())
-    rows = [
-        {"id": o.pk, "step": step.pk, "position": o.position, "when": o.when, "module": o.module_id, "goto": ""}
-        for o in options
-    ]
-    rows[-1]["DELETE"] = "on"
-
-    response = admin_client.post(
-        reverse("admin:playbooks_step_change", args=[step.pk]),
-        {"position": step.position, "step_id": step.step_id, "module": ""}
-        | _inline("options", rows, initial=len(rows)),
-    )
-
-    assert response.status_code == 200
-    assert "A branch needs a final &#x27;otherwise&#x27; option" in response.text
-    assert step.options.count() == 2
 
 
 def test_publish_action_refuses_a_draft_with_problems(admin_client):
@@ -297,30 +277,6 @@ def test_a_saved_journey_naming_an_unknown_module_is_refused_on_the_field(admin_
     assert draft.tests == []
 
 
-def test_a_branch_option_edited_on_the_step_page_is_what_the_draft_runs_next(admin_client):
-    playbook_import(text=PLAYBOOK, publish=True)
-    draft = draft_create(playbook=Playbook.objects.get())
-    step = Step.objects.get(version=draft, step_id="specialist-track")
-    before = selectors.compiled_version(version=PlaybookVersion.objects.get(pk=draft.pk))  # cached in this process
-    rows = [
-        {"id": o.pk, "step": step.pk, "position": o.position, "when": o.when, "module": o.module_id, "goto": ""}
-        for o in step.options.all()
-    ]
-    rows[0]["when"] = "avg_module_seconds < 30 and skips >= 3"
-
-    response = admin_client.post(
-        reverse("admin:playbooks_step_change", args=[step.pk]),
-        {"position": step.position, "step_id": step.step_id, "module": ""}
-        | _inline("options", rows, initial=len(rows)),
-    )
-
-    assert response.status_code == 302
-    after = selectors.compiled_version(version=PlaybookVersion.objects.get(pk=draft.pk))  # as the Simulate page does
-    index = draft.steps.filter(position__lt=step.position).count()
-    assert before.options[(index, 0)].expression == "avg_module_seconds < 90 and skips >= 3"
-    assert after.options[(index, 0)].expression == "avg_module_seconds < 30 and skips >= 3"
-
-
 def test_the_steps_heading_reads_steps(admin_client):
     playbook_import(text=PLAYBOOK, publish=True)
     draft = draft_create(playbook=Playbook.objects.get())
@@ -395,22 +351,83 @@ def test_importing_says_what_was_made_with_a_link(admin_client):
     assert f'Imported <a href="{url}">support-specialist v1 (Draft)</a>: 6 steps, 2 triggers, 1 signal.' in page
 
 
+def _post_branch(admin_client, draft: PlaybookVersion, step_id: str, options: list) -> tuple:
+    """The draft's page posted with ``options`` as the branch of step ``step_id``: the response and that row's form."""
+    form = _draft_form(draft, _trigger_rows(draft))
+    index = [s.step_id for s in draft.steps.all()].index(step_id)
+    form[f"steps-{index}-branch"] = json.dumps(options)
+    response = admin_client.post(reverse("admin:playbooks_playbookversion_change", args=[draft.pk]), form)
+    step_forms = response.context["inline_admin_formsets"][1].formset.forms if response.status_code == 200 else []
+    return response, step_forms[index] if step_forms else None
+
+
+def test_branch_options_are_edited_in_the_step_row_and_the_draft_runs_them_next(admin_client):
+    playbook_import(text=PLAYBOOK, publish=True)
+    draft = draft_create(playbook=Playbook.objects.get())
+    before = selectors.compiled_version(version=PlaybookVersion.objects.get(pk=draft.pk))  # cached in this process
+    options = [
+        {"when": "avg_module_seconds < 30 and skips >= 3", "module": "advanced-debugging"},
+        {"when": "avg_module_seconds >= 120", "goto": "escalation"},
+        {"otherwise": "standard-api-troubleshooting"},
+    ]
+
+    response, _ = _post_branch(admin_client, draft, "specialist-track", options)
+
+    assert response.status_code == 302
+    step = Step.objects.get(version=draft, step_id="specialist-track")
+    assert [(o.when, o.module.slug if o.module else o.goto) for o in step.options.all()] == [
+        ("avg_module_seconds < 30 and skips >= 3", "advanced-debugging"),
+        ("avg_module_seconds >= 120", "escalation"),
+        ("", "standard-api-troubleshooting"),
+    ]
+    after = selectors.compiled_version(version=PlaybookVersion.objects.get(pk=draft.pk))  # as the Simulate page does
+    index = draft.steps.filter(position__lt=step.position).count()
+    assert before.options[(index, 0)].expression == "avg_module_seconds < 90 and skips >= 3"
+    assert after.options[(index, 0)].expression == "avg_module_seconds < 30 and skips >= 3"
+
+
+def test_a_branch_without_otherwise_is_refused_on_its_row_and_nothing_is_written(admin_client):
+    playbook_import(text=PLAYBOOK, publish=True)
+    draft = draft_create(playbook=Playbook.objects.get())
+    options = [{"when": "attributes.api_access == true and tickets_7d >= 14", "module": "escalation-prep"}]
+
+    response, row = _post_branch(admin_client, draft, "escalation", options)
+
+    assert response.status_code == 200
+    assert "branch: a branch needs a final &#x27;otherwise&#x27; option" in str(row.errors["branch"])
+    assert Step.objects.get(version=draft, step_id="escalation").options.count() == 2
+
+
 def test_a_typo_in_a_branch_condition_is_the_only_error_shown(admin_client):
     playbook_import(text=PLAYBOOK, publish=True)
     draft = draft_create(playbook=Playbook.objects.get())
-    step = Step.objects.get(version=draft, step_id="specialist-track")
-    rows = [
-        {"id": o.pk, "step": step.pk, "position": o.position, "when": o.when, "module": o.module_id, "goto": ""}
-        for o in step.options.all()
+    options = [
+        {"when": "avg_module_secnds < 90", "module": "advanced-debugging"},
+        {"otherwise": "standard-api-troubleshooting"},
     ]
-    rows[0]["when"] = "avg_module_secnds < 90"
 
-    response = admin_client.post(
-        reverse("admin:playbooks_step_change", args=[step.pk]),
-        {"position": step.position, "step_id": step.step_id, "module": ""}
-        | _inline("options", rows, initial=len(rows)),
+    response, row = _post_branch(admin_client, draft, "specialist-track", options)
+
+    errors = str(row.errors["branch"])
+    assert "branch[0].when: unknown name &#x27;avg_module_secnds&#x27;" in errors
+    assert "never reached" not in response.content.decode()
+
+
+def test_a_branch_option_naming_an_unknown_module_or_a_shape_error_names_the_option(admin_client):
+    playbook_import(text=PLAYBOOK, publish=True)
+    draft = draft_create(playbook=Playbook.objects.get())
+
+    _, unknown = _post_branch(
+        admin_client,
+        draft,
+        "escalation",
+        [{"when": "skips > 1", "module": "escalation-prepp"}, {"otherwise": "welcome"}],
+    )
+    _, both = _post_branch(
+        admin_client, draft, "escalation", [{"when": "skips > 1", "module": "welcome", "goto": "escalation"}]
     )
 
-    page = response.content.decode()
-    assert "unknown name &#x27;avg_module_secnds&#x27;" in page
-    assert "options after it are never reached" not in page
+    assert "branch[0].module: unknown module &#x27;escalation-prepp&#x27;" in str(unknown.errors["branch"])
+    assert "branch[0]: an option leads to exactly one of &#x27;module&#x27; or &#x27;goto&#x27;" in str(
+        both.errors["branch"]
+    )
