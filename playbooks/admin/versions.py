@@ -34,8 +34,7 @@ from playbooks.models import Playbook, PlaybookVersion, SignalDefinition, Step, 
 class DraftOnlyInline:
     """Inlines of a version are editable only while it is a draft: a published version never changes."""
 
-    def _editable(self, obj) -> bool:
-        version = obj.version if isinstance(obj, Step) else obj
+    def _editable(self, version: PlaybookVersion | None) -> bool:
         return version is None or version.is_editable
 
     def has_add_permission(self, request: HttpRequest, obj=None) -> bool:

@@ -295,13 +295,6 @@ def step_branch_set(*, step: Step, options: tuple[BranchOptionSpec, ...]) -> Ste
     return step
 
 
-def version_edited(*, version: PlaybookVersion) -> None:
-    """A part of a draft (a step, a branch option, a trigger, a signal) was changed on a page of its own: move the
-    version's ``updated_at``, which keys every process's compiled-playbook cache, so no one runs the old conditions."""
-    _require_draft(version)
-    PlaybookVersion.objects.filter(pk=version.pk).update(updated_at=timezone.now())
-
-
 def version_tests_errors(*, version: PlaybookVersion, tests: list) -> list[SpecError]:
     """What is wrong with ``tests`` as the version's saved journeys, by path (checked against the version)."""
     return _tests_size_errors(tests) or saved_journey_errors(

@@ -7,7 +7,9 @@ from django.urls import reverse
 
 from identity.services import learner_create, role_upsert
 from playbooks import selectors
+from playbooks.admin.editors import ACTION_FIELDS
 from playbooks.engine.document import branch_document
+from playbooks.engine.spec import ACTIONS
 from playbooks.models import Playbook, PlaybookVersion, Step, Trigger, VersionStatus
 from playbooks.services import draft_create, learner_enroll, playbook_import
 from tests.playbooks.engine.replay import SCENARIOS
@@ -431,3 +433,7 @@ def test_a_branch_option_naming_an_unknown_module_or_a_shape_error_names_the_opt
     assert "branch[0]: an option leads to exactly one of &#x27;module&#x27; or &#x27;goto&#x27;" in str(
         both.errors["branch"]
     )
+
+
+def test_the_action_editor_offers_every_action_of_the_playbook_format():
+    assert list(ACTION_FIELDS) == list(ACTIONS)
