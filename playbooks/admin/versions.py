@@ -57,6 +57,13 @@ class StepInline(DraftOnlyInline, admin.TabularInline):
     def get_queryset(self, request: HttpRequest) -> QuerySet[Step]:
         return super().get_queryset(request).select_related("module").prefetch_related("options__module")
 
+    @admin.display(description="Branch options")
+    def branch(self, step: Step) -> str:
+        """A read-only version's options (a draft edits the form field of the same name in this column)."""
+        options = selectors.step_branch(step=step)
+        rows = ((o.when or "otherwise", o.module or f"go to {o.goto}") for o in options)
+        return format_html_join("", "<div>{} → {}</div>", rows) or "-"
+
 
 class TriggerInline(DraftOnlyInline, admin.StackedInline):
     model = Trigger

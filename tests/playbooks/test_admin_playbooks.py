@@ -437,3 +437,12 @@ def test_a_branch_option_naming_an_unknown_module_or_a_shape_error_names_the_opt
 
 def test_the_action_editor_offers_every_action_of_the_playbook_format():
     assert list(ACTION_FIELDS) == list(ACTIONS)
+
+
+def test_a_published_versions_branch_options_are_shown_in_its_step_rows(admin_client):
+    version = playbook_import(text=PLAYBOOK, publish=True).version
+
+    page = admin_client.get(reverse("admin:playbooks_playbookversion_change", args=[version.pk])).content.decode()
+
+    assert "avg_module_seconds &lt; 90 and skips &gt;= 3 → advanced-debugging" in page
+    assert "otherwise → policy-compliance" in page
