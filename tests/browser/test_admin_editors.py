@@ -44,12 +44,12 @@ def test_an_admin_edits_a_triggers_actions_field_by_field(draft_page):
     assert trigger.get_by_label("Module").input_value() == "remedial-demo"
 
     trigger.get_by_role("button", name="Add an action").click()
-    trigger.get_by_label("Action").nth(1).select_option("remind")
+    trigger.get_by_label("Action", exact=True).nth(1).select_option("remind")
     trigger.get_by_label("Channel", exact=True).select_option("email")
     trigger.get_by_label("Template").fill("drop_off")
     trigger.get_by_label("Delay (e.g. 2h)").fill("2h")
     trigger.get_by_role("button", name="Add an action").click()
-    trigger.get_by_label("Action").nth(2).select_option("flag")
+    trigger.get_by_label("Action", exact=True).nth(2).select_option("flag")
     trigger.get_by_label("Flag name").fill("needs_help")
     _save(page)
 
@@ -73,11 +73,11 @@ def test_an_admin_edits_a_triggers_actions_field_by_field(draft_page):
 def test_an_admin_edits_a_wait_and_its_nested_actions(draft_page):
     page, draft = draft_page
     trigger = page.locator("#triggers-1")
-    trigger.get_by_label("Action").first.select_option("wait")
+    trigger.get_by_label("Action", exact=True).first.select_option("wait")
     trigger.get_by_label("Event type").fill("module_started")
     trigger.get_by_label("Within (e.g. 5m)").fill("10m")
     trigger.locator("fieldset.editor-nested").nth(1).get_by_role("button", name="Add").click()
-    trigger.locator("fieldset.editor-nested").nth(1).get_by_label("Action").select_option("flag")
+    trigger.locator("fieldset.editor-nested").nth(1).get_by_label("Action", exact=True).select_option("flag")
     trigger.get_by_label("Flag name").fill("supervisor_review")
     _save(page)
 
@@ -101,3 +101,18 @@ def test_an_admin_edits_branch_options_in_the_step_row(draft_page):
         ("avg_module_seconds >= 90 and avg_module_seconds < 120 and skips <= 1", "standard-api-troubleshooting"),
         ("", "standard-api-troubleshooting"),
     ]
+
+
+def test_a_trigger_added_on_the_page_gets_the_editor_too(draft_page):
+    page, draft = draft_page
+    page.get_by_role("button", name="Add another Trigger").click()
+    trigger = page.locator("#triggers-2")
+    trigger.get_by_label("Name:").fill("first skip")
+    trigger.get_by_label("When:").fill('event.type == "module_skipped"')
+    trigger.get_by_role("button", name="Add an action").click()
+    trigger.get_by_label("Action", exact=True).select_option("unlock_module")
+    trigger.get_by_label("Module").fill("remedial-demo")
+    trigger.get_by_label("Position:").fill("2")
+    _save(page)
+
+    assert Trigger.objects.get(version=draft, name="first skip").actions == [{"unlock_module": "remedial-demo"}]

@@ -199,7 +199,7 @@
     if (area.dataset.enhanced || area.name.includes('__prefix__')) return;
     let value;
     try {
-      value = area.value.trim() ? JSON.parse(area.value) : [];
+      value = JSON.parse(area.value.trim() || '[]') ?? []; // a new row's field holds null
     } catch (error) {
       return; // not JSON: left as typed, with the server's message on the field
     }
