@@ -88,6 +88,20 @@ def test_every_admin_page_fits_a_1280_pixel_window(live_server, browser):  # noq
         if width > WIDTH:
             too_wide.append(f"{path}: {width} px ({', '.join(culprits)})")
 
+    # The draft's page again with errors in it: a condition's caret and a branch option's message fit too.
+    page.goto(f"{live_server.url}{paths[1]}")
+    page.locator("#triggers-0").get_by_label("When:").fill(
+        'event.type == "module_completed" and avg_module_seconds < 30 and skips >= 3 and ' * 3 + "skip_streek >= 3"
+    )
+    page.locator("#steps-4").get_by_label("When").first.fill("avg_module_secnds < 90 and skips >= 3")
+    page.get_by_role("button", name="Save and continue editing").click()
+    page.wait_for_load_state()
+    assert page.locator("#triggers-0 .errorlist pre").count() == 1
+    assert "branch[0].when: unknown name" in page.inner_text("#steps-4 .errorlist")
+    width, culprits = page.evaluate(MEASURE, WIDTH)
+    if width > WIDTH:
+        too_wide.append(f"the draft with errors: {width} px ({', '.join(culprits)})")
+
     assert len(paths) > 60
     assert failed == [], "\n".join(failed)
     assert too_wide == [], "\n".join(too_wide)
