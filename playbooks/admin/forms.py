@@ -15,7 +15,7 @@ from playbooks.admin.editors import ActionsWidget, BranchWidget, JsonEditorWidge
 from playbooks.engine.conditions import EVENT_FILTER, ConditionError, Vocabulary, compile_condition, vocabulary_for
 from playbooks.engine.document import SAVED_JOURNEYS_YAML, branch_document, branch_from_document, load_yaml
 from playbooks.engine.durations import DurationError, parse_duration
-from playbooks.engine.spec import PlaybookInvalid, StepSpec
+from playbooks.engine.spec import DUE_FROM, PlaybookInvalid, StepSpec
 from playbooks.engine.validation import validate_actions, validate_branch
 from playbooks.models import PlaybookVersion, SignalDefinition, Step, Trigger
 from playbooks.services import version_tests_errors
@@ -145,8 +145,9 @@ class StepForm(VersionChildForm):
 
     class Meta:
         model = Step
-        fields = ("position", "step_id", "module", "required", "block")
+        fields = ("position", "step_id", "module", "required", "block", "tags", "due_after", "due_from", "readiness")
         help_texts = {"module": "Blank for a branch point: give it a step id and its options."}
+        labels = {"due_after": "Due after", "due_from": "Due from", "readiness": "Readiness"}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -169,6 +170,22 @@ class StepForm(VersionChildForm):
         self._check_branch(StepSpec(id=data.get("step_id") or None, branch=options))
         data["options"] = options
         return data
+
+    def clean_tags(self) -> list:
+        return self.cleaned_data["tags"] or []  # blank: a step with its own module (or a branch point)
+
+    def clean_due_after(self) -> str:
+        return check_duration(self.cleaned_data["due_after"])
+
+    def clean_due_from(self) -> str:
+        anchor = self.cleaned_data["due_from"]
+        if anchor and anchor not in DUE_FROM:
+            raise ValidationError(
+                f"'{anchor}' is not a choice: leave blank (reached), or write {' or '.join(DUE_FROM)}"
+            )
+        if anchor and not self.cleaned_data.get("due_after"):
+            raise ValidationError("'Due from' needs 'Due after': how long after it the step is due")
+        return anchor
 
     def _check_branch(self, step: StepSpec) -> None:
         if self.version is None or self.version.pk is None:

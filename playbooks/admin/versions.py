@@ -199,9 +199,19 @@ class PlaybookVersionAdmin(SimpleHistoryAdmin):
     list_select_related = ("playbook", "published_by")
     search_fields = ("playbook__slug", "playbook__name")
     autocomplete_fields = ("audience_roles",)
-    readonly_fields = ("playbook", "number", "status", "published_at", "published_by", "problems", "tools")
+    readonly_fields = (
+        "playbook",
+        "number",
+        "status",
+        "published_at",
+        "published_by",
+        "problems",
+        "tools",
+        "included_blocks",
+    )
     fieldsets = (
         (None, {"fields": ("playbook", "number", "status", "published_at", "published_by", "problems", "tools")}),
+        ("Reusable blocks", {"fields": ("included_blocks",)}),
         ("Audience", {"fields": ("audience_roles", "audience_when", "on_audience_exit")}),
         ("Order among a learner's playbooks", {"fields": ("priority",)}),
         (
@@ -225,6 +235,27 @@ class PlaybookVersionAdmin(SimpleHistoryAdmin):
         return (obj is None or obj.is_editable) and super().has_delete_permission(request, obj)
 
     @admin.display(description="Problems to fix before publishing")
+    @admin.display(description="Included")
+    def included_blocks(self, version: PlaybookVersion) -> str:
+        if not version.pk:
+            return "-"
+        includes = version.includes.select_related("block_version__block")
+        items = format_html_join(
+            "",
+            "<li><a href='{}'>{} v{}</a></li>",
+            (
+                (
+                    reverse("admin:playbooks_block_change", args=[include.block_version.block_id]),
+                    include.block_version.block.slug,
+                    include.block_version.number,
+                )
+                for include in includes
+            ),
+        )
+        if not items:
+            return "No reusable blocks: add them under 'include' in the playbook file."
+        return format_html("<ul>{}</ul>", items)
+
     def problems(self, version: PlaybookVersion) -> str:
         if not version.pk or not version.is_editable:
             return "-"

@@ -108,6 +108,10 @@ def _draft_form(version: PlaybookVersion, triggers: list[dict]) -> dict:
                 "step_id": s.step_id,
                 "module": s.module_id or "",
                 "branch": json.dumps(branch_document(selectors.step_branch(step=s))),
+                "tags": json.dumps(s.tags),
+                "due_after": s.due_after,
+                "due_from": s.due_from,
+                **({"readiness": "on"} if s.readiness else {}),
             }
             for s in steps
         ],
@@ -446,3 +450,20 @@ def test_a_published_versions_branch_options_are_shown_in_its_step_rows(admin_cl
 
     assert "avg_module_seconds &lt; 90 and skips &gt;= 3 → advanced-debugging" in page
     assert "otherwise → policy-compliance" in page
+
+
+def test_a_steps_due_time_and_readiness_are_edited_in_its_row_and_checked(admin_client):
+    playbook_import(text=PLAYBOOK, publish=True)
+    draft = draft_create(playbook=Playbook.objects.get())
+    url = reverse("admin:playbooks_playbookversion_change", args=[draft.pk])
+    form = _draft_form(draft, _trigger_rows(draft))
+
+    refused = admin_client.post(url, form | {"steps-0-due_after": "3 days", "steps-0-due_from": "enrolled"})
+    errors = refused.context["inline_admin_formsets"][1].formset.forms[0].errors
+    assert "due_after" in errors and "&#x27;enrolled&#x27; is not a choice" in str(errors["due_from"])
+
+    admin_client.post(
+        url, form | {"steps-0-due_after": "3d", "steps-0-due_from": "enrolment", "steps-0-readiness": "on"}
+    )
+    first = selectors.version_spec(version=draft).steps[0]
+    assert (first.due.after, first.due.anchor, first.readiness) == ("3d", "enrolment", True)

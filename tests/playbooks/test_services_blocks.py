@@ -130,6 +130,10 @@ def test_the_admin_saves_a_block_and_shows_where_each_version_is_used(admin_clie
     assert reverse("admin:playbooks_playbookversion_change", args=[version.pk]) in page
     listing = admin_client.get(reverse("admin:playbooks_block_changelist")).content.decode()
     assert "security-basics" in listing
+    version_page = admin_client.get(reverse("admin:playbooks_playbookversion_change", args=[version.pk]))
+    assert reverse("admin:playbooks_block_change", args=[version.includes.get().block_version.block_id]) in (
+        version_page.content.decode()
+    )
 
 
 def test_the_admin_form_lists_a_blocks_problems_and_saves_nothing(admin_client):
