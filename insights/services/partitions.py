@@ -19,7 +19,6 @@ from insights.models import (
     ActivityMetric,
     ActivityRollup,
     EnrollmentRollup,
-    EnrollmentSeen,
     HistogramMetric,
     HistogramRollup,
     ModuleRollup,
@@ -117,7 +116,7 @@ def activity_refold(*, playbook_id: int, days: list[date]) -> None:
     """Trigger, reminder and latency rollups of the decisions taken for ``days``."""
     decisions = Decision.objects.filter(enrollment__playbook_id=playbook_id, decided_at__date__in=days)
     rows = list(
-        decisions.values_list(
+        decisions.order_by("pk").values_list(
             "enrollment_id",
             "learner_id",
             "enrollment__version_id",
@@ -130,19 +129,15 @@ def activity_refold(*, playbook_id: int, days: list[date]) -> None:
         )
     )
     roles = primary_roles(row[1] for row in rows)
-    seen: dict[int, tuple[int, str]] = {}
     counts: dict[tuple, Counter] = defaultdict(Counter)
     latency: Counter = Counter()
     events: set[tuple[int, int]] = set()
     for enrollment_id, learner_id, version_id, decided_at, kind, rule, event_id, received, processed in rows:
-        role = roles.get(learner_id, "")
-        seen[enrollment_id] = (version_id, role)
-        key = (utc_day(decided_at), playbook_id, version_id, role)
-        name = _TRIGGER_NAME.match(rule)
-        if kind == "trigger" or (kind == "suppressed" and not rule.startswith(POLICY_RULE)):
-            metric = ActivityMetric.TRIGGER_FIRED if kind == "trigger" else ActivityMetric.TRIGGER_HELD
-            counts[(*key, metric, name["name"] if name else rule[:100])]["count"] += 1
-        # An event counts once per enrolment, however many decisions it caused there.
+        key = (utc_day(decided_at), playbook_id, version_id, roles.get(learner_id, ""))
+        trigger = trigger_metric(kind, rule)
+        if trigger is not None:
+            counts[(*key, *trigger)]["count"] += 1
+        # An event counts once per enrolment, on its first decision there (rows are in id order).
         if event_id is not None and processed is not None and (event_id, enrollment_id) not in events:
             events.add((event_id, enrollment_id))
             milliseconds = (processed - received).total_seconds() * 1000
@@ -152,7 +147,25 @@ def activity_refold(*, playbook_id: int, days: list[date]) -> None:
     _replace(ActivityRollup, playbook_id, days, counts, ("metric", "name"))
     histogram = {key: Counter(count=n) for key, n in latency.items()}
     _replace(HistogramRollup, playbook_id, days, histogram, ("metric", "bucket"), metric=HistogramMetric.LATENCY)
-    seen_upsert(seen)
+
+
+def trigger_metric(kind: str, rule: str) -> tuple[str, str] | None:
+    """(metric, trigger name) of a trigger fired or held back by its limit or cooldown; None for other decisions."""
+    if kind == "trigger" or (kind == "suppressed" and not rule.startswith(POLICY_RULE)):
+        name = _TRIGGER_NAME.match(rule)
+        metric = ActivityMetric.TRIGGER_FIRED if kind == "trigger" else ActivityMetric.TRIGGER_HELD
+        return metric, name["name"] if name else rule[:100]
+    return None
+
+
+def reminder_outcome(
+    channel: str, status: str, message_status: str | None, delivered_by: str | None
+) -> tuple[str, str]:
+    """(metric, channel) of what became of a reminder: suppressed, else its message's status, under the channel that
+    delivered it when sent."""
+    outcome = ReminderStatus.SUPPRESSED if status == ReminderStatus.SUPPRESSED else message_status or status
+    via = delivered_by if outcome == "sent" and delivered_by else channel
+    return f"reminder_{outcome}", via
 
 
 def _reminders(decisions: QuerySet, roles: dict[int, str]) -> Counter:
@@ -168,21 +181,9 @@ def _reminders(decisions: QuerySet, roles: dict[int, str]) -> Counter:
     )
     counts: Counter = Counter()
     for learner_id, playbook_id, version_id, decided_at, channel, status, message_status, delivered_by in reminders:
-        outcome = ReminderStatus.SUPPRESSED if status == ReminderStatus.SUPPRESSED else message_status or status
-        via = delivered_by if outcome == "sent" and delivered_by else channel
         key = (utc_day(decided_at), playbook_id, version_id, roles.get(learner_id, ""))
-        counts[(*key, f"reminder_{outcome}", via)] += 1
+        counts[(*key, *reminder_outcome(channel, status, message_status, delivered_by))] += 1
     return counts
-
-
-def seen_upsert(seen: dict[int, tuple[int, str]]) -> None:
-    EnrollmentSeen.objects.bulk_create(
-        [EnrollmentSeen(enrollment_id=pk, version_id=version, role=role) for pk, (version, role) in seen.items()],
-        update_conflicts=True,
-        unique_fields=["enrollment"],
-        update_fields=["version", "role"],
-        batch_size=1000,
-    )
 
 
 def _replace(
