@@ -133,18 +133,17 @@ class FoldState(models.Model):
 
 
 class EnrollmentSeen(models.Model):
-    """An enrolment as last folded: its key and what it added to the cohort rollups."""
+    """An enrolment as last folded: what its key and its part of the cohort rollups are computed from."""
 
     enrollment = models.OneToOneField(
         "playbooks.Enrollment", primary_key=True, on_delete=models.CASCADE, related_name="+"
     )
     playbook = models.ForeignKey("playbooks.Playbook", on_delete=models.CASCADE, related_name="+")
-    day = models.DateField()
     version = models.ForeignKey("playbooks.PlaybookVersion", on_delete=models.CASCADE, related_name="+")
     role = models.CharField(max_length=100, blank=True)
-    completed = models.BooleanField(default=False)
-    ended = models.BooleanField(default=False)
-    ttc_bucket = models.SmallIntegerField(null=True, blank=True)
+    status = models.CharField(max_length=10)
+    enrolled_at = models.DateTimeField()
+    completed_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"enrolment {self.enrollment_id}: v{self.version_id} {self.role}"

@@ -46,11 +46,10 @@ class Migration(migrations.Migration):
                         to="playbooks.enrollment",
                     ),
                 ),
-                ("day", models.DateField()),
                 ("role", models.CharField(blank=True, max_length=100)),
-                ("completed", models.BooleanField(default=False)),
-                ("ended", models.BooleanField(default=False)),
-                ("ttc_bucket", models.SmallIntegerField(blank=True, null=True)),
+                ("status", models.CharField(max_length=10)),
+                ("enrolled_at", models.DateTimeField()),
+                ("completed_at", models.DateTimeField(blank=True, null=True)),
                 (
                     "playbook",
                     models.ForeignKey(

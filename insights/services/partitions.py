@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime
 
 from django.db import models
 from django.db.models import QuerySet
+from django.db.models.expressions import RawSQL
 
 from identity.models import RoleAssignment
 from insights.models import (
@@ -49,10 +50,19 @@ def chunks(partitions: Iterable[Partition]) -> Iterator[tuple[int, list[date]]]:
             yield playbook_id, ordered[start : start + DAYS_PER_QUERY]
 
 
+def any_of(model: type[models.Model], column: str, ids: Iterable[int]) -> RawSQL:
+    """``column = ANY(array)``: one parameter for thousands of ids, where ``__in`` sends one each (and Django and
+    psycopg then spend longer building the statement than PostgreSQL does running it)."""
+    where = f'"{model._meta.db_table}"."{column}" = ANY(%s::bigint[])'
+    return RawSQL(where, (list(ids),), output_field=models.BooleanField())  # noqa: S611 (names from the model)
+
+
 def primary_roles(learner_ids: Iterable[int]) -> dict[int, str]:
     """Each learner's primary role (their oldest role assignment), as conditions' ``role`` has it."""
     roles: dict[int, str] = {}
-    rows = RoleAssignment.objects.filter(learner_id__in=set(learner_ids)).order_by("learner_id", "created_at", "pk")
+    rows = RoleAssignment.objects.filter(any_of(RoleAssignment, "learner_id", set(learner_ids))).order_by(
+        "learner_id", "created_at", "pk"
+    )
     for learner_id, slug in rows.values_list("learner_id", "role__slug"):
         roles.setdefault(learner_id, slug)
     return roles

@@ -35,7 +35,7 @@ from insights.models import (
 )
 from insights.services import ledger
 from insights.services.deltas import Deltas
-from insights.services.ledger import EnrollmentFold, ProgressFold, ReminderFold
+from insights.services.ledger import EnrollmentFold, ProgressFold, ReminderFold, any_of
 from insights.services.partitions import activity_refold, chunks, cohort_refold
 from playbooks.models import Enrollment, ModuleProgress
 from signals_app.models import Decision, Reminder
@@ -110,14 +110,19 @@ class Fold:
 
     def run(self) -> "FoldOutcome":
         new = ledger.decisions_now(Decision.objects.filter(_unfolded(self.state), enrollment__isnull=False))
-        progress = dict(ModuleProgress.objects.filter(updated_at__gte=self.since).values_list("pk", "enrollment_id"))
+        progress = ledger.progress_changed(self.since)
         changed = Reminder.objects.filter(message__updated_at__gte=self.since)
         reminders = dict(changed.values_list("pk", "enrollment_id"))
-        born = Reminder.objects.filter(decision_id__in=[d.pk for d in new])
+        born = Reminder.objects.filter(any_of(Reminder, "decision_id", [d.pk for d in new]))
         reminders |= dict(born.values_list("pk", "enrollment_id"))
-        touched = self._changed_enrollments() | set(progress.values()) | set(reminders.values())
-        touched |= {d.enrollment for d in new}
-        self.now, self.seen = ledger.enrollments_now(touched), ledger.enrollments_seen(touched)
+        touched = set(progress.values()) | set(reminders.values()) | {d.enrollment for d in new}
+        changed = self._changed_enrollments()
+        self.seen = ledger.enrollments_seen(touched | changed)
+        # Enrolments only touched through their rows are as their ledger has them (their own change, if any, is in
+        # ``changed``); one with no entry yet is read.
+        changed |= touched - self.seen.keys()
+        self.now = {pk: self.seen[pk] for pk in touched - changed} | ledger.enrollments_now(changed)
+        touched |= changed
         moved = self._enrollments()
         self._moved_decisions(moved, exclude={d.pk for d in new})
         n_progress = self._progress(set(progress), moved)
@@ -128,12 +133,14 @@ class Fold:
         return FoldOutcome(FoldResult(len(touched), n_progress, len(new), n_reminders, rows), [d.pk for d in new])
 
     def _changed_enrollments(self) -> set[int]:
-        # Separate statements, each on one table: an OR across joins would read every enrolment.
-        changed = set(Enrollment.objects.filter(updated_at__gte=self.since).values_list("pk", flat=True))
+        # Separate statements: an OR across joins would read every enrolment.
+        changed = ledger.enrollments_changed(self.since)
         learners = set(Learner.objects.filter(updated_at__gte=self.since).values_list("pk", flat=True))
         learners |= set(RoleAssignment.objects.filter(created_at__gte=self.since).values_list("learner_id", flat=True))
         if learners:
-            changed |= set(Enrollment.objects.filter(learner_id__in=learners).values_list("pk", flat=True))
+            changed |= set(
+                Enrollment.objects.filter(any_of(Enrollment, "learner_id", learners)).values_list("pk", flat=True)
+            )
         return changed
 
     def _enrollments(self) -> dict[int, EnrollmentFold]:
@@ -149,7 +156,7 @@ class Fold:
                     moved[pk] = before
             self.deltas.enrollment(now, +1)
             changed.append(_seen_row(pk, now))
-        _save_ledger(EnrollmentSeen, changed, "enrollment")
+        ledger.ledger_save(EnrollmentSeen, changed)
         return moved
 
     def _moved_decisions(self, moved: dict[int, EnrollmentFold], *, exclude: set[int]) -> None:
@@ -157,13 +164,15 @@ class Fold:
         old = {pk: before for pk, before in moved.items() if before.key[1:] != self.now[pk].key[1:]}
         if not old:
             return
-        for fold in ledger.decisions_now(Decision.objects.filter(enrollment_id__in=old).exclude(pk__in=exclude)):
+        for fold in ledger.decisions_now(
+            Decision.objects.filter(any_of(Decision, "enrollment_id", old)).exclude(any_of(Decision, "id", exclude))
+        ):
             self.deltas.decision(old[fold.enrollment], fold, -1)
             self.deltas.decision(self.now[fold.enrollment], fold, +1)
 
     def _progress(self, pks: set[int], moved: dict[int, EnrollmentFold]) -> int:
         pks |= set(ledger.progress_of(moved).values_list("pk", flat=True))
-        now = ledger.progress_now(ModuleProgress.objects.filter(pk__in=pks), self.now)
+        now = ledger.progress_now(ModuleProgress.objects.filter(any_of(ModuleProgress, "id", pks)), self.now)
         seen = ledger.progress_seen(pks)
         changed = []
         for pk, fold in now.items():
@@ -174,12 +183,12 @@ class Fold:
                 self.deltas.progress(moved.get(fold.enrollment) or self.seen[fold.enrollment], before, -1)
             self.deltas.progress(self.now[fold.enrollment], fold, +1)
             changed.append(_progress_row(pk, fold))
-        _save_ledger(ProgressSeen, changed, "progress")
+        ledger.ledger_save(ProgressSeen, changed)
         return len(now)
 
     def _reminders(self, pks: set[int], moved: dict[int, EnrollmentFold]) -> int:
         pks |= set(ledger.reminders_of(moved).values_list("pk", flat=True))
-        now = ledger.reminders_now(Reminder.objects.filter(pk__in=pks))
+        now = ledger.reminders_now(Reminder.objects.filter(any_of(Reminder, "id", pks)))
         seen = ledger.reminders_seen(pks)
         changed = []
         for pk, fold in now.items():
@@ -190,7 +199,7 @@ class Fold:
                 self.deltas.reminder(moved.get(fold.enrollment) or self.seen[fold.enrollment], before, -1)
             self.deltas.reminder(self.now[fold.enrollment], fold, +1)
             changed.append(_reminder_row(pk, fold))
-        _save_ledger(ReminderSeen, changed, "reminder")
+        ledger.ledger_save(ReminderSeen, changed)
         return len(now)
 
 
@@ -278,11 +287,11 @@ def _seed_ledger() -> tuple[int, int, int]:
     for start in range(0, len(pks), SEED_CHUNK):
         chunk = pks[start : start + SEED_CHUNK]
         now = ledger.enrollments_now(chunk)
-        _save_ledger(EnrollmentSeen, [_seen_row(pk, fold) for pk, fold in now.items()], "enrollment")
+        ledger.ledger_save(EnrollmentSeen, [_seen_row(pk, fold) for pk, fold in now.items()])
         rows = ledger.progress_now(ledger.progress_of(chunk), now)
-        _save_ledger(ProgressSeen, [_progress_row(pk, fold) for pk, fold in rows.items()], "progress")
+        ledger.ledger_save(ProgressSeen, [_progress_row(pk, fold) for pk, fold in rows.items()])
         folds = ledger.reminders_now(ledger.reminders_of(chunk))
-        _save_ledger(ReminderSeen, [_reminder_row(pk, fold) for pk, fold in folds.items()], "reminder")
+        ledger.ledger_save(ReminderSeen, [_reminder_row(pk, fold) for pk, fold in folds.items()])
         progress, reminders = progress + len(rows), reminders + len(folds)
     return len(pks), progress, reminders
 
@@ -291,12 +300,11 @@ def _seen_row(pk: int, fold: EnrollmentFold) -> EnrollmentSeen:
     return EnrollmentSeen(
         enrollment_id=pk,
         playbook_id=fold.playbook,
-        day=fold.day,
         version_id=fold.version,
         role=fold.role,
-        completed=fold.completed,
-        ended=fold.ended,
-        ttc_bucket=fold.ttc,
+        status=fold.status,
+        enrolled_at=fold.enrolled_at,
+        completed_at=fold.completed_at,
     )
 
 
@@ -314,11 +322,3 @@ def _progress_row(pk: int, fold: ProgressFold) -> ProgressSeen:
 
 def _reminder_row(pk: int, fold: ReminderFold) -> ReminderSeen:
     return ReminderSeen(reminder_id=pk, enrollment_id=fold.enrollment, day=fold.day, metric=fold.metric, via=fold.via)
-
-
-def _save_ledger(model, rows: list, key: str) -> None:
-    if rows:
-        fields = [f.name for f in model._meta.concrete_fields if not f.primary_key]
-        model.objects.bulk_create(
-            rows, update_conflicts=True, unique_fields=[key], update_fields=fields, batch_size=1000
-        )
