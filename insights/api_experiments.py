@@ -37,6 +37,23 @@ class TimeComparisonOutput(serializers.Serializer):
     welch_p_value = serializers.FloatField(allow_null=True)
 
 
+class MeanComparisonOutput(serializers.Serializer):
+    mean = serializers.FloatField()
+    control_mean = serializers.FloatField(help_text="The baseline arm's mean.")
+    difference = serializers.FloatField(help_text="mean − control_mean.")
+    low = serializers.FloatField(allow_null=True, help_text="Welch's interval of the difference.")
+    high = serializers.FloatField(allow_null=True)
+    p_value = serializers.FloatField(allow_null=True, help_text="Welch's t-test, two-sided.")
+    mann_whitney_p_value = serializers.FloatField()
+
+
+class SignalOutput(serializers.Serializer):
+    name = serializers.CharField(help_text="A signal the arm's version declares.")
+    learners = serializers.IntegerField(help_text="The arm's learners with a number for it now.")
+    mean = serializers.FloatField(allow_null=True)
+    comparison = MeanComparisonOutput(allow_null=True, help_text="Against the baseline arm; null for it.")
+
+
 class ArmOutput(serializers.Serializer):
     arm = serializers.CharField()
     version = serializers.IntegerField()
@@ -52,6 +69,7 @@ class ArmOutput(serializers.Serializer):
     completion = RateComparisonOutput(allow_null=True, help_text="Against the baseline arm; null for it.")
     time_to_competency = TimeComparisonOutput(allow_null=True)
     skips = RateComparisonOutput(allow_null=True)
+    signals = SignalOutput(many=True)
 
 
 class ExperimentOutput(serializers.Serializer):
@@ -134,4 +152,13 @@ def _arm_body(outcome: ArmOutcome, total: float, posteriors: dict[int, list[int]
         "completion": asdict(outcome.completion) if outcome.completion else None,
         "time_to_competency": asdict(outcome.time) if outcome.time else None,
         "skips": asdict(outcome.skips) if outcome.skips else None,
+        "signals": [
+            {
+                "name": signal.name,
+                "learners": signal.learners,
+                "mean": signal.mean,
+                "comparison": asdict(signal.comparison) if signal.comparison else None,
+            }
+            for signal in outcome.signals
+        ],
     }

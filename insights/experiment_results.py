@@ -4,7 +4,9 @@ control (or, without one, the first arm) by ``insights.stats``."""
 from dataclasses import dataclass, field
 
 from django.db.models import Count, Q
+from django.utils import timezone
 
+from insights.experiment_signals import SignalOutcome, compare_signals, signal_values
 from insights.models import Allocation, Experiment, ExperimentArm, ExperimentAssignment
 from insights.stats import RateComparison, TimeComparison, compare_rates, compare_times
 from playbooks.models import Enrollment, EnrollmentStatus, ModuleProgress, Playbook, ProgressStatus
@@ -21,6 +23,8 @@ class ArmOutcome:
     completion: RateComparison | None = None  # against the baseline arm
     time: TimeComparison | None = None
     skips: RateComparison | None = None
+    enrolled: list[int] = field(default_factory=list)  # the learners counted
+    signals: list[SignalOutcome] = field(default_factory=list)  # each declared signal, compared with the baseline
 
     @property
     def completion_rate(self) -> float | None:
@@ -40,6 +44,12 @@ class Results:
     winner: ArmOutcome | None = None  # the best arm significantly better than the baseline on completion
     peek_warning: str | None = None  # while an arm has fewer learners than the power calculation asked for
 
+    @property
+    def signal_tables(self) -> list[tuple[str, list[tuple[ArmOutcome, SignalOutcome]]]]:
+        """Per declared signal, each arm's outcome on it (for the Results page)."""
+        names = [signal.name for signal in self.baseline.signals]
+        return [(name, [(arm, arm.signals[index]) for arm in self.arms]) for index, name in enumerate(names)]
+
 
 def playbook_experiments_results(*, playbook: Playbook) -> list[Results]:
     """Every experiment of the playbook, newest first, with its results (a few queries per experiment)."""
@@ -57,6 +67,7 @@ def experiment_results(*, experiment: Experiment) -> Results:
     ):
         outcome = arms[arm_of[learner_id]]
         outcome.learners += 1
+        outcome.enrolled.append(learner_id)
         if status == EnrollmentStatus.COMPLETED and completed_at is not None:
             outcome.completed += 1
             outcome.hours.append((completed_at - enrolled_at).total_seconds() / 3600)
@@ -72,7 +83,20 @@ def experiment_results(*, experiment: Experiment) -> Results:
     ordered = list(arms.values())  # the control first, then by version (the arms' ordering)
     results = Results(experiment, ordered, ordered[0])
     _compare(results)
+    _compare_signals(results)
     return results
+
+
+def _compare_signals(results: Results) -> None:
+    arms = {outcome.arm.pk: outcome for outcome in results.arms}
+    values = signal_values(
+        versions={pk: outcome.arm.version for pk, outcome in arms.items()},
+        learners_by_arm={pk: outcome.enrolled for pk, outcome in arms.items()},
+        now=timezone.now(),
+    )
+    compared = compare_signals(values, results.baseline.arm.pk, alpha=results.experiment.alpha)
+    for pk, outcome in arms.items():
+        outcome.signals = compared.get(pk, [])
 
 
 def _compare(results: Results) -> None:

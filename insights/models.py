@@ -110,11 +110,16 @@ class HistogramRollup(Rollup):
 
 
 class FoldState(models.Model):
-    """One row: up to when changes have been folded into the rollups (the next fold looks back from there)."""
+    """One row: up to when changes have been folded into the rollups (the next fold looks back from there), and
+    which decisions have been: every id up to ``decision_top`` but those in ``decision_gaps``."""
 
     folded_until = models.DateTimeField(null=True, blank=True)
-    marks = models.JSONField(
-        default=list, blank=True, help_text="[[when a fold started, the highest decision id it saw]] for the last lag."
+    decision_top = models.BigIntegerField(default=0, help_text="The highest decision id folded.")
+    decision_gaps = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="[[first id, last id, when seen]]: ids under the top not yet seen (a transaction still open, or "
+        "an id never used), read again by each fold until the look-back has passed.",
     )
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -122,18 +127,58 @@ class FoldState(models.Model):
         return f"rollups folded until {self.folded_until}"
 
 
+# The ledger: what each row of the raw tables was last folded as. A fold compares a changed row with its ledger
+# entry and adds only the difference to the rollups; the key (day, version, role) of an enrolment's rows is the one
+# in its EnrollmentSeen, so an enrolment that moves to another version or role has all its rows moved with it.
+
+
 class EnrollmentSeen(models.Model):
-    """The version and role each enrolment's decisions were last folded under: an enrolment that moves to another
-    version, or whose learner's primary role changes, has its decisions' days folded again."""
+    """An enrolment as last folded: what its key and its part of the cohort rollups are computed from."""
 
     enrollment = models.OneToOneField(
         "playbooks.Enrollment", primary_key=True, on_delete=models.CASCADE, related_name="+"
     )
+    playbook = models.ForeignKey("playbooks.Playbook", on_delete=models.CASCADE, related_name="+")
     version = models.ForeignKey("playbooks.PlaybookVersion", on_delete=models.CASCADE, related_name="+")
     role = models.CharField(max_length=100, blank=True)
+    status = models.CharField(max_length=10)
+    enrolled_at = models.DateTimeField()
+    completed_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"enrolment {self.enrollment_id}: v{self.version_id} {self.role}"
+
+
+class ProgressSeen(models.Model):
+    """A module progress row as last folded into ModuleRollup (``seconds`` only when completed with a time)."""
+
+    progress = models.OneToOneField(
+        "playbooks.ModuleProgress", primary_key=True, on_delete=models.CASCADE, related_name="+"
+    )
+    enrollment = models.ForeignKey("playbooks.Enrollment", on_delete=models.CASCADE, related_name="+")
+    step = models.CharField(max_length=100, blank=True)
+    module = models.CharField(max_length=100)
+    completed = models.BooleanField(default=False)
+    skipped = models.BooleanField(default=False)
+    seconds = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"progress {self.progress_id}: {self.module}"
+
+
+class ReminderSeen(models.Model):
+    """A reminder as last folded into ActivityRollup: what had become of it, through which channel."""
+
+    reminder = models.OneToOneField(
+        "signals_app.Reminder", primary_key=True, on_delete=models.CASCADE, related_name="+"
+    )
+    enrollment = models.ForeignKey("playbooks.Enrollment", on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    metric = models.CharField(max_length=20)
+    via = models.CharField(max_length=100)
+
+    def __str__(self) -> str:
+        return f"reminder {self.reminder_id}: {self.metric} {self.via}"
 
 
 DEFAULT_SURVEY_QUESTION = "Was this relevant to your role?"

@@ -119,6 +119,37 @@ def compare_times(sample: Sequence[float], control: Sequence[float], *, alpha: f
     )
 
 
+@dataclass(frozen=True)
+class MeanComparison:
+    """A signal's value per learner against the control's: the difference of the means with Welch's interval and
+    p-value, and Mann-Whitney's p-value (no assumption about the values' distribution)."""
+
+    mean: float
+    control_mean: float
+    difference: float
+    low: float | None  # None when neither side has any spread
+    high: float | None
+    p_value: float | None  # Welch's
+    mann_whitney_p_value: float
+
+
+def compare_means(sample: Sequence[float], control: Sequence[float], *, alpha: float = 0.05) -> MeanComparison | None:
+    """None until each side has two values."""
+    import numpy
+    from scipy import stats
+
+    if len(sample) < 2 or len(control) < 2:
+        return None
+    rank = stats.mannwhitneyu(sample, control, alternative="two-sided")
+    low = high = welch_p = None
+    if len(set(sample)) > 1 or len(set(control)) > 1:
+        welch = stats.ttest_ind(sample, control, equal_var=False)
+        interval = welch.confidence_interval(1 - alpha)
+        low, high, welch_p = _finite(interval.low), _finite(interval.high), _finite(welch.pvalue)
+    mean, control_mean = float(numpy.mean(sample)), float(numpy.mean(control))
+    return MeanComparison(mean, control_mean, mean - control_mean, low, high, welch_p, float(rank.pvalue))
+
+
 def _finite(value: float) -> float | None:
     return float(value) if math.isfinite(value) else None
 

@@ -128,6 +128,8 @@ class PlaybookVersion(models.Model):
     # [[role, [tags]], ...]: pairs, not a mapping, because jsonb reorders keys and export gives back the file's order.
     role_tags = models.JSONField(default=list, blank=True, help_text="Each role's default tags: [[role, [tags]], ...].")
     tests = models.JSONField(default=list, blank=True, help_text="Saved journeys that must pass before publishing.")
+    # [[name, default], ...]: pairs in the file's order, as role_tags; conditions read them as params.<name>.
+    parameters = models.JSONField(default=list, blank=True, help_text="Named values: [[name, default], ...].")
     published_at = models.DateTimeField(null=True, blank=True)
     published_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

@@ -20,6 +20,7 @@ from playbooks.engine.spec import (
     DueSpec,
     IncludeSpec,
     ModuleSpec,
+    ParameterSpec,
     PlaybookSpec,
     PolicySpec,
     SequenceStep,
@@ -167,6 +168,7 @@ def _version_own_spec(version: PlaybookVersion) -> PlaybookSpec:
         tests=tuple(version.tests),
         priority=version.priority,
         on_audience_exit=version.on_audience_exit,
+        parameters=tuple(ParameterSpec(name, default) for name, default in version.parameters),
         includes=tuple(
             IncludeSpec(entry.block_version.block.slug, entry.block_version.number) for entry in version.includes.all()
         ),

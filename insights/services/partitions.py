@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime
 
 from django.db import models
 from django.db.models import QuerySet
+from django.db.models.expressions import RawSQL
 
 from identity.models import RoleAssignment
 from insights.models import (
@@ -19,7 +20,6 @@ from insights.models import (
     ActivityMetric,
     ActivityRollup,
     EnrollmentRollup,
-    EnrollmentSeen,
     HistogramMetric,
     HistogramRollup,
     ModuleRollup,
@@ -50,10 +50,19 @@ def chunks(partitions: Iterable[Partition]) -> Iterator[tuple[int, list[date]]]:
             yield playbook_id, ordered[start : start + DAYS_PER_QUERY]
 
 
+def any_of(model: type[models.Model], column: str, ids: Iterable[int]) -> RawSQL:
+    """``column = ANY(array)``: one parameter for thousands of ids, where ``__in`` sends one each (and Django and
+    psycopg then spend longer building the statement than PostgreSQL does running it)."""
+    where = f'"{model._meta.db_table}"."{column}" = ANY(%s::bigint[])'
+    return RawSQL(where, (list(ids),), output_field=models.BooleanField())  # noqa: S611 (names from the model)
+
+
 def primary_roles(learner_ids: Iterable[int]) -> dict[int, str]:
     """Each learner's primary role (their oldest role assignment), as conditions' ``role`` has it."""
     roles: dict[int, str] = {}
-    rows = RoleAssignment.objects.filter(learner_id__in=set(learner_ids)).order_by("learner_id", "created_at", "pk")
+    rows = RoleAssignment.objects.filter(any_of(RoleAssignment, "learner_id", set(learner_ids))).order_by(
+        "learner_id", "created_at", "pk"
+    )
     for learner_id, slug in rows.values_list("learner_id", "role__slug"):
         roles.setdefault(learner_id, slug)
     return roles
@@ -117,7 +126,7 @@ def activity_refold(*, playbook_id: int, days: list[date]) -> None:
     """Trigger, reminder and latency rollups of the decisions taken for ``days``."""
     decisions = Decision.objects.filter(enrollment__playbook_id=playbook_id, decided_at__date__in=days)
     rows = list(
-        decisions.values_list(
+        decisions.order_by("pk").values_list(
             "enrollment_id",
             "learner_id",
             "enrollment__version_id",
@@ -130,19 +139,15 @@ def activity_refold(*, playbook_id: int, days: list[date]) -> None:
         )
     )
     roles = primary_roles(row[1] for row in rows)
-    seen: dict[int, tuple[int, str]] = {}
     counts: dict[tuple, Counter] = defaultdict(Counter)
     latency: Counter = Counter()
     events: set[tuple[int, int]] = set()
     for enrollment_id, learner_id, version_id, decided_at, kind, rule, event_id, received, processed in rows:
-        role = roles.get(learner_id, "")
-        seen[enrollment_id] = (version_id, role)
-        key = (utc_day(decided_at), playbook_id, version_id, role)
-        name = _TRIGGER_NAME.match(rule)
-        if kind == "trigger" or (kind == "suppressed" and not rule.startswith(POLICY_RULE)):
-            metric = ActivityMetric.TRIGGER_FIRED if kind == "trigger" else ActivityMetric.TRIGGER_HELD
-            counts[(*key, metric, name["name"] if name else rule[:100])]["count"] += 1
-        # An event counts once per enrolment, however many decisions it caused there.
+        key = (utc_day(decided_at), playbook_id, version_id, roles.get(learner_id, ""))
+        trigger = trigger_metric(kind, rule)
+        if trigger is not None:
+            counts[(*key, *trigger)]["count"] += 1
+        # An event counts once per enrolment, on its first decision there (rows are in id order).
         if event_id is not None and processed is not None and (event_id, enrollment_id) not in events:
             events.add((event_id, enrollment_id))
             milliseconds = (processed - received).total_seconds() * 1000
@@ -152,7 +157,25 @@ def activity_refold(*, playbook_id: int, days: list[date]) -> None:
     _replace(ActivityRollup, playbook_id, days, counts, ("metric", "name"))
     histogram = {key: Counter(count=n) for key, n in latency.items()}
     _replace(HistogramRollup, playbook_id, days, histogram, ("metric", "bucket"), metric=HistogramMetric.LATENCY)
-    seen_upsert(seen)
+
+
+def trigger_metric(kind: str, rule: str) -> tuple[str, str] | None:
+    """(metric, trigger name) of a trigger fired or held back by its limit or cooldown; None for other decisions."""
+    if kind == "trigger" or (kind == "suppressed" and not rule.startswith(POLICY_RULE)):
+        name = _TRIGGER_NAME.match(rule)
+        metric = ActivityMetric.TRIGGER_FIRED if kind == "trigger" else ActivityMetric.TRIGGER_HELD
+        return metric, name["name"] if name else rule[:100]
+    return None
+
+
+def reminder_outcome(
+    channel: str, status: str, message_status: str | None, delivered_by: str | None
+) -> tuple[str, str]:
+    """(metric, channel) of what became of a reminder: suppressed, else its message's status, under the channel that
+    delivered it when sent."""
+    outcome = ReminderStatus.SUPPRESSED if status == ReminderStatus.SUPPRESSED else message_status or status
+    via = delivered_by if outcome == "sent" and delivered_by else channel
+    return f"reminder_{outcome}", via
 
 
 def _reminders(decisions: QuerySet, roles: dict[int, str]) -> Counter:
@@ -168,21 +191,9 @@ def _reminders(decisions: QuerySet, roles: dict[int, str]) -> Counter:
     )
     counts: Counter = Counter()
     for learner_id, playbook_id, version_id, decided_at, channel, status, message_status, delivered_by in reminders:
-        outcome = ReminderStatus.SUPPRESSED if status == ReminderStatus.SUPPRESSED else message_status or status
-        via = delivered_by if outcome == "sent" and delivered_by else channel
         key = (utc_day(decided_at), playbook_id, version_id, roles.get(learner_id, ""))
-        counts[(*key, f"reminder_{outcome}", via)] += 1
+        counts[(*key, *reminder_outcome(channel, status, message_status, delivered_by))] += 1
     return counts
-
-
-def seen_upsert(seen: dict[int, tuple[int, str]]) -> None:
-    EnrollmentSeen.objects.bulk_create(
-        [EnrollmentSeen(enrollment_id=pk, version_id=version, role=role) for pk, (version, role) in seen.items()],
-        update_conflicts=True,
-        unique_fields=["enrollment"],
-        update_fields=["version", "role"],
-        batch_size=1000,
-    )
 
 
 def _replace(

@@ -15,7 +15,7 @@ from playbooks.admin.editors import ActionsWidget, BranchWidget, JsonEditorWidge
 from playbooks.engine.conditions import EVENT_FILTER, ConditionError, Vocabulary, compile_condition, vocabulary_for
 from playbooks.engine.document import SAVED_JOURNEYS_YAML, branch_document, branch_from_document, load_yaml
 from playbooks.engine.durations import DurationError, parse_duration
-from playbooks.engine.spec import DUE_FROM, PlaybookInvalid, StepSpec
+from playbooks.engine.spec import DUE_FROM, PARAMETER_TYPES, PlaybookInvalid, StepSpec
 from playbooks.engine.validation import validate_actions, validate_branch
 from playbooks.models import PlaybookVersion, SignalDefinition, Step, Trigger
 from playbooks.services import version_tests_errors
@@ -24,7 +24,8 @@ from playbooks.services import version_tests_errors
 def version_vocabulary(version: PlaybookVersion | None) -> Vocabulary:
     if version is None or version.pk is None:
         return vocabulary_for(())
-    return vocabulary_for(tuple(version.signals.values_list("name", "aggregate")))
+    parameters = tuple((name, PARAMETER_TYPES[type(default)]) for name, default in version.parameters)
+    return vocabulary_for(tuple(version.signals.values_list("name", "aggregate")), parameters)
 
 
 def check_condition(expression: str, vocabulary: Vocabulary) -> str:

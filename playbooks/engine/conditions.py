@@ -93,10 +93,20 @@ def signal_type(aggregate: str) -> Any:
     return DataType.UNDEFINED if aggregate == "last" else NUMBER
 
 
+PARAMETER_DATA_TYPES = {"number": NUMBER, "string": DataType.STRING, "bool": DataType.BOOLEAN}
+
+
 @lru_cache(maxsize=256)
-def vocabulary_for(signals: tuple[tuple[str, str], ...] = ()) -> Vocabulary:
-    """The vocabulary of a playbook whose signals are ``((name, aggregate), ...)``."""
-    return Vocabulary({**BASE_VOCABULARY, **{name: signal_type(aggregate) for name, aggregate in signals}})
+def vocabulary_for(
+    signals: tuple[tuple[str, str], ...] = (), parameters: tuple[tuple[str, str], ...] = ()
+) -> Vocabulary:
+    """The vocabulary of a playbook whose signals are ``((name, aggregate), ...)`` and parameters ``((name, type),
+    ...)``: a playbook with parameters reads them as ``params.<name>``."""
+    types = {**BASE_VOCABULARY, **{name: signal_type(aggregate) for name, aggregate in signals}}
+    if parameters:
+        fields = {name: PARAMETER_DATA_TYPES[kind] for name, kind in parameters}
+        types["params"] = DataType.OBJECT("params", fields, accessor=lambda value, name: value.get(name))
+    return Vocabulary(types)
 
 
 EVENT_FILTER = Vocabulary(EVENT_FILTER_VOCABULARY)

@@ -24,6 +24,7 @@ from playbooks.engine.spec import (
     DueSpec,
     IncludeSpec,
     ModuleSpec,
+    ParameterSpec,
     PlaybookInvalid,
     PlaybookSpec,
     PolicySpec,
@@ -44,6 +45,7 @@ TOP_KEYS = (
     "include",
     "modules",
     "signals",
+    "parameters",
     "steps",
     "triggers",
     "policy",
@@ -289,6 +291,7 @@ def spec_from_document(document: Any, *, keys: tuple[str, ...] = TOP_KEYS) -> Pl
         priority=_priority(reader, top.get("priority")),
         on_audience_exit=_on_audience_exit(reader, top.get("on_audience_exit")),
         includes=_includes(reader, top.get("include")),
+        parameters=_parameters(reader, top.get("parameters")),
     )
     if reader.errors:
         raise PlaybookInvalid(reader.errors)
@@ -370,6 +373,16 @@ def _module(reader: ShapeReader, value: Any, path: str) -> ModuleSpec:
         minutes=minutes if minutes is not None else 5,
         tags=tuple(t for t in tags if t),
     )
+
+
+def _parameters(reader: ShapeReader, value: Any) -> tuple[ParameterSpec, ...]:
+    """``parameters: {name: default}``; the defaults' types are checked with the rest (validation)."""
+    if value is None:
+        return ()
+    if not isinstance(value, dict):
+        reader.error("parameters", f"expected a mapping of parameter name to default value, got {kind_of(value)}")
+        return ()
+    return tuple(ParameterSpec(str(name), default) for name, default in value.items())
 
 
 def _signals(reader: ShapeReader, value: Any) -> tuple[SignalSpec, ...]:
@@ -570,6 +583,8 @@ def document_from_spec(spec: PlaybookSpec) -> dict[str, Any]:
         document["modules"] = [_module_document(module) for module in spec.modules]
     if spec.signals:
         document["signals"] = {s.name: _signal_document(s) for s in spec.signals}
+    if spec.parameters:
+        document["parameters"] = {parameter.name: parameter.default for parameter in spec.parameters}
     document["steps"] = [_step_document(step) for step in spec.steps]
     if spec.triggers:
         document["triggers"] = [_trigger_document(trigger) for trigger in spec.triggers]

@@ -153,6 +153,7 @@ class CompiledPlaybook:
     def __init__(self, spec: PlaybookSpec, *, withdrawn: frozenset[str] = frozenset()) -> None:
         """``withdrawn``: library modules made inactive, which a step picking by tags passes over."""
         vocabulary = vocabulary_of(spec)
+        self.parameters = {parameter.name: parameter.default for parameter in spec.parameters}
         self.spec = spec
         self.withdrawn = withdrawn
         self.module_tags = {module.slug: list(module.tags) for module in spec.modules}
@@ -451,6 +452,7 @@ def _context(
         **{sequence.name: sequence_count(events, sequence) for sequence in playbook.sequences},
         "module": _module_context(playbook, events, module),
         "event": event.as_context() if event else NO_EVENT,
+        "params": playbook.parameters,
     }
 
 

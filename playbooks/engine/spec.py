@@ -145,6 +145,22 @@ class IncludeSpec:
     version: int
 
 
+PARAMETER_TYPES = {bool: "bool", int: "number", float: "number", str: "string"}
+
+
+@dataclass(frozen=True)
+class ParameterSpec:
+    """A named value conditions read as ``params.<name>`` (``parameters:`` in the file): its default, whose type
+    (number, string or true/false) is the parameter's."""
+
+    name: str
+    default: Any
+
+    @property
+    def kind(self) -> str | None:
+        return PARAMETER_TYPES.get(type(self.default))
+
+
 @dataclass(frozen=True)
 class PlaybookSpec:
     slug: str
@@ -159,6 +175,7 @@ class PlaybookSpec:
     tests: tuple[dict[str, Any], ...] = ()  # saved journeys, run before publishing
     priority: int = 0
     on_audience_exit: str = "end"
+    parameters: tuple[ParameterSpec, ...] = ()  # in the file's order
     includes: tuple[IncludeSpec, ...] = ()  # blocks, pinned by version; their content is expanded in place
 
     def required_keys(self) -> tuple[str, ...]:

@@ -19,7 +19,7 @@ from playbooks.engine.conditions import (
 )
 from playbooks.engine.durations import DurationError, parse_duration
 from playbooks.engine.journeys import saved_journey_errors
-from playbooks.engine.shapes import did_you_mean, web_url_problem
+from playbooks.engine.shapes import did_you_mean, kind_of, web_url_problem
 from playbooks.engine.spec import (
     ACTIONS,
     AGGREGATES,
@@ -53,8 +53,13 @@ def signals_key(spec: PlaybookSpec) -> tuple[tuple[str, str], ...]:
     return tuple((signal.name, signal.aggregate) for signal in spec.signals)
 
 
+def parameters_key(spec: PlaybookSpec) -> tuple[tuple[str, str], ...]:
+    """``((name, type), ...)`` of the parameters with a usable default (the others are reported)."""
+    return tuple((p.name, p.kind) for p in spec.parameters if p.kind and SNAKE.match(p.name))
+
+
 def vocabulary_of(spec: PlaybookSpec) -> Vocabulary:
-    return vocabulary_for(signals_key(spec))
+    return vocabulary_for(signals_key(spec), parameters_key(spec))
 
 
 def check_playbook(spec: PlaybookSpec, *, library_modules: Iterable[str] = ()) -> None:
@@ -103,6 +108,7 @@ def validate_spec(spec: PlaybookSpec, *, library_modules: Iterable[str] = (), bl
         errors.append(SpecError("slug", f"{spec.slug!r} is not a slug: lower-case letters, digits, - and _"))
     checker.modules(spec)
     checker.signals(spec)
+    errors.extend(parameter_errors(spec))
     for index, role in enumerate(spec.audience.roles):
         if not SLUG.match(role):
             errors.append(SpecError(f"audience.roles[{index}]", f"{role!r} is not a role slug"))
@@ -123,6 +129,19 @@ def validate_spec(spec: PlaybookSpec, *, library_modules: Iterable[str] = (), bl
     checker.triggers(spec)
     checker.policy(spec)
     errors.extend(saved_journey_errors(spec))
+    return errors
+
+
+def parameter_errors(spec: PlaybookSpec) -> list[SpecError]:
+    errors = []
+    for parameter in spec.parameters:
+        path = f"parameters.{parameter.name}"
+        if not SNAKE.match(parameter.name):
+            errors.append(SpecError(path, f"{parameter.name!r} is not a parameter name: a-z, 0-9 and _, from a letter"))
+        if parameter.kind is None:
+            errors.append(
+                SpecError(path, f"a default is a number, a string or true/false; got {kind_of(parameter.default)}")
+            )
     return errors
 
 

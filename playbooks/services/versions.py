@@ -169,6 +169,7 @@ def version_write_spec(*, version: PlaybookVersion, spec: PlaybookSpec) -> Playb
     version.quiet_hours_start = spec.policy.quiet_hours_start or ""
     version.quiet_hours_end = spec.policy.quiet_hours_end or ""
     version.tests = list(spec.tests)
+    version.parameters = [[parameter.name, parameter.default] for parameter in spec.parameters]
     version.save()
     return version
 

@@ -9,6 +9,6 @@ class Command(BaseCommand):
     def handle(self, *args, **options) -> None:
         result = rollups_rebuild()
         self.stdout.write(
-            f"Rebuilt {result.cohort_partitions} enrolment-day and {result.activity_partitions} decision-day "
-            "partitions (playbook, day)."
+            f"Rebuilt {result.rollup_rows} rollup rows from {result.enrollments} enrolments, {result.progress} module "
+            f"progress rows, {result.decisions} decisions and {result.reminders} reminders."
         )
