@@ -1,10 +1,14 @@
-"""A log formatter that keeps a record's ``extra`` fields: ``logger.warning("x.y", extra={"learners": 3})`` prints
-``... x.y learners=3``. The standard formatter drops them, and with them what the dotted event key is about."""
+"""Log formatters that keep a record's ``extra`` fields (and the bound context: common/logging.py). ``plain``, for
+people: ``logger.warning("x.y", extra={"learners": 3})`` prints ``... x.y learners=3``; the standard formatter drops
+them, and with them what the dotted event key is about. ``json``, for log pipelines: one JSON object per line
+(python-json-logger), the same fields as keys. ``LOG_FORMAT`` chooses (settings)."""
 
 import json
 import logging
 import re
 from typing import Any
+
+from pythonjsonlogger.json import JsonFormatter as _LibraryJsonFormatter
 
 # Every attribute a bare LogRecord has, plus those that formatting adds: anything else came in through ``extra``.
 _STANDARD_ATTRIBUTES = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
@@ -39,3 +43,13 @@ def _value(value: Any) -> str:
         return json.dumps(value, default=str, separators=(",", ":"))
     except (TypeError, ValueError):  # a circular structure: its repr is still better than losing the record
         return json.dumps(repr(value))
+
+
+class JsonFormatter(_LibraryJsonFormatter):
+    """``{"time", "level", "logger", "message", ...extra and context fields, "exc_info"}`` on one line: ``time`` in
+    ISO 8601 UTC; datetimes, UUIDs and the like as strings (the library's encoder)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("rename_fields", {"levelname": "level", "name": "logger"})
+        kwargs.setdefault("timestamp", "time")
+        super().__init__(*args, **kwargs)

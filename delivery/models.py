@@ -77,6 +77,8 @@ class Message(models.Model):
             # The claim reads only what is due or whose worker died; both stay small however big the table gets.
             models.Index(fields=["next_attempt_at"], condition=Q(status="scheduled"), name="message_due"),
             models.Index(fields=["lease_expires_at"], condition=Q(status="sending"), name="message_leased"),
+            # Dead letters are few and wanted often (/metrics at each scrape, the admin's filter).
+            models.Index(fields=["updated_at"], condition=Q(status="dead"), name="message_dead"),
             models.Index(fields=["learner", "due_at"]),
         ]
 

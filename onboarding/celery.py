@@ -2,9 +2,11 @@
 
 import os
 import sys
+import time
 from enum import StrEnum
 
 from celery import Celery, signals
+from django.core.exceptions import ImproperlyConfigured
 from kombu import Queue
 
 from signals_app.clock import CLOCK_SWEEP_EVERY, DELIVERY_EVERY
@@ -105,3 +107,45 @@ def close_broken_database_connections(state: str | None = None, **kwargs) -> Non
 
     for connection in connections.all(initialized_only=True):
         connection.close_if_unusable_or_obsolete()
+
+
+_running: dict[str, tuple[float, object]] = {}  # task id -> (start, log context token), in this pool process
+
+
+@signals.task_prerun.connect
+def bind_task_log_context(task_id: str | None = None, task=None, kwargs: dict | None = None, **_) -> None:
+    """Each record a task logs names the task and the ids it was given (learner_ids, run_id, ...)."""
+    from common.logging import bind_log_context
+
+    ids = {key: value for key, value in (kwargs or {}).items() if key.endswith(("_id", "_ids"))}
+    token = bind_log_context(task_id=task_id, task=getattr(task, "name", None), **ids)
+    _running[task_id] = (time.perf_counter(), token)
+
+
+@signals.task_postrun.connect
+def time_task(task_id: str | None = None, task=None, state: str | None = None, **_) -> None:
+    from common.logging import reset_log_context
+    from common.metrics import TASK_SECONDS
+
+    started, token = _running.pop(task_id, (None, None))
+    if started is None:
+        return
+    reset_log_context(token)
+    TASK_SECONDS.labels(getattr(task, "name", "unknown"), state or "UNKNOWN").observe(time.perf_counter() - started)
+
+
+@signals.worker_init.connect
+def serve_worker_metrics(**_) -> None:
+    """With METRICS_WORKER_PORT, the worker's main process serves its pool's figures (PROMETHEUS_MULTIPROC_DIR)."""
+    from django.conf import settings
+
+    if not settings.METRICS_WORKER_PORT:
+        return
+    from prometheus_client import CollectorRegistry, start_http_server
+    from prometheus_client.multiprocess import MultiProcessCollector
+
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        raise ImproperlyConfigured("METRICS_WORKER_PORT needs PROMETHEUS_MULTIPROC_DIR (the pool's processes' files)")
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry)
+    start_http_server(settings.METRICS_WORKER_PORT, addr=settings.METRICS_WORKER_ADDRESS, registry=registry)

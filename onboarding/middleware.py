@@ -15,10 +15,13 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.core.exceptions import SuspiciousOperation
+from django.core.signals import request_finished
 from django.db import InterfaceError, OperationalError
+from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
 from django.views import defaults
 
+from common.logging import bind_log_context, clear_log_context
 from onboarding.api import api_error, is_api_request
 
 logger = logging.getLogger(__name__)
@@ -73,3 +76,28 @@ def _body_refusal(request: HttpRequest) -> HttpResponse | None:
     if length > cap:
         return api_error(413, "body_too_large", f"The body is {length} bytes; send at most {cap} per request.")
     return None
+
+
+# URL keywords that name what a request is about, as the log context calls them (common/logging.py).
+_LOGGED_URL_KWARGS = {"external_id": "learner", "slug": "playbook", "event_id": "event_id"}
+
+
+class LogContextMiddleware:
+    """Every record logged while a request runs names its learner or playbook when the URL does, including Django's
+    own "Not Found" line, written after the middleware has returned: the context is cleared when the request ends
+    (``request_finished``), not when this returns."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        clear_log_context()  # whatever an earlier request of this thread left, should its end have been missed
+        return self.get_response(request)
+
+    def process_view(self, request: HttpRequest, view_func, view_args, view_kwargs) -> None:
+        bind_log_context(**{_LOGGED_URL_KWARGS[k]: v for k, v in view_kwargs.items() if k in _LOGGED_URL_KWARGS})
+
+
+@receiver(request_finished)
+def _forget_request_log_context(**_) -> None:
+    clear_log_context()

@@ -9,7 +9,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from onboarding import api, health, web
+from onboarding import api, health, metrics, web
 
 # Errors under /api/ are JSON like the API's own; Django's HTML pages everywhere else.
 handler400 = api.bad_request
@@ -67,6 +67,7 @@ accounts_urlpatterns = [
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    path("metrics", metrics.metrics, name="metrics"),
     path("", RedirectView.as_view(url="/learn/", permanent=False)),
     path("learn/", web.learner_home, name="learner-home"),
     path("learn/module", web.learner_module_action, name="learner-module-action"),

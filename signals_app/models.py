@@ -2,6 +2,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from common.metrics import count_decisions_on_commit
+
 
 class Event(models.Model):
     """A behaviour event, stored before it is acknowledged; ``processed_at`` is set once it has been evaluated.
@@ -50,6 +52,15 @@ class Quarantine(models.Model):
         return f"{self.learner} quarantined"
 
 
+class DecisionQuerySet(models.QuerySet):
+    def bulk_create(self, objs, *args, **kwargs):
+        # Every writer of the log (evaluation, the reminder policy, experiments) inserts in bulk: counted here once,
+        # for /metrics, when the transaction commits (the simulator's rolled-back rows count nothing).
+        created = super().bulk_create(objs, *args, **kwargs)
+        count_decisions_on_commit(decision.kind for decision in created)
+        return created
+
+
 class Decision(models.Model):
     """One row of the decision log: what the engine decided, the rule, and the values it saw."""
 
@@ -67,6 +78,8 @@ class Decision(models.Model):
     action = models.JSONField(null=True, blank=True)
     decided_at = models.DateTimeField(help_text="The moment the engine decided for (the event's time, or the clock).")
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = DecisionQuerySet.as_manager()
 
     class Meta:
         ordering = ["decided_at", "pk"]

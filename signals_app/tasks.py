@@ -7,6 +7,7 @@ from celery import shared_task
 from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
+from common.metrics import EVENTS_EVALUATED
 from signals_app import selectors
 
 logger = logging.getLogger(__name__)
@@ -30,6 +31,7 @@ def evaluate_learners(*, learner_ids: list[int]) -> int:
     from signals_app.services.isolation import learners_evaluate_pending_isolated
 
     result = learners_evaluate_pending_isolated(learner_ids=learner_ids)
+    EVENTS_EVALUATED.inc(result.processed)
     if result.busy:
         # Another worker holds these learners now; come back to them shortly rather than wait on their locks.
         evaluate_learners.apply_async(kwargs={"learner_ids": result.busy}, countdown=BUSY_RETRY_SECONDS)

@@ -24,6 +24,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from common.metrics import OUTBOX_ATTEMPTS
 from delivery.channels import Channel, PermanentFailure, TemporaryFailure, open_channels
 from delivery.models import Message, MessageKind, MessageStatus
 from playbooks.models import EnrollmentStatus, ModuleProgress, ProgressStatus
@@ -233,7 +234,9 @@ def _record(message: Message, outcome: _Outcome, *, now: datetime, report: Deliv
         fields["status"] = MessageStatus.DEAD
         report.dead += 1
         logger.warning("delivery.dead_lettered", extra={"key": message.key, "error": fields["last_error"]})
-    Message.objects.filter(pk=message.pk, claims=message.claims, status=MessageStatus.SENDING).update(**fields)
+    mine = Message.objects.filter(pk=message.pk, claims=message.claims, status=MessageStatus.SENDING)
+    if mine.update(**fields):  # autocommit: written is committed
+        OUTBOX_ATTEMPTS.labels(channel, "dead" if fields.get("status") == MessageStatus.DEAD else outcome.kind).inc()
 
 
 def _lease() -> timedelta:

@@ -11,6 +11,7 @@ from pathlib import Path
 from csp.constants import NONCE, NONE, SELF
 
 from onboarding.settings.env import (
+    choice,
     database_from_env,
     ensure_folders,
     env,
@@ -61,6 +62,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "onboarding.metrics.RequestMetricsMiddleware",  # first: it times everything below it, refusals included
+    "onboarding.middleware.LogContextMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -283,22 +286,46 @@ CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1000)
 # time (a chunk of 100 learners on two versions takes a second or two).
 COHORT_CHUNK_LEARNERS = positive_number("COHORT_CHUNK_LEARNERS", default=100)
 
+# ---------------------------------------------------------------------------------------------------------------
+# Metrics: Prometheus at /metrics (onboarding/metrics.py, docs/operations.md). Refused (403) unless one of these is
+# set: METRICS_TOKEN, a secret the scraper sends as "Authorization: Bearer <token>" (a wrong or missing one is 401;
+# METRICS_TOKEN_FILE works too), or METRICS_ALLOWED_NETWORKS, CIDRs whose clients need no token (behind a proxy the
+# client is the proxy: use the token there). Gunicorn's and Celery's worker processes each count for themselves:
+# set PROMETHEUS_MULTIPROC_DIR (prometheus-client's own variable) to an empty folder shared by the processes of a
+# machine, so that /metrics sums them. METRICS_WORKER_PORT makes a Celery worker serve the same figures itself
+# (on METRICS_WORKER_ADDRESS, loopback by default), for machines that run no web process.
+# ---------------------------------------------------------------------------------------------------------------
+METRICS_TOKEN = read_secret("METRICS_TOKEN", default="")
+METRICS_ALLOWED_NETWORKS = parse_networks("METRICS_ALLOWED_NETWORKS", env.list("METRICS_ALLOWED_NETWORKS", default=[]))
+METRICS_WORKER_PORT = env.int("METRICS_WORKER_PORT", default=0)
+METRICS_WORKER_ADDRESS = env.str("METRICS_WORKER_ADDRESS", default="127.0.0.1")
+
 # /readyz answers within this many seconds, whatever the database and the broker do (onboarding/health.py).
 READYZ_TIMEOUT_SECONDS = positive_number("READYZ_TIMEOUT_SECONDS", default=2.0)
 
 # ---------------------------------------------------------------------------------------------------------------
 # Logging: one line per record on stderr, dotted event keys (identity.sync.leaver_deactivated) as messages.
+# LOG_FORMAT: "plain" (the default here: readable, fields as key=value after the message) or "json" (production.py's
+# default: one JSON object per line for a log pipeline, python-json-logger). Either way each record carries its extra
+# fields and what its request or task is about: task_id and task, learner (external id) or learner_id(s), playbook,
+# event_id, run_id (common/logging.py binds them).
 # ---------------------------------------------------------------------------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+LOG_FORMAT = choice("LOG_FORMAT", ("plain", "json"), default="plain")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    # A record's extra fields follow its message as key=value pairs (learners=3 error="TimeoutError(...)").
     "formatters": {
-        "plain": {"()": "common.log_format.KeyValueFormatter", "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s"}
+        "plain": {"()": "common.log_format.KeyValueFormatter", "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "common.log_format.JsonFormatter", "fmt": "%(levelname)s %(name)s %(message)s"},
     },
-    "filters": {"not_simulated": {"()": "common.logging.DropWhileSimulating"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["not_simulated"]}},
+    "filters": {
+        "not_simulated": {"()": "common.logging.DropWhileSimulating"},
+        "context": {"()": "common.logging.AddLogContext"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["not_simulated", "context"]}
+    },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }

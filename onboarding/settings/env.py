@@ -61,11 +61,39 @@ def _tune_sqlite(config: dict[str, Any]) -> dict[str, Any]:
     return config
 
 
+DATABASE_POOL_MODES = ("persistent", "psycopg", "pgbouncer")
+
+
 def _tune_postgres(config: dict[str, Any]) -> dict[str, Any]:
+    """Connections as ``DATABASE_POOL`` says (docs/operations.md, "Database connections")."""
+    options = config.setdefault("OPTIONS", {})
+    options["connect_timeout"] = env.int("DATABASE_CONNECT_TIMEOUT", default=5)
+    mode = choice("DATABASE_POOL", DATABASE_POOL_MODES, default="persistent")
+    if mode == "psycopg":
+        return _psycopg_pool(config)
     # Persistent connections: opening one per request costs about 7x in requests/s (docs/benchmarks.md).
     config["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=600)
     config["CONN_HEALTH_CHECKS"] = True
-    config.setdefault("OPTIONS", {})["connect_timeout"] = env.int("DATABASE_CONNECT_TIMEOUT", default=5)
+    if mode == "pgbouncer":
+        # PgBouncer in transaction pooling hands each transaction to any server connection: nothing may outlive a
+        # transaction. Server-side cursors (QuerySet.iterator) would be declared in one and read in the next.
+        # (Django already turns off psycopg's prepared statements; the ingestion's temporary table is created in the
+        # transaction that uses it.)
+        config["DISABLE_SERVER_SIDE_CURSORS"] = True
+    return config
+
+
+def _psycopg_pool(config: dict[str, Any]) -> dict[str, Any]:
+    # psycopg's pool, one per process (Django 5.2 checks each connection before it lends it). Django refuses
+    # persistent connections beside a pool: a connection goes back to the pool after each request.
+    config["CONN_MAX_AGE"] = 0
+    config["OPTIONS"]["pool"] = {
+        "min_size": positive_number("DATABASE_POOL_MIN_SIZE", default=1),
+        "max_size": positive_number("DATABASE_POOL_MAX_SIZE", default=4),
+        "timeout": positive_number("DATABASE_POOL_TIMEOUT", default=10.0),  # seconds waiting for a free connection
+    }
+    if config["OPTIONS"]["pool"]["min_size"] > config["OPTIONS"]["pool"]["max_size"]:
+        raise ImproperlyConfigured("DATABASE_POOL_MIN_SIZE must not be above DATABASE_POOL_MAX_SIZE")
     return config
 
 
@@ -92,4 +120,12 @@ def positive_number(name: str, *, default: Number) -> Number:
         raise ImproperlyConfigured(f"{name}: {raw!r} is not {kind}") from None
     if not (math.isfinite(value) and value > 0):
         raise ImproperlyConfigured(f"{name}: must be a number above 0, got {raw!r}")
+    return value
+
+
+def choice(name: str, choices: tuple[str, ...], *, default: str) -> str:
+    """NAME as one of ``choices`` (case-insensitive); anything else stops the process at start, naming NAME."""
+    value = env.str(name, default=default).strip().lower() or default
+    if value not in choices:
+        raise ImproperlyConfigured(f"{name}: {value!r} is not one of {', '.join(choices)}")
     return value

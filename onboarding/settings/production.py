@@ -7,8 +7,8 @@ Behind a TLS-terminating proxy set SECURE_PROXY_SSL_HEADER_ENABLED=true.
 from django.core.exceptions import ImproperlyConfigured
 
 from onboarding.settings.base import *  # noqa: F403
-from onboarding.settings.base import REDIS_TRANSPORT_OPTIONS, VAR_DIR
-from onboarding.settings.env import database_from_env, env, read_secret
+from onboarding.settings.base import LOGGING, REDIS_TRANSPORT_OPTIONS, VAR_DIR
+from onboarding.settings.env import choice, database_from_env, env, read_secret
 
 DEBUG = False
 DEMO_DATA_ALLOWED = False
@@ -28,6 +28,9 @@ if not CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     raise ImproperlyConfigured("CELERY_BROKER_URL must be a Redis URL (redis://HOST:6379/0) in production")
 CELERY_BROKER_TRANSPORT_OPTIONS = REDIS_TRANSPORT_OPTIONS
 CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default=CELERY_BROKER_URL)
+# One JSON object per log line for the log pipeline, unless LOG_FORMAT=plain says otherwise.
+LOG_FORMAT = choice("LOG_FORMAT", ("plain", "json"), default="json")
+LOGGING["handlers"]["console"]["formatter"] = LOG_FORMAT
 
 # ---------------------------------------------------------------------------------------------------------------
 # HTTPS and cookies (https://docs.djangoproject.com/en/5.2/howto/deployment/checklist/)

@@ -10,6 +10,7 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from common.metrics import count_events_on_commit
 from identity.models import Learner
 from identity.services import learner_create
 from signals_app.event_input import EventInput, batch_items, validate_item
@@ -133,6 +134,9 @@ def _store(
     conflicts = _conflicts(repeated, learners, source=source)
     if conflicts:
         _count_conflicts(conflicts, source=source, now=now)
+    count_events_on_commit(
+        source=source, accepted=len(inserted), duplicates=len(inputs) - len(inserted), conflicts=len(conflicts)
+    )
     return IngestResult(
         accepted=len(inserted),
         duplicates=len(inputs) - len(inserted),
