@@ -29,8 +29,10 @@ ensure_venv() {
         log "Creating the virtualenv in .venv"
         "$PYTHON_BIN" -m venv "$VENV"
     fi
-    stamp="$VENV/.installed-$(sha256sum "$ROOT/pyproject.toml" | cut -c1-16)-${extras:-base}"
-    if [ ! -f "$stamp" ]; then
+    local installed="$VENV/.installed-$(sha256sum "$ROOT/pyproject.toml" | cut -c1-16)"
+    stamp="$installed-${extras:-base}"
+    # The test extras include everything the base needs: bin/serve after bin/test installs nothing.
+    if [ ! -f "$stamp" ] && { [ -n "$extras" ] || [ ! -f "$installed-test" ]; }; then
         log "Installing Python dependencies ($spec)"
         "$VENV/bin/pip" install -q --disable-pip-version-check -e "$ROOT/$spec" 2> >(grep -v "is ignored: it is neither" >&2)
         touch "$stamp"

@@ -4,7 +4,8 @@ from collections.abc import Callable
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponsePermanentRedirect
+from django.templatetags.static import static
 from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
@@ -43,6 +44,12 @@ def _only_with_email(view: Callable[..., HttpResponse]) -> Callable[..., HttpRes
     return wrapped
 
 
+def favicon(request: HttpRequest) -> HttpResponse:
+    """Browsers ask for /favicon.ico on every page that names no icon. Resolved per request: the static files'
+    manifest may not exist yet when the URLs are imported (migrate runs before collectstatic)."""
+    return HttpResponsePermanentRedirect(static("onboarding/favicon.svg"))
+
+
 accounts_urlpatterns = [
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
@@ -69,6 +76,7 @@ urlpatterns = [
     path("readyz", health.readyz, name="readyz"),
     path("metrics", metrics.metrics, name="metrics"),
     path("", RedirectView.as_view(url="/learn/", permanent=False)),
+    path("favicon.ico", favicon, name="favicon"),
     path("learn/", web.learner_home, name="learner-home"),
     path("learn/module", web.learner_module_action, name="learner-module-action"),
     path("learn/team", web.learner_team, name="learner-team"),

@@ -225,7 +225,9 @@ SPECTACULAR_SETTINGS = {
 # Celery (https://docs.celeryq.dev/en/stable/userguide/configuration.html), read by onboarding/celery.py.
 # The embedded broker is a folder shared by the web process, the worker and beat.
 # ---------------------------------------------------------------------------------------------------------------
-CELERY_BROKER_URL = read_secret("CELERY_BROKER_URL", default="filesystem://")
+# The host in the embedded default means nothing to the filesystem transport; without one kombu warns in every
+# process ("No hostname was supplied").
+CELERY_BROKER_URL = read_secret("CELERY_BROKER_URL", default="filesystem://localhost//")
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=300)
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=240)
 # Every call to Redis gives up after this many seconds. Without it, a Redis that accepts connections but does not
