@@ -20,6 +20,9 @@ import requests
 
 from tests.utils import closed_port
 
+# Installs checked, the demo migrated and loaded, the static files collected, a whole bin/test run: minutes.
+pytestmark = pytest.mark.timeout(900)
+
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
 FRESH_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -102,7 +105,7 @@ def test_the_manage_py_lines_work_in_the_virtualenv_the_readme_names(served):
 
 
 def test_the_curl_examples_work_with_the_keys_the_readme_says_to_make(served):
-    keys = re.findall(r"`manage\.py (create_api_key [^`]+)`", README)
+    keys = re.findall(r'`manage\.py (create_api_key "[^"]+" --scopes [^`]+)`', README)  # the examples' own keys
     assert len(keys) == 2
     curls = [
         " ".join(line.rstrip("\\").strip() for line in block) for block in code_blocks() if block[0].startswith("curl")

@@ -141,7 +141,7 @@ STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(VAR_DIR / "static")))
 ensure_folders(STATIC_ROOT)  # whitenoise warns on every request until collectstatic has made it
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+    "staticfiles": {"BACKEND": "onboarding.storage.StaticFilesStorage"},
 }
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -259,6 +259,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = (
 CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default=f"file://{VAR_DIR / 'celery-results'}")
 # The embedded broker and result store are plain folders, which kombu and Celery expect to exist.
 if CELERY_BROKER_URL.startswith("filesystem://"):
+    CELERY_BROKER_TRANSPORT = "onboarding.broker:Transport"  # messages written whole (onboarding/broker.py)
     ensure_folders(CELERY_BROKER_TRANSPORT_OPTIONS["data_folder_in"], CELERY_BROKER_TRANSPORT_OPTIONS["control_folder"])
 if CELERY_RESULT_BACKEND.startswith("file://"):
     ensure_folders(CELERY_RESULT_BACKEND.removeprefix("file://"))
