@@ -75,7 +75,7 @@ def start_web(*, workers: int, env: dict | None = None) -> tuple[subprocess.Pope
         except requests.RequestException:
             return False
 
-    wait_for(up, timeout=60, what="gunicorn")
+    wait_for(up, timeout=180, what="gunicorn")  # a busy machine takes a minute to import Django in 4 workers
     return web, url
 
 

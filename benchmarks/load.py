@@ -7,13 +7,14 @@ and how long did the workers take to catch up.
 """
 
 import argparse
+import csv
 import json
 import os
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from benchmarks._support import ROOT, django_setup
@@ -63,6 +64,7 @@ class Endpoint:
     p50: float  # milliseconds
     p95: float
     p99: float
+    errors: list[str] = field(default_factory=list)  # the total's only: each distinct failure with its count
 
 
 def run_locust(
@@ -74,7 +76,7 @@ def run_locust(
         command = [
             sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--only-summary", "--skip-log-setup",
             "--users", str(users), "--spawn-rate", str(users), "--run-time", f"{seconds}s", "--host", host,
-            "--json-file", str(report.with_suffix("")), "--stop-timeout", "10", user_class,
+            "--json-file", str(report.with_suffix("")), "--csv", f"{folder}/run", "--stop-timeout", "10", user_class,
         ]  # fmt: skip
         ran = subprocess.run(
             command, cwd=ROOT, env={**os.environ, **env}, capture_output=True, text=True, timeout=seconds + 120
@@ -82,10 +84,15 @@ def run_locust(
         if not report.exists():
             raise RuntimeError(f"locust exited with {ran.returncode} and no report:\n{ran.stderr[-3000:]}")
         entries = json.loads(report.read_text())
+        with open(f"{folder}/run_failures.csv", newline="") as failures:
+            errors = [
+                f"{row['Occurrences']}x {row['Method']} {row['Name']}: {row['Error']}"
+                for row in csv.DictReader(failures)
+            ]
     # The run's own span (locust's start-up aside), from its first request to its last.
     span = max(e["last_request_timestamp"] or 0 for e in entries) - min(e["start_time"] for e in entries)
     figures = {entry["name"]: _endpoint(entry, span) for entry in entries}
-    figures["total"] = _total(list(figures.values()), span)
+    figures["total"] = _total(list(figures.values()), span, errors)
     return figures
 
 
@@ -112,9 +119,9 @@ def _percentile(times: list[tuple[float, int]], fraction: float) -> float:
     return 0.0
 
 
-def _total(endpoints: list[Endpoint], elapsed: float) -> Endpoint:
+def _total(endpoints: list[Endpoint], elapsed: float, errors: list[str]) -> Endpoint:
     requests = sum(e.requests for e in endpoints)
-    return Endpoint("total", requests, sum(e.failures for e in endpoints), requests / elapsed, 0.0, 0.0, 0.0)
+    return Endpoint("total", requests, sum(e.failures for e in endpoints), requests / elapsed, 0.0, 0.0, 0.0, errors)
 
 
 def main() -> None:
@@ -157,6 +164,8 @@ def _report(args, baseline: dict[str, Endpoint], mix: dict[str, Endpoint], *, st
             f"{endpoint.name:<32} {endpoint.requests:>7} {endpoint.failures:>5} {endpoint.rate:>8.1f} "
             f"{endpoint.p50:>7.0f} {endpoint.p95:>7.0f} {endpoint.p99:>7.0f}"
         )
+    for error in mix["total"].errors:
+        print(f"failed: {error}")
     print(f"mix throughput / /healthz baseline: {mix['total'].rate / baseline['total'].rate:.2f}x")
     print(f"events posted and acknowledged: {posted}, stored: {stored}, all evaluated {drained:.1f} s after the run")
 

@@ -89,7 +89,10 @@ def learner_enroll(
         enrollment.save()
         created.append(enrollment)
         notes.append(noted)
-        logger.info("playbooks.enrollment.created", extra={"learner": learner.pk, "version": version.pk})
+        logger.info(
+            "playbooks.enrollment.created",
+            extra={"learner": learner.pk, "version": version.pk, "playbook_id": version.playbook_id},
+        )
     enrollments_chosen(created, notes, now=now)
     return created
 
