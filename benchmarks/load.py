@@ -133,9 +133,12 @@ def main() -> None:
     parser.add_argument("--worker-concurrency", type=int, default=2)
     args = parser.parse_args()
     django_setup()
+    from django.core.management import call_command
+
     from benchmarks._support import start_web, start_worker, stop, wait_for
     from signals_app.models import Event
 
+    call_command("collectstatic", "--noinput", "-v0")  # the admin pages need the hashed static files, as deployed
     env = seed(learners=args.learners)
     before = Event.objects.count()
     web, url = start_web(workers=args.web_workers)
