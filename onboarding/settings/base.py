@@ -107,6 +107,10 @@ TEMPLATES = [
 # ---------------------------------------------------------------------------------------------------------------
 # Database (https://docs.djangoproject.com/en/5.2/ref/databases/)
 # DATABASE_URL: postgres://user:password@host:5432/name, or sqlite:////absolute/path.sqlite3 (the default).
+# DATABASE_POOL (PostgreSQL; docs/operations.md, "Database connections"): "persistent" (the default: one connection per
+# process kept CONN_MAX_AGE seconds, 600), "psycopg" (psycopg's pool per process: DATABASE_POOL_MIN_SIZE 1,
+# DATABASE_POOL_MAX_SIZE 4, DATABASE_POOL_TIMEOUT 10 s to wait for a free connection) or "pgbouncer" (a PgBouncer in
+# transaction pooling mode: no server-side cursors, nothing kept in a session). DATABASE_CONNECT_TIMEOUT: 5 s.
 # ---------------------------------------------------------------------------------------------------------------
 DATABASES = {"default": database_from_env(default_sqlite_path=VAR_DIR / "db.sqlite3")}
 
