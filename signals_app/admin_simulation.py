@@ -27,11 +27,14 @@ from playbooks.engine.document import (
     yaml_size_problem,
 )
 from playbooks.engine.journeys import JourneyInvalid
+from playbooks.engine.map_layout import playbook_diagram
+from playbooks.engine.playbook_map import route_from_timeline
 from playbooks.engine.spec import PlaybookInvalid, SpecError
 from playbooks.models import PlaybookVersion, VersionStatus
 from playbooks.selectors import version_spec
 from playbooks.services import version_tests_set
 from signals_app.cohort_report import cohort_rows
+from signals_app.map_counts import version_decision_rows
 from signals_app.models import CohortRun, CohortRunStatus
 from signals_app.services.cohorts import cohort_report_from_dict, cohort_run_start
 from signals_app.services.simulation import journey_simulate, saved_journeys_run
@@ -143,12 +146,16 @@ class PlaybookVersionSimulationAdmin(PlaybookVersionAdmin):
             ),
         )
 
+    def map_rows(self, version: PlaybookVersion) -> dict:
+        return {**super().map_rows(version), **version_decision_rows(version=version)}
+
     def tools(self, version: PlaybookVersion) -> str:
         links = super().tools(version)
         if not version.pk:
             return links
         return format_html(
-            "{} · <a href='{}'>Simulate a journey</a> · <a href='{}'>Simulate a cohort</a>",
+            "<a href='{}'>Map</a> · {} · <a href='{}'>Simulate a journey</a> · <a href='{}'>Simulate a cohort</a>",
+            reverse("admin:playbooks_playbookversion_map", args=[version.pk]),
             links,
             reverse("admin:playbooks_playbookversion_simulate", args=[version.pk]),
             reverse("admin:playbooks_playbookversion_cohort", args=[version.pk]),
@@ -194,7 +201,13 @@ class PlaybookVersionSimulationAdmin(PlaybookVersionAdmin):
                 name = form.cleaned_data["save_as"].strip()
                 if name:
                     errors = self._save_test(request, version, name, document)
-        context = self._context(request, version, "Simulate a journey", form=form, result=result, errors=errors)
+        diagram = None
+        if result is not None:  # the journey's route on the version's map
+            spec = version_spec(version=version)
+            diagram = playbook_diagram(spec, route=route_from_timeline(spec, result.timeline, result.final))
+        context = self._context(
+            request, version, "Simulate a journey", form=form, result=result, errors=errors, diagram=diagram
+        )
         return TemplateResponse(request, "admin/playbooks/simulate.html", context)
 
     def _save_test(self, request: HttpRequest, version: PlaybookVersion, name: str, document: dict) -> list:

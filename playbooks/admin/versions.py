@@ -25,6 +25,7 @@ from playbooks.admin.forms import (
     VersionChildFormSet,
     VersionForm,
 )
+from playbooks.admin.map import PlaybookMapLinkMixin, VersionMapMixin
 from playbooks.compliance import compliance_for_playbook
 from playbooks.engine.document import PLAYBOOK_YAML, dump_yaml, yaml_bytes_problem
 from playbooks.engine.spec import PlaybookInvalid
@@ -96,8 +97,8 @@ class ImportForm(forms.Form):
 
 
 @admin.register(Playbook)
-class PlaybookAdmin(SimpleHistoryAdmin):
-    list_display = ("slug", "name", "published", "draft", "updated_at")
+class PlaybookAdmin(PlaybookMapLinkMixin, SimpleHistoryAdmin):
+    list_display = ("slug", "name", "published", "draft", "map_link", "updated_at")
     search_fields = ("slug", "name")
     readonly_fields = ("versions_table", "compliance_link", "created_at", "updated_at")
     actions = ("start_draft",)
@@ -192,7 +193,7 @@ class PlaybookAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(PlaybookVersion)
-class PlaybookVersionAdmin(SimpleHistoryAdmin):
+class PlaybookVersionAdmin(VersionMapMixin, SimpleHistoryAdmin):
     form = VersionForm
     list_display = ("__str__", "playbook", "number", "status", "published_at", "published_by")
     list_filter = ("status", "playbook")
@@ -305,6 +306,7 @@ class PlaybookVersionAdmin(SimpleHistoryAdmin):
     def get_urls(self):
         view = self.admin_site.admin_view
         return [
+            path("<int:pk>/map/", view(self.map_view), name="playbooks_playbookversion_map"),
             path("<int:pk>/export/", view(self.export_view), name="playbooks_playbookversion_export"),
             path("<int:old>/diff/<int:new>/", view(self.diff_view), name="playbooks_playbookversion_diff"),
         ] + super().get_urls()
