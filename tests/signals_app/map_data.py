@@ -30,9 +30,11 @@ JOURNEYS = {
 }
 
 
-def learners_along_the_map() -> None:
+def learners_along_the_map(*, suffix: str = "") -> None:
+    """One learner per journey above (``suffix`` added to their ids: the same journeys again)."""
     role = role_upsert(slug="support_specialist", name="Support specialist")
-    for external_id, (attributes, events) in JOURNEYS.items():
+    for name, (attributes, events) in JOURNEYS.items():
+        external_id = name + suffix
         learner = learner_create(external_id=external_id, roles=[role], attributes=attributes)
         learner_enroll(learner=learner, now=T0)
         body = {
