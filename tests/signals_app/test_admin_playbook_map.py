@@ -86,6 +86,8 @@ def test_the_map_counts_learners_at_each_step_and_on_each_option(admin_client, p
     took = [drawn[f"option:specialist-track:{n}"]["badges"]["took"] for n in range(4)]
     assert took == [1, 0, 2, 0]
     assert "7 active (1 of them on a module a trigger inserted), 0 completed" in page
+    # The same as text, for those who do not see the drawing.
+    assert "<li>if avg_module_seconds &gt;= 120 → compliance-escalation, then the next step · 2 took</li>" in page
 
 
 def test_the_maps_queries_do_not_grow_with_the_learners(admin_client, published):

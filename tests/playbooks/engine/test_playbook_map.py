@@ -202,6 +202,12 @@ def test_a_draft_whose_goto_names_no_step_is_still_drawn():
     assert not [edge for edge in diagram.edges if "map-goto" in edge.cls]
 
 
+def test_a_new_draft_with_no_steps_is_the_end_alone():
+    diagram = playbook_diagram(PlaybookSpec(slug="d", name="D"), counts=MapCounts())
+
+    assert [box.key for box in diagram.boxes] == ["end"] and not diagram.edges
+
+
 def test_text_is_cut_to_its_box_with_an_ellipsis():
     assert fit("short", 100) == "short"
     assert fit("x" * 50, 10 * CHAR_W) == "x" * 9 + "…"
