@@ -19,6 +19,9 @@ VIEWPORT = {"width": 1280, "height": 800}
 def page(live_server, browser):
     UserFactory(username="ada", is_staff=True, is_superuser=True)
     page = browser.new_page(viewport=VIEWPORT)
+    page.set_default_timeout(60_000)  # a waiting limit, not a measure: the machine may be busy with other work
+    page.refused = []  # what the Content-Security-Policy refused: the map must need no inline style or script
+    page.on("console", lambda message: "Content Security Policy" in message.text and page.refused.append(message.text))
     page.goto(f"{live_server.url}/admin/login/?next=/admin/playbooks/playbook/")
     page.get_by_label("Username").fill("ada")
     page.get_by_label("Password").fill(PASSWORD)
@@ -37,6 +40,7 @@ def _fits(page) -> None:
     box = page.locator("svg.playbook-map").bounding_box()
     assert box["x"] >= 0 and box["x"] + box["width"] <= VIEWPORT["width"]
     assert box["width"] >= 0.8 * float(page.locator("svg.playbook-map").get_attribute("width"))
+    assert page.refused == []
 
 
 def test_the_map_shows_where_learners_are_and_which_way_they_went(page, live_server):
