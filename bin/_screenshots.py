@@ -139,8 +139,10 @@ def shoot(url: str, out: Path) -> None:
         admin.get_by_role("button", name="Simulate").click()
         route = admin.locator("#route")
         route.wait_for()
+        # From the route's heading to the end of its map (the triggers fired), at most 1,200 px.
         top = admin.evaluate("document.getElementById('route').getBoundingClientRect().top + window.scrollY") - 16
-        _clipped(admin, out / "simulate.png", top=top, height=VIEWPORT["height"])
+        bottom = admin.evaluate("document.querySelector('svg.playbook-map').getBoundingClientRect().bottom + scrollY")
+        _clipped(admin, out / "simulate.png", top=top, height=min(bottom + 16 - top, 1200))
         admin.goto(f"{url}/admin/playbooks/playbook/{playbook.pk}/insights/")
         admin.screenshot(path=out / "insights-dashboard.png")
         learner = browser.new_page(viewport=VIEWPORT)
