@@ -274,16 +274,11 @@ class _Layout:
         badges = _badges(x + TRIGGER_W - 8, y + 6, items)
         room = TRIGGER_W - 20
         texts = [Text(x + 10, y + 19, fit(trigger.name, _badge_room(badges, x, TRIGGER_W), CHAR_W + 0.6), "map-title")]
-        lines = wrap(f"when {trigger.when}", room, 2) + ([fit(_limits(trigger), room)] if _limits(trigger) else [])
-        for number, line in enumerate(lines, 1):
-            texts.append(
-                Text(
-                    x + 10,
-                    y + 19 + number * LINE,
-                    line,
-                    "map-detail" if line.startswith("at most") else "map-condition",
-                )
-            )
+        detail = _trigger_detail(trigger)
+        lines = [(line, "map-condition") for line in wrap(f"when {trigger.when}", room, 2)]
+        lines += [(fit(detail, room), "map-detail")] if detail else []
+        for number, (line, cls) in enumerate(lines, 1):
+            texts.append(Text(x + 10, y + 19 + number * LINE, line, cls))
         line_y = texts[-1].y + LINE + 2
         waits: list[tuple[int, float]] = []
         for number, action in enumerate(trigger.then):
@@ -352,6 +347,13 @@ def _arm_lines(action: ActionSpec) -> dict[str, list[str]]:
 
 
 def _step_detail(step: StepSpec, titles: dict[str, str]) -> str:
+    origin = f" · from block {step.origin}" if step.origin else ""
+    return _step_kind(step, titles) + origin
+
+
+def _step_kind(step: StepSpec, titles: dict[str, str]) -> str:
+    if step.block:  # a block's placeholder left unexpanded (the block cannot be read): said, not hidden
+        return f"block {step.block}, not expanded"
     if step.is_branch:
         count = len(step.branch or ())
         return f"branch point: {count} option{'s' if count != 1 else ''}"
@@ -368,13 +370,16 @@ def _step_detail(step: StepSpec, titles: dict[str, str]) -> str:
     return " · ".join(parts)
 
 
-def _limits(trigger: TriggerSpec) -> str:
+def _trigger_detail(trigger: TriggerSpec) -> str:
+    """Its limits, and the block it comes from."""
     parts = []
     if trigger.limit_per_learner is not None:
         per = f" per {trigger.limit_per}" if trigger.limit_per else ""
         parts.append(f"at most {trigger.limit_per_learner}× per learner{per}")
     if trigger.cooldown:
         parts.append(f"cooldown {trigger.cooldown}")
+    if trigger.origin:
+        parts.append(f"from block {trigger.origin}")
     return ", ".join(parts)
 
 

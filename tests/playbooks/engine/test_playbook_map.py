@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from playbooks.engine.document import load_yaml, spec_from_document
 from playbooks.engine.map_layout import CHAR_W, OPTION_X, PAD, STEP_W, WIDTH, fit, playbook_diagram, wrap
 from playbooks.engine.playbook_map import MapCounts, MapRoute, counts_from_rows, option_for_rule, route_from_timeline
-from playbooks.engine.spec import BranchOption, PlaybookSpec, StepSpec, TriggerSpec
+from playbooks.engine.spec import BranchOption, ModuleSpec, PlaybookSpec, StepSpec, TriggerSpec
 from tests.playbooks.engine.replay import SCENARIOS
 
 SPECIALIST = spec_from_document(load_yaml((SCENARIOS / "support-specialist" / "playbook.yaml").read_text()))
@@ -200,6 +200,22 @@ def test_a_draft_whose_goto_names_no_step_is_still_drawn():
 
     assert "no step 'nowhere'" in [label.text for label in diagram.labels]
     assert not [edge for edge in diagram.edges if "map-goto" in edge.cls]
+
+
+def test_what_an_included_block_brought_says_so():
+    spec = PlaybookSpec(
+        slug="b",
+        name="B",
+        modules=(ModuleSpec("security-101", "Security 101"),),
+        steps=(StepSpec(module="security-101", origin="security-basics"), StepSpec(block="unreadable")),
+        triggers=(TriggerSpec(name="phishing help", when="quiz_fails >= 2", then=(), origin="security-basics"),),
+    )
+
+    texts = {box.key: [t.text for t in box.texts] for box in playbook_diagram(spec).boxes}
+
+    assert texts["step:security-101"][1] == "Security 101 · from block security-basics"
+    assert texts["step:"][1] == "block unreadable, not expanded"
+    assert "from block security-basics" in texts["trigger:phishing help"]
 
 
 def test_a_new_draft_with_no_steps_is_the_end_alone():
