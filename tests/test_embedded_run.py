@@ -106,3 +106,19 @@ def test_a_demo_learner_sees_their_next_module_on_the_learner_page(embedded):
 
     assert page.status_code == 200
     assert "Next: Welcome to Support" in page.text and "Step 1 of 6 of the playbook." in page.text
+
+
+def test_the_insights_rollups_rebuild_on_sqlite(embedded):
+    """The dashboards' rollups are kept on the embedded default too (the fold once set a PostgreSQL-only isolation
+    level and failed on SQLite)."""
+    result = subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "python"), "manage.py", "rebuild_insights"],
+        cwd=ROOT,
+        env=embedded["env"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "rollup" in result.stdout.lower()
