@@ -16,13 +16,10 @@ CLOCK = r"^([01]\d|2[0-3]):[0-5]\d$"
 
 class PreferencesBody(serializers.Serializer):
     quiet_hours_start = serializers.RegexField(
-        CLOCK,
-        allow_blank=True,
-        default="",
-        help_text="No reminders from this time of day (your time zone), e.g. 19:00.",
+        CLOCK, allow_blank=True, default="", help_text="No reminders from this time (your time zone), e.g. 19:00."
     )
     quiet_hours_end = serializers.RegexField(
-        CLOCK, allow_blank=True, default="", help_text="…until this one, e.g. 08:00."
+        CLOCK, allow_blank=True, default="", help_text="…until this time, e.g. 08:00."
     )
     snoozed_until = serializers.DateField(
         allow_null=True, default=None, help_text="No reminders before this day (your time zone); null: none."

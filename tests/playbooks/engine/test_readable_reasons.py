@@ -5,10 +5,10 @@ import pytest
 
 from playbooks.engine.conditions import BASE_VOCABULARY, compile_condition, vocabulary_for
 from playbooks.engine.document import dump_yaml, load_yaml, spec_from_document
+from playbooks.engine.journey import CompiledPlaybook
 from playbooks.engine.readable import PHRASES, learner_reason, plain_reason
 from playbooks.engine.spec import PlaybookInvalid
 from playbooks.engine.validation import check_playbook
-from playbooks.engine.journey import CompiledPlaybook
 from tests.playbooks.engine.test_engine_actions import Journey
 
 PLAYBOOK = """\
