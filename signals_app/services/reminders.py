@@ -59,13 +59,16 @@ def reminders_schedule(*, decisions: list[Decision]) -> list[Decision]:
     outgoing = [_outgoing(row, plan, preferences.get(row.learner_id, NO_PREFERENCES)) for row, plan in scheduled]
     messages = messages_enqueue(outgoing=outgoing)
     by_decision = {row.pk: message for (row, _plan), message in zip(scheduled, messages, strict=True)}
-    Reminder.objects.bulk_create(_reminder(row, plan, by_decision.get(row.pk)) for row, plan in planned)
-    follow_ups = [_policy_decision(row, plan) for row, plan in planned if plan.rule]
-    follow_ups += [
-        _rerouted(row, sent.channels[0])
+    rerouted = {
+        row.pk: sent.channels[0]
         for (row, _plan), sent in zip(scheduled, outgoing, strict=True)
         if sent.channels[0] != row.action["remind"]["channel"]
-    ]
+    }
+    Reminder.objects.bulk_create(
+        _reminder(row, plan, by_decision.get(row.pk), rerouted.get(row.pk)) for row, plan in planned
+    )
+    follow_ups = [_policy_decision(row, plan) for row, plan in planned if plan.rule]
+    follow_ups += [_rerouted(row, rerouted[row.pk]) for row, _plan in scheduled if row.pk in rerouted]
     return Decision.objects.bulk_create(follow_ups)
 
 
@@ -163,7 +166,7 @@ def _outgoing(row: Decision, plan: ReminderPlan, preferences: LearnerPreferences
     )
 
 
-def _reminder(row: Decision, plan: ReminderPlan, message) -> Reminder:
+def _reminder(row: Decision, plan: ReminderPlan, message, rerouted_to: str | None) -> Reminder:
     remind = row.action["remind"]
     return Reminder(
         learner_id=row.learner_id,
@@ -177,7 +180,7 @@ def _reminder(row: Decision, plan: ReminderPlan, message) -> Reminder:
         endpoint=remind.get("endpoint", ""),
         due_at=plan.due_at,
         status=plan.status,
-        note=plan.note,
+        note="; ".join(filter(None, [plan.note, rerouted_to and _opted_out(row.action["remind"], rerouted_to)])),
         message=message,
     )
 
@@ -192,9 +195,13 @@ def _policy_decision(row: Decision, plan: ReminderPlan) -> Decision:
     return _follow_up(row, kind, f"delivery policy: {plan.rule}", explanation, "policy", {"remind": remind})
 
 
+def _opted_out(remind: dict, channel: str) -> str:
+    return f"goes by {channel}: the learner opted out of {remind['channel']}"
+
+
 def _rerouted(row: Decision, channel: str) -> Decision:
     remind = row.action["remind"]
-    explanation = f"{_describe(remind)} goes by {channel}: the learner opted out of {remind['channel']}."
+    explanation = f"{_describe(remind)} {_opted_out(remind, channel)}."
     return _follow_up(
         row, "rerouted", "learner preferences: channel opt-out", explanation, "opt-out", {"remind": remind}
     )
