@@ -160,3 +160,16 @@ def _playbook(steps, triggers):
     spec = spec_from_document(document)
     check_playbook(spec)
     return CompiledPlaybook(spec)
+
+
+@pytest.mark.django_db
+def test_explain_sentences_are_stored_on_the_rows_and_exported_exactly():
+    from playbooks.models import BranchOption, Trigger
+    from playbooks.selectors import version_spec
+    from playbooks.services import playbook_import
+
+    version = playbook_import(text=PLAYBOOK, publish=False).version
+
+    assert BranchOption.objects.get(module__slug="advanced").explain.startswith("You moved through the basics in")
+    assert Trigger.objects.get(name="too fast").explain.endswith("a guided demo may help.")
+    assert dump_yaml(version_spec(version=version)) == PLAYBOOK
