@@ -211,7 +211,8 @@ def trigger_text(explain: str | None, condition: Condition, context: Mapping[str
 
 
 GENERIC = "Chosen for you by your onboarding playbook."
-_READABLE_RULES = frozenset({"path", "path complete"})  # reasons whose explanation carries no condition text
+# Rules whose explanation carries no condition text: the path, milestones, steps by tags and the delivery policy.
+_READABLE_RULES = ("path", "readiness:", "step '", "delivery policy:", "reminder cancelled", "learner preferences:")
 
 
 def learner_reason(reason: Mapping[str, Any] | None) -> str:
@@ -221,7 +222,8 @@ def learner_reason(reason: Mapping[str, Any] | None) -> str:
         return ""
     if reason.get("text"):
         return str(reason["text"])
-    return str(reason.get("explanation") or GENERIC) if reason.get("rule") in _READABLE_RULES else GENERIC
+    readable = str(reason.get("rule") or "").startswith(_READABLE_RULES)
+    return str(reason.get("explanation") or GENERIC) if readable else GENERIC
 
 
 def rule_name(rule: str) -> str:

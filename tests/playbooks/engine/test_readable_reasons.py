@@ -144,10 +144,10 @@ def test_a_reason_stored_before_sentences_existed_never_shows_its_condition():
     old = {"rule": "branch 'track': avg_module_seconds < 90", "explanation": "Chosen because avg_module_seconds < 90"}
 
     assert "avg_module_seconds" not in learner_reason(old)
-    assert (
-        learner_reason({"rule": "path", "explanation": "Step 2 of 5 of the playbook."})
-        == "Step 2 of 5 of the playbook."
-    )
+    path = {"rule": "path", "explanation": "Step 2 of 5 of the playbook."}
+    assert learner_reason(path) == "Step 2 of 5 of the playbook."
+    policy = {"rule": "delivery policy: quiet hours 21:00-08:00 (site)", "explanation": "The reminder was deferred."}
+    assert learner_reason(policy) == "The reminder was deferred."
 
 
 def _parts():
