@@ -214,6 +214,10 @@ class Condition:
                 values = {**values, "event": {**event, "properties": padded}}
         return values
 
+    def tree(self) -> Any:
+        """The type-checked parse tree (rule-engine's AST), for readers such as the plain-language reasons."""
+        return self._rule.statement.expression
+
     def __repr__(self) -> str:
         return f"Condition({self.expression!r})"
 

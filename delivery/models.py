@@ -197,3 +197,37 @@ def _duration_error(field: str, text: str) -> dict[str, str]:
     except DurationError as exc:
         return {field: str(exc)}
     return {}
+
+
+class LearnerPreference(models.Model):
+    """A learner's own say over their reminders, set on their page or through ``/api/v1/me/preferences``: quiet
+    hours (in their time zone), no reminders before a date, and channels not to use for them. The delivery policy
+    and the simulator honour it beside the site's and the playbook's policy."""
+
+    learner = models.OneToOneField("identity.Learner", on_delete=models.CASCADE, related_name="delivery_preference")
+    quiet_hours_start = models.CharField(max_length=5, blank=True, help_text="e.g. 19:00, in your time zone.")
+    quiet_hours_end = models.CharField(max_length=5, blank=True, help_text="e.g. 08:00.")
+    snoozed_until = models.DateField(null=True, blank=True, help_text="No reminders before this day.")
+    opted_out = models.JSONField(default=list, blank=True, help_text="Channels never used for this learner.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.learner}'s delivery preferences"
+
+    def clean(self) -> None:
+        errors = {}
+        for name in ("quiet_hours_start", "quiet_hours_end"):
+            value = getattr(self, name)
+            if value and not _CLOCK.match(value):
+                errors[name] = f"{value!r} is not a time of day such as 21:00."
+        if bool(self.quiet_hours_start) != bool(self.quiet_hours_end):
+            errors["quiet_hours_end"] = "Quiet hours need both a start and an end, or neither."
+        elif self.quiet_hours_start and self.quiet_hours_start == self.quiet_hours_end:
+            errors["quiet_hours_end"] = "Quiet hours need an end different from their start."
+        if not isinstance(self.opted_out, list) or any(c not in OPTIONAL_CHANNELS for c in self.opted_out):
+            errors["opted_out"] = f"Channels to opt out of are among {', '.join(OPTIONAL_CHANNELS)}."
+        if errors:
+            raise ValidationError(errors)
+
+
+OPTIONAL_CHANNELS = ("email", "slack", "webhook")  # in_app is the learner's own page: always open

@@ -2,8 +2,9 @@
 
 from dataclasses import dataclass, field
 
-from delivery.models import DeliveryPolicy, Message, MessageStatus
+from delivery.models import DeliveryPolicy, LearnerPreference, Message, MessageStatus
 from identity.models import Learner
+from playbooks.engine.reminders import LearnerPreferences
 
 IN_APP_SHOWN = 5
 
@@ -37,3 +38,18 @@ def messages_in_app(*, learner: Learner) -> list[Message]:
             learner=learner, status=MessageStatus.SENT, delivered_by="in_app", seen_at__isnull=True
         ).order_by("-sent_at", "-pk")[:IN_APP_SHOWN]
     )
+
+
+def preferences_of(*, learner_ids: list[int]) -> dict[int, LearnerPreferences]:
+    """The learners' own delivery preferences as plain data (learners who set none are absent), in one query."""
+    return {row.learner_id: _preferences(row) for row in LearnerPreference.objects.filter(learner_id__in=learner_ids)}
+
+
+def preference_row(*, learner: Learner) -> LearnerPreference:
+    """The learner's row, or an unsaved blank one (their page shows what they would set)."""
+    return LearnerPreference.objects.filter(learner=learner).first() or LearnerPreference(learner=learner)
+
+
+def _preferences(row: LearnerPreference) -> LearnerPreferences:
+    quiet = (row.quiet_hours_start, row.quiet_hours_end) if row.quiet_hours_start else None
+    return LearnerPreferences(quiet, row.snoozed_until, frozenset(row.opted_out))

@@ -51,7 +51,7 @@ def favicon(request: HttpRequest) -> HttpResponse:
 
 
 accounts_urlpatterns = [
-    path("login/", auth_views.LoginView.as_view(), name="login"),
+    path("login/", web.in_learners_language(auth_views.LoginView.as_view()), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("password_change/", auth_views.PasswordChangeView.as_view(), name="password_change"),
     path("password_change/done/", auth_views.PasswordChangeDoneView.as_view(), name="password_change_done"),
@@ -80,6 +80,7 @@ urlpatterns = [
     path("learn/", web.learner_home, name="learner-home"),
     path("learn/module", web.learner_module_action, name="learner-module-action"),
     path("learn/team", web.learner_team, name="learner-team"),
+    path("learn/preferences", web.learner_preferences_save, name="learner-preferences"),
     path("learn/survey", web.learner_survey_answer, name="learner-survey-answer"),
     path("learn/reminders/<int:reminder_id>/dismiss", web.learner_reminder_dismiss, name="learner-reminder-dismiss"),
     path("learn/tokens", web.learner_token_issue, name="learner-token-issue"),

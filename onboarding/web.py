@@ -1,20 +1,27 @@
 """The learner page: server-rendered, works without JavaScript. Buttons post events through the same ingestion
-service as the API, with an id minted when the page was rendered, so a double submit is a duplicate."""
+service as the API, with an id minted when the page was rendered, so a double submit is a duplicate. It speaks the
+learner's language (their ``locale``, when the site has it; else the browser's)."""
 
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date
+from functools import wraps
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from delivery.selectors import messages_in_app
-from delivery.services import message_dismiss
+from delivery.models import OPTIONAL_CHANNELS
+from delivery.selectors import messages_in_app, preference_row
+from delivery.services import message_dismiss, preferences_update
 from identity.managers import reports_of
 from identity.models import Learner
 from identity.selectors import learner_of_caller
@@ -30,14 +37,50 @@ ACTIONS = {"start": "module_started", "complete": "module_completed", "skip": "m
 
 
 def _learner(request: HttpRequest) -> Learner:
-    learner = learner_of_caller(request.user)
+    learner = _caller(request)
     if learner is None:
         raise Http404("This login is not linked to a learner.")
     return learner
 
 
+def _caller(request: HttpRequest) -> Learner | None:
+    """The signed-in learner, read once per request (the language and the view both need them)."""
+    if not hasattr(request, "_onboarding_learner"):
+        request._onboarding_learner = learner_of_caller(request.user)
+    return request._onboarding_learner
+
+
+def language_of(learner: Learner | None) -> str | None:
+    """The site's language closest to the learner's ``locale`` (de-CH → de), or None when the site has none."""
+    if learner is None or not learner.locale:
+        return None
+    try:
+        return translation.get_supported_language_variant(learner.locale.lower())
+    except LookupError:
+        return None
+
+
+def in_learners_language(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Run the view (its messages too) in the signed-in learner's language, else the browser's (the sign-in page).
+    Only these pages: the API and the admin keep one language."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        learner = _caller(request) if request.user.is_authenticated else None
+        language = language_of(learner) or translation.get_language_from_request(request)
+        with translation.override(language):
+            response = view(request, *args, **kwargs)
+            if hasattr(response, "render"):
+                response.render()
+        response.headers.setdefault("Content-Language", language)
+        return response
+
+    return wrapper
+
+
 @login_required
 @require_GET
+@in_learners_language
 def learner_home(request: HttpRequest) -> HttpResponse:
     learner = _learner(request)
     answer = next_module_for_learner(learner=learner, others=True)
@@ -60,8 +103,52 @@ def learner_home(request: HttpRequest) -> HttpResponse:
         "tokens": learner.tokens.filter(revoked_at__isnull=True),
         "reminders": messages_in_app(learner=learner),
         "team_size": reports_of(manager=learner).count(),
+        "team_url": reverse("learner-team"),
+        "preferences": preference_row(learner=learner),
+        "channels": [(channel, CHANNEL_LABELS[channel]()) for channel in OPTIONAL_CHANNELS],
     }
     return render(request, "learner/home.html", context)
+
+
+CHANNEL_LABELS = {
+    "email": lambda: _("e-mail"),
+    "slack": lambda: _("Slack"),
+    "webhook": lambda: _("other apps (webhook)"),
+}
+
+
+@login_required
+@require_POST
+@in_learners_language
+def learner_preferences_save(request: HttpRequest) -> HttpResponse:
+    """The learner's reminder settings, saved whole; a wrong value is named and nothing is saved."""
+    learner = _learner(request)
+    snooze = request.POST.get("snoozed_until", "").strip()
+    try:
+        preferences_update(
+            learner=learner,
+            quiet_hours_start=request.POST.get("quiet_hours_start", ""),
+            quiet_hours_end=request.POST.get("quiet_hours_end", ""),
+            snoozed_until=_day(snooze),
+            opted_out=request.POST.getlist("opted_out"),
+        )
+    except ValidationError as exc:
+        for problem in exc.messages:
+            messages.error(request, _("Your reminder settings were not saved: %(problem)s") % {"problem": problem})
+    else:
+        messages.success(request, _("Your reminder settings are saved."))
+    return HttpResponseRedirect(reverse("learner-home") + "#preferences-heading")
+
+
+def _day(text: str) -> date | None:
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ValidationError(
+            {"snoozed_until": _("'%(day)s' is not a day such as 2026-03-09.") % {"day": text}}
+        ) from None
 
 
 @dataclass
@@ -73,6 +160,7 @@ class _Report:
 
 @login_required
 @require_GET
+@in_learners_language
 def learner_team(request: HttpRequest) -> HttpResponse:
     """A manager's page: the people whose ``manager`` attribute names them, with where each stands in each
     playbook and their open flags. Four queries however large the team."""
@@ -87,11 +175,12 @@ def learner_team(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
+@in_learners_language
 def learner_module_action(request: HttpRequest) -> HttpResponse:
     learner = _learner(request)
     action, module = request.POST.get("action"), request.POST.get("module", "")
     if action not in ACTIONS:
-        messages.error(request, "Unknown action.")
+        messages.error(request, _("Unknown action."))
         return HttpResponseRedirect(reverse("learner-home"))
     event = {
         "id": request.POST.get("event_id") or uuid.uuid4().hex,
@@ -114,6 +203,7 @@ def learner_module_action(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
+@in_learners_language
 def learner_survey_answer(request: HttpRequest) -> HttpResponse:
     """A micro-survey's answer, posted as the ``survey_answered`` event the API takes: validated there, so the page
     and the API refuse the same answers with the same words."""
@@ -135,7 +225,7 @@ def learner_survey_answer(request: HttpRequest) -> HttpResponse:
     except BatchInvalid as exc:
         messages.error(request, exc.errors[0]["message"])
     else:
-        messages.success(request, "Thank you for your answer.")
+        messages.success(request, _("Thank you for your answer."))
     return HttpResponseRedirect(reverse("learner-home"))
 
 
@@ -154,23 +244,27 @@ def _remember_shown(request: HttpRequest, slug: str) -> None:
 
 @login_required
 @require_POST
+@in_learners_language
 def learner_token_issue(request: HttpRequest) -> HttpResponse:
     learner = _learner(request)
     name = (request.POST.get("name") or "").strip()[:100] or "my token"
     issued = learner_token_create(learner=learner, name=name)
-    messages.warning(request, f"Your new token is {issued.key}. Copy it now: it will not be shown again.")
+    messages.warning(
+        request, _("Your new token is %(key)s. Copy it now: it will not be shown again.") % {"key": issued.key}
+    )
     return HttpResponseRedirect(reverse("learner-home"))
 
 
 @login_required
 @require_POST
+@in_learners_language
 def learner_token_withdraw(request: HttpRequest, token_id: int) -> HttpResponse:
     learner = _learner(request)
     token = learner.tokens.filter(pk=token_id).first()  # only the caller's own tokens: another's is a 404
     if token is None:
         raise Http404
     learner_token_revoke(token=token)
-    messages.success(request, f"Token '{token.name}' revoked.")
+    messages.success(request, _("Token '%(name)s' revoked.") % {"name": token.name})
     return HttpResponseRedirect(reverse("learner-home"))
 
 

@@ -288,6 +288,11 @@ class BranchOption(models.Model):
     when = models.TextField(blank=True, help_text="Leave blank for 'otherwise' (must be the last option).")
     module = models.ForeignKey(ContentModule, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     goto = models.SlugField(max_length=100, blank=True, help_text="Jump to a later step instead of giving a module.")
+    explain = models.TextField(
+        blank=True,
+        help_text="The reason the learner reads, e.g. 'You took {avg_module_seconds} seconds a module, so here is "
+        "the advanced track'. Names in braces are filled in; blank: a sentence written from the condition.",
+    )
 
     history = HistoricalRecords()
 
@@ -317,6 +322,11 @@ class Trigger(models.Model):
         max_length=20, blank=True, help_text="A duration such as 24h: the limit counts in any window this long."
     )
     cooldown = models.CharField(max_length=20, blank=True, help_text="A duration such as 1h between two firings.")
+    explain = models.TextField(
+        blank=True,
+        help_text="The reason the learner reads, e.g. 'You took {avg_module_seconds} seconds a module, so here is "
+        "the advanced track'. Names in braces are filled in; blank: a sentence written from the condition.",
+    )
 
     history = HistoricalRecords()
 

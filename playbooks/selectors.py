@@ -156,6 +156,7 @@ def _version_own_spec(version: PlaybookVersion) -> PlaybookSpec:
                 t.limit_per_learner,
                 limit_per=t.limit_per or None,
                 cooldown=t.cooldown or None,
+                explain=t.explain or None,
             )
             for t in version.triggers.all()
         ),
@@ -197,7 +198,12 @@ def _step_spec(step: Step) -> StepSpec:
 def step_branch(*, step: Step) -> tuple[BranchOption, ...]:
     """A branch point's options as the engine sees them (from ``options`` prefetched with their modules)."""
     return tuple(
-        BranchOption(when=o.when or None, module=o.module.slug if o.module_id else None, goto=o.goto or None)
+        BranchOption(
+            when=o.when or None,
+            module=o.module.slug if o.module_id else None,
+            goto=o.goto or None,
+            explain=o.explain or None,
+        )
         for o in step.options.all()
     )
 

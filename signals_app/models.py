@@ -72,6 +72,8 @@ class Decision(models.Model):
     kind = models.CharField(max_length=20)
     rule = models.TextField()
     explanation = models.TextField()
+    # The reason as the learner reads it (no condition text): the learner's own API and page show this instead.
+    text = models.TextField(blank=True, default="")
     values = models.JSONField(default=dict, blank=True)
     step = models.CharField(max_length=100, blank=True)
     module = models.CharField(max_length=100, blank=True)

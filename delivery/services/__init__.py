@@ -9,6 +9,7 @@ from delivery.services.outbox import (
     messages_enqueue,
     messages_send_again,
 )
+from delivery.services.preferences import preferences_update
 
 __all__ = [
     "DeliveryReport",
@@ -18,4 +19,5 @@ __all__ = [
     "messages_deliver_due",
     "messages_enqueue",
     "messages_send_again",
+    "preferences_update",
 ]

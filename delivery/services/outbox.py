@@ -26,7 +26,8 @@ from django.utils import timezone
 
 from common.metrics import OUTBOX_ATTEMPTS
 from delivery.channels import Channel, PermanentFailure, TemporaryFailure, open_channels
-from delivery.models import Message, MessageKind, MessageStatus
+from delivery.models import IN_APP, Message, MessageKind, MessageStatus
+from delivery.services.preferences import opted_out_of, reminders_snoozed
 from playbooks.models import EnrollmentStatus, ModuleProgress, ProgressStatus
 
 logger = logging.getLogger(__name__)
@@ -132,8 +133,16 @@ def _claim(now: datetime, report: DeliveryReport) -> tuple[int, list[Message]]:
         for reason, group in stale.items():
             _cancel(group, reason)
         report.cancelled += sum(len(group) for group in stale.values())
-    cancelled = {message.pk for group in stale.values() for message in group}
-    return len(ids), [message for message in messages if message.pk not in cancelled]
+        cancelled = {message.pk for group in stale.values() for message in group}
+        snoozed = reminders_snoozed([m for m in messages if m.pk not in cancelled], now)
+        for pk, wakes in snoozed.items():  # back to the queue, due when the learner's snooze ends; not an attempt
+            Message.objects.filter(pk=pk).update(
+                status=MessageStatus.SCHEDULED, next_attempt_at=wakes, lease_expires_at=None, attempts=F("attempts") - 1
+            )
+        opted_out = opted_out_of(messages)
+    for message in messages:
+        message.opted_out = opted_out.get(message.learner_id, frozenset())
+    return len(ids), [message for message in messages if message.pk not in cancelled and message.pk not in snoozed]
 
 
 def _stale_reminders(messages: list[Message]) -> dict[str, list[Message]]:
@@ -189,6 +198,10 @@ def _attempt(message: Message, channels: dict[str, Channel]) -> _Outcome:
     position = message.position
     while True:
         name = message.channels[position]
+        if name in getattr(message, "opted_out", ()) and name != IN_APP and position + 1 < len(message.channels):
+            notes.append(f"{name}: the learner opted out of it")
+            position += 1
+            continue
         try:
             channels[name].send(message)
             return _Outcome("sent", position, notes)

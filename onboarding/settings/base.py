@@ -135,7 +135,11 @@ AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/learn/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
-LANGUAGE_CODE = "en-us"
+LANGUAGE_CODE = "en"
+# The languages the learner page and sign-in page are translated into (locale/<code>/LC_MESSAGES/django.mo, committed
+# compiled so no gettext is needed at run time). A learner's ``locale`` picks one (de-CH → de); else English.
+LANGUAGES = [("en", "English"), ("fr", "Français")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True

@@ -15,6 +15,7 @@ from playbooks.admin.editors import ActionsWidget, BranchWidget, JsonEditorWidge
 from playbooks.engine.conditions import EVENT_FILTER, ConditionError, Vocabulary, compile_condition, vocabulary_for
 from playbooks.engine.document import SAVED_JOURNEYS_YAML, branch_document, branch_from_document, load_yaml
 from playbooks.engine.durations import DurationError, parse_duration
+from playbooks.engine.readable import explain_errors
 from playbooks.engine.spec import DUE_FROM, PARAMETER_TYPES, PlaybookInvalid, StepSpec
 from playbooks.engine.validation import validate_actions, validate_branch
 from playbooks.models import PlaybookVersion, SignalDefinition, Step, Trigger
@@ -35,6 +36,16 @@ def check_condition(expression: str, vocabulary: Vocabulary) -> str:
         except ConditionError as exc:
             raise ValidationError(format_html("{}<pre>{}</pre>", exc.message, exc.pointer()), code="condition") from exc
     return expression
+
+
+def check_explain(template: str, vocabulary: Vocabulary) -> str:
+    """The same check as the file's ``explain:`` (engine/readable.py), each problem with its caret."""
+    problems = explain_errors(template, vocabulary) if template else []
+    if problems:
+        raise ValidationError(
+            [format_html("{}<pre>{}</pre>", p.message, p.pointer()) for p in problems], code="explain"
+        )
+    return template
 
 
 def check_duration(text: str) -> str:
@@ -82,12 +93,19 @@ class VersionChildForm(forms.ModelForm):
 class TriggerForm(VersionChildForm):
     class Meta:
         model = Trigger
-        fields = ("position", "name", "when", "actions", "limit_per_learner", "limit_per", "cooldown")
+        fields = ("position", "name", "when", "actions", "limit_per_learner", "limit_per", "cooldown", "explain")
         field_classes = {"actions": StorableJSONField}
-        widgets = {"when": forms.Textarea(attrs={"rows": 2, "cols": 50}), "actions": ActionsWidget()}
+        widgets = {
+            "when": forms.Textarea(attrs={"rows": 2, "cols": 50}),
+            "actions": ActionsWidget(),
+            "explain": forms.Textarea(attrs={"rows": 2, "cols": 40}),
+        }
 
     def clean_when(self) -> str:
         return check_condition(self.cleaned_data["when"], version_vocabulary(self.version))
+
+    def clean_explain(self) -> str:
+        return check_explain(self.cleaned_data["explain"], version_vocabulary(self.version))
 
     def clean_limit_per(self) -> str:
         return check_duration(self.cleaned_data["limit_per"])

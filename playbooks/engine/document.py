@@ -60,8 +60,8 @@ STEP_KEYS = ("id", "module", "branch", "required", "due", "readiness", "block")
 BLOCK_KEYS = ("slug", "name", "description", "include", "modules", "signals", "steps", "triggers")
 INCLUDE_KEYS = ("block", "version")
 DUE_KEYS = ("after", "from")
-OPTION_KEYS = ("when", "module", "goto", "otherwise")
-TRIGGER_KEYS = ("name", "when", "then", "limit", "cooldown")
+OPTION_KEYS = ("when", "module", "goto", "otherwise", "explain")
+TRIGGER_KEYS = ("name", "when", "then", "limit", "cooldown", "explain")
 POLICY_KEYS = ("frequency_cap", "quiet_hours")
 
 
@@ -497,14 +497,16 @@ def branch_document(options: Iterable[BranchOption]) -> list[dict[str, Any]]:
 
 def _option(reader: ShapeReader, value: Any, path: str) -> BranchOption:
     option = reader.mapping(value, path, OPTION_KEYS)
+    explain = reader.text(option.get("explain"), f"{path}.explain", required=False)
     if "otherwise" in option:
         if "when" in option:
             reader.error(path, "'otherwise' is the option taken when no 'when' matched: it has no 'when'")
         target = option["otherwise"]
         if isinstance(target, dict):
             jump = reader.mapping(target, f"{path}.otherwise", ("goto",))
-            return BranchOption(when=None, goto=reader.text(jump.get("goto"), f"{path}.otherwise.goto"))
-        return BranchOption(when=None, module=reader.text(target, f"{path}.otherwise"))
+            goto = reader.text(jump.get("goto"), f"{path}.otherwise.goto")
+            return BranchOption(when=None, goto=goto, explain=explain)
+        return BranchOption(when=None, module=reader.text(target, f"{path}.otherwise"), explain=explain)
     if option and "when" not in option:
         reader.error(path, "each option needs 'when' (or is the final 'otherwise')")
     if ("module" in option) == ("goto" in option):
@@ -513,6 +515,7 @@ def _option(reader: ShapeReader, value: Any, path: str) -> BranchOption:
         when=reader.text(option.get("when"), f"{path}.when") or "",
         module=reader.text(option.get("module"), f"{path}.module", required=False),
         goto=reader.text(option.get("goto"), f"{path}.goto", required=False),
+        explain=explain,
     )
 
 
@@ -533,6 +536,7 @@ def _trigger(reader: ShapeReader, value: Any, path: str) -> TriggerSpec:
         limit_per_learner=limit,
         limit_per=per,
         cooldown=reader.text(trigger.get("cooldown"), f"{path}.cooldown", required=False),
+        explain=reader.text(trigger.get("explain"), f"{path}.explain", required=False),
     )
 
 
@@ -663,9 +667,11 @@ def _step_document(step: StepSpec) -> dict[str, Any]:
 
 
 def _option_document(option: BranchOption) -> dict[str, Any]:
+    explain = {"explain": option.explain} if option.explain is not None else {}
     if option.is_otherwise:
-        return {"otherwise": option.module if option.module else {"goto": option.goto}}
-    return {"when": option.when, **({"module": option.module} if option.module else {"goto": option.goto})}
+        return {"otherwise": option.module if option.module else {"goto": option.goto}, **explain}
+    target = {"module": option.module} if option.module else {"goto": option.goto}
+    return {"when": option.when, **target, **explain}
 
 
 def _trigger_document(trigger: TriggerSpec) -> dict[str, Any]:
@@ -676,6 +682,8 @@ def _trigger_document(trigger: TriggerSpec) -> dict[str, Any]:
         document["limit"] = limit
     if trigger.cooldown is not None:
         document["cooldown"] = trigger.cooldown
+    if trigger.explain is not None:
+        document["explain"] = trigger.explain
     return document
 
 

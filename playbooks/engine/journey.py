@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from playbooks.engine.conditions import EVENT_FILTER, Condition, compile_condition
 from playbooks.engine.durations import format_duration, parse_duration, utc_text
 from playbooks.engine.limits import held_back, remembered
+from playbooks.engine.readable import choice_text, trigger_text
 from playbooks.engine.sequences import CompiledSequence, sequence_count
 from playbooks.engine.sessions import SESSION_CLOCK_NAMES, SESSION_NAMES, sessions_of
 from playbooks.engine.signals import (
@@ -114,6 +115,7 @@ class JourneyState:
 class Reason:
     rule: str
     explanation: str
+    text: str = ""  # what the learner reads (no condition text); "" on reasons saved before it existed
 
 
 @dataclass(frozen=True)
@@ -137,6 +139,7 @@ class Decision:
     step: str | None = None
     module: str | None = None
     action: dict[str, Any] | None = None
+    text: str = ""  # the reason as the learner reads it (engine/readable.py); "" where it is not about them
 
 
 @dataclass(frozen=True)
@@ -283,7 +286,11 @@ def evaluate(
         decisions.append(Decision("completed", "path complete", "Every step of the playbook is done."))
     elif after.module != before.module and after.module is not None:
         reason = after.reason or Reason("path", "next step")
-        decisions.append(Decision("next_module", reason.rule, reason.explanation, step=after.step, module=after.module))
+        decisions.append(
+            Decision(
+                "next_module", reason.rule, reason.explanation, step=after.step, module=after.module, text=reason.text
+            )
+        )
     if event is not None and event.occurred_at < moment:
         decisions = [_noted_late(decision, event, moment) for decision in decisions]
     return Outcome(state, decisions, after, moment)
@@ -419,7 +426,7 @@ def _module_of(step: StepSpec, state: JourneyState) -> str | None:
 
 def _reason(state: JourneyState, module: str, rule: str, explanation: str) -> Reason:
     saved = state.reasons.get(module)
-    return Reason(**saved) if saved else Reason(rule, explanation)
+    return Reason(**saved) if saved else Reason(rule, explanation, explanation)
 
 
 def _take_event(state: JourneyState, event: EventFact) -> None:
@@ -562,9 +569,10 @@ def _advance(
             referenced_values(condition.expression, context) if condition else _branch_values(playbook, index, context)
         )
         explanation = _explain_choice(option.when, values, matched_by_rule=condition is not None)
+        text = choice_text(option.explain, condition, context)
         if option.module:
             state.choices[step.key] = f"module:{option.module}"
-            state.reasons[option.module] = {"rule": rule, "explanation": explanation}
+            state.reasons[option.module] = {"rule": rule, "explanation": explanation, "text": text}
         else:
             state.choices[step.key] = f"goto:{option.goto}"
             _jump(playbook, state, from_index=index + 1, to_key=option.goto)
@@ -577,6 +585,7 @@ def _advance(
                 step=step.key,
                 module=option.module,
                 action=None if option.module else {"goto": option.goto},
+                text=text,
             )
         )
 
@@ -601,9 +610,10 @@ def _pick_by_tags(playbook: CompiledPlaybook, state: JourneyState, step: StepSpe
     module = candidates[0]
     by_role = f", preferring the role tags {', '.join(sorted(preferred))}" if preferred else ""
     explanation = f"Chosen as the first active module carrying {tags} not done yet{by_role}."
+    text = f"Picked for you as the next module on {tags}."
     state.choices[step.key] = f"module:{module}"
-    state.reasons[module] = {"rule": rule, "explanation": explanation}
-    return Decision("branch", rule, explanation, values, step=step.key, module=module)
+    state.reasons[module] = {"rule": rule, "explanation": explanation, "text": text}
+    return Decision("branch", rule, explanation, values, step=step.key, module=module, text=text)
 
 
 def _first_match(
@@ -646,12 +656,13 @@ def _fire_triggers(
             continue
         memory.fired += 1
         memory.recent = remembered(trigger, memory.recent, moment)
-        decisions.append(Decision("trigger", rule, f"Fired because {_describe(values)}.", values))
+        text = trigger_text(trigger.explain, condition, context)
+        decisions.append(Decision("trigger", rule, f"Fired because {_describe(values)}.", values, text=text))
         for number, action in enumerate(trigger.then):
             if action.kind == "wait":
-                decisions.append(_start_wait(playbook, state, trigger, number, context, moment, values))
+                decisions.append(_start_wait(playbook, state, trigger, number, context, moment, values, text))
             else:
-                decisions.append(_apply(playbook, state, trigger, action, rule, values))
+                decisions.append(_apply(playbook, state, trigger, action, rule, values, text=text))
 
 
 def _start_wait(
@@ -662,6 +673,7 @@ def _start_wait(
     context: dict[str, Any],
     moment: datetime,
     values: dict[str, Any],
+    text: str,
 ) -> Decision:
     wait = playbook.waits[(trigger.name, number)]
     until = moment + wait.within
@@ -673,6 +685,7 @@ def _start_wait(
             "started": moment.isoformat(),
             "until": until.isoformat(),
             "key": key,
+            "text": text,  # the learner's reason for what the wait's then or else gives them
         }
     )
     where = f" where {wait.where.expression}" if wait.where else ""
@@ -681,7 +694,7 @@ def _start_wait(
         f"(until {utc_text(until)}) for {wait.event}{where}{keyed(wait, key)}."
     )
     action = {"wait": {"event": wait.event, "key": key, "until": until.isoformat()}}
-    return Decision("action", trigger_rule(trigger), explanation, values, action=action)
+    return Decision("action", trigger_rule(trigger), explanation, values, action=action, text=text)
 
 
 def _resolve_waits(
@@ -713,7 +726,8 @@ def _resolve_waits(
             values["came_at"] = event.occurred_at.isoformat()
         decisions.append(Decision("wait", rule, explanation, values, action={"wait": CAME if arrived else TIMED_OUT}))
         for action in wait.then if arrived else wait.otherwise:
-            decisions.append(_apply(playbook, state, trigger, action, rule, values, because=explanation))
+            text = pending.get("text", "")
+            decisions.append(_apply(playbook, state, trigger, action, rule, values, because=explanation, text=text))
 
 
 def _apply(
@@ -725,9 +739,10 @@ def _apply(
     values: dict[str, Any],
     *,
     because: str | None = None,
+    text: str = "",
 ) -> Decision:
     explanation = because or f"Trigger '{trigger.name}' fired because {_describe(values)}."
-    reason = {"rule": rule, "explanation": explanation}
+    reason = {"rule": rule, "explanation": explanation, "text": text}
     position = resolve(playbook, state)
     kind, argument = action.kind, action.argument
     if kind == "insert_module":
@@ -738,7 +753,7 @@ def _apply(
         state.reasons[argument] = reason
     elif kind == "swap_module" and _on_required_step(playbook, position):
         explanation = f"{reason['explanation']} Held: step '{position.step}' is required, so its module stays."
-        return Decision("held", rule, explanation, values, position.step, position.module, {kind: argument})
+        return Decision("held", rule, explanation, values, position.step, position.module, {kind: argument}, text)
     elif kind == "swap_module" and position.module is not None:
         if position.step is None:  # the current module is an inserted one
             state.inserted[state.inserted.index(position.module)] = argument
@@ -764,6 +779,7 @@ def _apply(
         step=position.step,
         module=position.module,
         action={kind: argument if argument is not None else True},
+        text=text,
     )
 
 

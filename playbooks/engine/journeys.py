@@ -8,12 +8,13 @@ caught before anything runs.
 import contextlib
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from functools import cache
 from typing import Any
 from zoneinfo import available_timezones
 
 from playbooks.engine.durations import DurationError, format_duration, parse_duration
+from playbooks.engine.reminders import NO_PREFERENCES, LearnerPreferences
 from playbooks.engine.shapes import ShapeReader, did_you_mean, join_path, text_problem, value_problem
 from playbooks.engine.spec import PlaybookSpec, SpecError
 
@@ -26,7 +27,10 @@ MAX_SPAN = timedelta(days=366)
 _ROLE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,99}$")
 _SNAKE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 _TOP_KEYS = ("playbook", "learner", "start", "events", "until", "expect")
-_LEARNER_KEYS = ("external_id", "roles", "attributes", "timezone")
+_LEARNER_KEYS = ("external_id", "roles", "attributes", "timezone", "preferences")
+_PREFERENCE_KEYS = ("quiet_hours", "snooze_until", "opt_out")
+_CLOCK = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+_OPTIONAL_CHANNELS = ("email", "slack", "webhook")
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,7 @@ class Journey:
     events: tuple[JourneyEvent, ...]
     until: timedelta
     expectations: tuple[Expectation, ...]
+    preferences: LearnerPreferences = NO_PREFERENCES  # the learner's own delivery preferences
 
 
 class JourneyInvalid(Exception):
@@ -99,6 +104,7 @@ def parse_journey(document: Any, *, playbooks: dict[str, PlaybookSpec]) -> Journ
     timezone = learner.get("timezone", "UTC")
     if not isinstance(timezone, str) or timezone not in _zones():
         reader.error("learner.timezone", f"{timezone!r} is not an IANA time zone name, e.g. Europe/Berlin")
+    preferences = reader.preferences(learner.get("preferences"), "learner.preferences")
     start = reader.moment(top.get("start"), "start")
     events = tuple(reader.events(top.get("events"), spec))
     last = max((event.arrival for event in events), default=timedelta(0))
@@ -120,6 +126,7 @@ def parse_journey(document: Any, *, playbooks: dict[str, PlaybookSpec]) -> Journ
         events,
         until,
         expectations,
+        preferences,
     )
 
 
@@ -145,6 +152,31 @@ class _JourneyReader(ShapeReader):
             self.error(path, f"{value!r} is not an ISO 8601 time with a zone, e.g. '2026-03-02T09:00:00Z'")
             return None
         return moment
+
+    def preferences(self, value: Any, path: str) -> LearnerPreferences:
+        """``{quiet_hours: {start: "19:00", end: "08:00"}, snooze_until: 2026-03-09, opt_out: [email]}``."""
+        if value is None:
+            return NO_PREFERENCES
+        body = self.mapping(value, path, _PREFERENCE_KEYS)
+        quiet = None
+        if body.get("quiet_hours") is not None:
+            hours = self.mapping(body["quiet_hours"], f"{path}.quiet_hours", ("start", "end"))
+            start, end = hours.get("start"), hours.get("end")
+            for name, clock in (("start", start), ("end", end)):
+                if not isinstance(clock, str) or not _CLOCK.match(clock):
+                    self.error(f"{path}.quiet_hours.{name}", f"{clock!r} is not a time of day such as 21:00")
+            quiet = (start, end) if isinstance(start, str) and isinstance(end, str) else None
+        snooze = None
+        if body.get("snooze_until") is not None:
+            try:
+                snooze = date.fromisoformat(str(body["snooze_until"]))
+            except ValueError:
+                self.error(f"{path}.snooze_until", f"{body['snooze_until']!r} is not a date such as 2026-03-09")
+        opt_out = body.get("opt_out") or []
+        if not isinstance(opt_out, list) or not all(channel in _OPTIONAL_CHANNELS for channel in opt_out):
+            self.error(f"{path}.opt_out", f"a list of channels among {', '.join(_OPTIONAL_CHANNELS)}")
+            opt_out = []
+        return LearnerPreferences(quiet, snooze, frozenset(opt_out))
 
     def storable(self, value: Any, path: str) -> bool:
         """Whether a free-form value (properties, attributes) can be stored and walked; reports why not."""

@@ -1,11 +1,12 @@
-"""When a reminder goes out, under the delivery policy: the site's, which applies to every playbook, and the
-playbook's own, which can only tighten it. Quiet hours defer it (never drop it) in the learner's time zone, a
-frequency cap suppresses it, a ``critical`` reminder passes both. Pure, so the worker and the simulator schedule
-reminders one way."""
+"""When a reminder goes out, under the delivery policy: the site's, which applies to every playbook, the
+playbook's own, which can only tighten it, and the learner's own preferences (quiet hours, a snooze, channels they
+opted out of). Quiet hours and a snooze defer it (never drop it) in the learner's time zone, a frequency cap
+suppresses it, a ``critical`` reminder passes all three. Pure, so the worker and the simulator schedule reminders one
+way."""
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -32,6 +33,31 @@ class Cap:
 
 
 @dataclass(frozen=True)
+class LearnerPreferences:
+    """What the learner chose on their page: quiet hours of their own, no reminders before a date, and channels
+    never to use for them (the learner's own page, in_app, is always open)."""
+
+    quiet_hours: tuple[str, str] | None = None
+    snoozed_until: date | None = None  # reminders wait until the start of this day, in the learner's time zone
+    opted_out: frozenset[str] = field(default_factory=frozenset)
+
+
+NO_PREFERENCES = LearnerPreferences()
+LEARNER_CHANNEL = "in_app"  # cannot be opted out of: it is the learner's own page
+
+
+def reminder_channels(remind: dict[str, Any], preferences: LearnerPreferences = NO_PREFERENCES) -> list[str]:
+    """The channels a reminder tries, in order: the playbook's, its fallback, then the learner's page; without the
+    channels the learner opted out of."""
+    wanted = [remind["channel"], remind.get("fallback") or remind["channel"], LEARNER_CHANNEL]
+    return [c for c in dict.fromkeys(wanted) if c == LEARNER_CHANNEL or c not in preferences.opted_out]
+
+
+def preference_windows(preferences: LearnerPreferences) -> list["QuietHours"]:
+    return [QuietHours(*preferences.quiet_hours, "yours")] if preferences.quiet_hours else []
+
+
+@dataclass(frozen=True)
 class ReminderPlan:
     due_at: datetime
     status: str  # scheduled | suppressed
@@ -50,12 +76,18 @@ def plan_reminder(
     timezone: str,
     quiet_hours: Sequence[QuietHours] = (),
     caps: Sequence[Cap] = (),
+    snoozed_until: date | None = None,
 ) -> ReminderPlan:
-    """Schedule one ``remind`` action decided at ``decided_at``."""
+    """Schedule one ``remind`` action decided at ``decided_at``; ``quiet_hours`` include the learner's own and
+    ``snoozed_until`` is the learner's snooze."""
     due = decided_at + (parse_duration(str(remind["delay"])) if remind.get("delay") else timedelta(0))
     if remind.get("critical"):
-        return ReminderPlan(due, SCHEDULED, "critical: quiet hours and frequency caps do not apply")
+        return ReminderPlan(due, SCHEDULED, "critical: quiet hours, snoozes and frequency caps do not apply")
     zone = ZoneInfo(timezone)
+    snoozed = False
+    if snoozed_until is not None:
+        wakes = datetime.combine(snoozed_until, time(0), tzinfo=zone).astimezone(due.tzinfo)
+        due, snoozed = max(due, wakes), wakes > due
     deferred_by: list[QuietHours] = []
     for _ in range(len(quiet_hours) + 1):  # two overlapping windows may each push it into the other
         moved = False
@@ -76,13 +108,14 @@ def plan_reminder(
                 f"frequency cap: {within} reminder(s) already in {cap.per} (at most {cap.max}, {cap.scope})",
                 f"frequency cap {cap.max} per {cap.per} ({cap.scope})",
             )
-    if not deferred_by:
+    if not deferred_by and not snoozed:
         return ReminderPlan(due, SCHEDULED)
     local = due.astimezone(zone)
     windows = ", ".join(dict.fromkeys(f"{w.start}-{w.end} ({w.source})" for w in deferred_by))
-    return ReminderPlan(
-        due, SCHEDULED, f"deferred to {local:%H:%M} {timezone}: quiet hours {windows}", f"quiet hours {windows}"
-    )
+    because = [f"snoozed by the learner until {snoozed_until}"] if snoozed else []
+    because += [f"quiet hours {windows}"] if deferred_by else []
+    when = f"{local:%Y-%m-%d %H:%M}" if snoozed else f"{local:%H:%M}"
+    return ReminderPlan(due, SCHEDULED, f"deferred to {when} {timezone}: {'; '.join(because)}", "; ".join(because))
 
 
 def _after_quiet_hours(moment: datetime, start: str, end: str, zone: ZoneInfo) -> datetime:

@@ -56,6 +56,7 @@ class BranchOption:
     when: str | None
     module: str | None = None
     goto: str | None = None
+    explain: str | None = None  # the learner's reason, with {name} placeholders (engine/readable.py)
 
     @property
     def is_otherwise(self) -> bool:
@@ -115,6 +116,7 @@ class TriggerSpec:
     limit_per: str | None = None  # the sliding window the limit counts in ("24h"); None: the whole journey
     cooldown: str | None = None  # the least time between two firings ("1h")
     origin: str | None = None  # the included block it comes from
+    explain: str | None = None  # the learner's reason for what it does, with {name} placeholders
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from playbooks.engine.conditions import (
 )
 from playbooks.engine.durations import DurationError, parse_duration
 from playbooks.engine.journeys import saved_journey_errors
+from playbooks.engine.readable import explain_errors
 from playbooks.engine.shapes import did_you_mean, kind_of, web_url_problem
 from playbooks.engine.spec import (
     ACTIONS,
@@ -46,6 +47,7 @@ CLOCK = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 ENDPOINT = re.compile(r"^[a-z0-9][a-z0-9_-]{0,99}$")
 EVENT_TYPE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*){0,5}$")
 CHANNELS = ("email", "slack", "webhook", "in_app")
+MAX_EXPLAIN = 500
 WAIT_KEY = re.compile(r"^(module|properties\.[A-Za-z_][A-Za-z0-9_]*)$")
 
 
@@ -169,6 +171,16 @@ class _Checker:
             compile_condition(expression, vocabulary or self.vocabulary)
         except ConditionError as exc:
             self.error(path, exc.message, exc.pointer())
+
+    def explain(self, template: str | None, path: str) -> None:
+        if template is None:
+            return
+        if not template.strip():
+            self.error(path, "an empty 'explain'; write a sentence for the learner, or leave the key out")
+        elif len(template) > MAX_EXPLAIN:
+            self.error(path, f"{len(template)} characters; an 'explain' sentence has at most {MAX_EXPLAIN}")
+        for problem in explain_errors(template, self.vocabulary):
+            self.error(path, problem.message, problem.pointer())
 
     def module_ref(self, slug: Any, path: str) -> None:
         if not isinstance(slug, str) or not slug:
@@ -325,6 +337,7 @@ class _Checker:
             if option.is_otherwise and number != len(options) - 1:
                 self.error(option_path, "'otherwise' must be the last option: options after it are never reached")
             self.condition(option.when, f"{option_path}.when")
+            self.explain(option.explain, f"{option_path}.explain")
             if option.module is not None:
                 self.module_ref(
                     option.module, f"{option_path}.module" if not option.is_otherwise else f"{option_path}.otherwise"
@@ -350,6 +363,7 @@ class _Checker:
                 self.error(f"{path}.name", f"duplicate trigger name '{trigger.name}'")
             names.add(trigger.name)
             self.condition(trigger.when, f"{path}.when")
+            self.explain(trigger.explain, f"{path}.explain")
             self.limits(trigger, path)
             for number, action in enumerate(trigger.then):
                 self.action(spec, trigger, action.kind, action.argument, f"{path}.then[{number}]")

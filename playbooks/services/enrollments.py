@@ -395,8 +395,9 @@ def _apply(enrollment: Enrollment, playbook: CompiledPlaybook, outcome: Outcome,
     enrollment.state = outcome.state.to_dict()
     enrollment.current_step = position.step or ""
     enrollment.next_slug = position.module
+    reason = position.reason
     enrollment.current_reason = (
-        {"rule": position.reason.rule, "explanation": position.reason.explanation} if position.reason else {}
+        {"rule": reason.rule, "explanation": reason.explanation, "text": reason.text} if reason else {}
     )
     enrollment.steps_done, enrollment.steps_total = progress(playbook, outcome.state)
     if outcome.state.ready_at and enrollment.ready_at is None:

@@ -128,7 +128,14 @@ def version_write_spec(*, version: PlaybookVersion, spec: PlaybookSpec) -> Playb
             block=step.block or "",
         )
         BranchOption.objects.bulk_create(
-            BranchOption(step=row, position=i, when=o.when or "", module=modules.get(o.module), goto=o.goto or "")
+            BranchOption(
+                step=row,
+                position=i,
+                when=o.when or "",
+                module=modules.get(o.module),
+                goto=o.goto or "",
+                explain=o.explain or "",
+            )
             for i, o in enumerate(step.branch or ())
         )
     Trigger.objects.bulk_create(
@@ -140,6 +147,7 @@ def version_write_spec(*, version: PlaybookVersion, spec: PlaybookSpec) -> Playb
             limit_per_learner=t.limit_per_learner,
             limit_per=t.limit_per or "",
             cooldown=t.cooldown or "",
+            explain=t.explain or "",
             actions=[{a.kind: True if a.argument is None else a.argument} for a in t.then],
         )
         for i, t in enumerate(spec.triggers)
@@ -290,7 +298,14 @@ def step_branch_set(*, step: Step, options: tuple[BranchOptionSpec, ...]) -> Ste
     modules = ContentModule.objects.in_bulk([o.module for o in options if o.module], field_name="slug")
     BranchOption.objects.filter(step=step).delete()
     BranchOption.objects.bulk_create(
-        BranchOption(step=step, position=i, when=o.when or "", module=modules.get(o.module), goto=o.goto or "")
+        BranchOption(
+            step=step,
+            position=i,
+            when=o.when or "",
+            module=modules.get(o.module),
+            goto=o.goto or "",
+            explain=o.explain or "",
+        )
         for i, o in enumerate(options)
     )
     return step

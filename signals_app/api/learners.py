@@ -16,6 +16,7 @@ from common.hostile import string_problem
 from identity.authentication import ApiKeyAuthentication, HasScope, LearnerTokenAuthentication
 from identity.models import Learner
 from identity.selectors import learner_of_caller
+from playbooks.engine.readable import learner_reason, rule_name
 from playbooks.selectors import learner_progress, next_module_for_learner, optional_modules
 from signals_app.selectors import decisions_for_learner, flags_for_learner, reminders_for_learner
 
@@ -66,8 +67,16 @@ class ModuleOutput(serializers.Serializer):
 
 
 class ReasonOutput(serializers.Serializer):
-    rule = serializers.CharField()
-    explanation = serializers.CharField()
+    rule = serializers.CharField(
+        help_text="The rule that decided, with its condition; in the learner's own answers its name only."
+    )
+    explanation = serializers.CharField(
+        help_text="How the rule decided, with the values it saw; in the learner's own answers the same as text."
+    )
+    text = serializers.CharField(
+        help_text="The reason in plain words for the learner: the rule's explain sentence with the values seen, or a "
+        "sentence written from its condition; never the condition itself."
+    )
 
 
 class OtherPlaybookOutput(serializers.Serializer):
@@ -117,9 +126,20 @@ def _module_body(module) -> dict | None:
     }
 
 
-def next_module_body(learner: Learner) -> dict:
+def reason_body(reason: dict | None, *, for_learner: bool) -> dict | None:
+    """A reason as the ReasonOutput shape: to the learner themself, the rule's name and plain words only."""
+    if not reason:
+        return None
+    text = learner_reason(reason)
+    if for_learner:
+        return {"rule": rule_name(reason.get("rule", "")), "explanation": text, "text": text}
+    return {"rule": reason.get("rule", ""), "explanation": reason.get("explanation", ""), "text": text}
+
+
+def next_module_body(learner: Learner, *, for_learner: bool = False) -> dict:
     """The NextModuleOutput shape, built directly: DRF's serializer copies its fields on every instantiation, a
-    third of this hot endpoint's own time (the schema still comes from NextModuleOutput)."""
+    third of this hot endpoint's own time (the schema still comes from NextModuleOutput). ``for_learner``: the
+    learner reads their own, so reasons come in plain words, without condition text."""
     answer = next_module_for_learner(learner=learner, others=True)
     enrollment, module = answer.enrollment, answer.module
     body = {
@@ -127,7 +147,7 @@ def next_module_body(learner: Learner) -> dict:
         "status": answer.status,
         "playbook": enrollment.playbook.slug if enrollment else None,
         "step": (enrollment.current_step or None) if enrollment else None,
-        "reason": (enrollment.current_reason or None) if enrollment else None,
+        "reason": reason_body(enrollment.current_reason, for_learner=for_learner) if enrollment else None,
         "progress": {
             "completed": enrollment.steps_done if enrollment else 0,
             "total": enrollment.steps_total if enrollment else 0,
@@ -137,7 +157,7 @@ def next_module_body(learner: Learner) -> dict:
                 "playbook": other.enrollment.playbook.slug,
                 "module": _module_body(other.module),
                 "step": other.enrollment.current_step or None,
-                "reason": other.enrollment.current_reason or None,
+                "reason": reason_body(other.enrollment.current_reason, for_learner=for_learner),
                 "progress": {"completed": other.enrollment.steps_done, "total": other.enrollment.steps_total},
             }
             for other in answer.others
@@ -172,12 +192,22 @@ class DecisionOutput(serializers.Serializer):
         source="event.client_id", allow_null=True, help_text="The id of the event it was decided on; null: the clock."
     )
     kind = serializers.CharField()
-    rule = serializers.CharField()
-    explanation = serializers.CharField()
+    rule = serializers.CharField(help_text="With its condition; in the learner's own log the rule's name only.")
+    explanation = serializers.CharField(help_text="In the learner's own log the same as text.")
+    text = serializers.SerializerMethodField(help_text="The reason in plain words, as the learner reads it.")
     values = serializers.DictField()
     step = serializers.CharField()
     module = serializers.CharField()
     action = serializers.DictField(allow_null=True)
+
+    def get_text(self, decision) -> str:
+        return learner_reason({"rule": decision.rule, "explanation": decision.explanation, "text": decision.text})
+
+    def to_representation(self, decision) -> dict:
+        body = super().to_representation(decision)
+        if self.context.get("for_learner"):
+            body.update(rule=rule_name(body["rule"]), explanation=body["text"])
+        return body
 
 
 class DecisionPageOutput(serializers.Serializer):
@@ -212,7 +242,7 @@ class MeApi(LearnerApi):
 class _NextModule:
     @extend_schema(responses={200: NextModuleOutput, **ERRORS})
     def get(self, request: Request, **kwargs) -> Response:
-        return Response(next_module_body(self.learner))
+        return Response(next_module_body(self.learner, for_learner=isinstance(self, LearnerApi)))
 
 
 class _Progress:
@@ -231,7 +261,8 @@ class _Decisions:
     def get(self, request: Request, **kwargs) -> Response:
         paginator = DecisionPagination()
         page = paginator.paginate_queryset(decisions_for_learner(learner=self.learner), request, view=self)
-        return paginator.get_paginated_response(DecisionOutput(page, many=True).data)
+        context = {"for_learner": isinstance(self, LearnerApi)}
+        return paginator.get_paginated_response(DecisionOutput(page, many=True, context=context).data)
 
 
 class FlagOutput(serializers.Serializer):

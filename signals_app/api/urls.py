@@ -1,6 +1,6 @@
 from django.urls import path
 
-from signals_app.api import learners
+from signals_app.api import learners, preferences
 from signals_app.api.simulation import PlaybookSimulateApi
 from signals_app.api.views import EventDetailApi, EventsIngestApi
 
@@ -13,6 +13,7 @@ urlpatterns = [
     path("me/progress", learners.MeProgressApi.as_view(), name="me-progress"),
     path("me/decisions", learners.MeDecisionsApi.as_view(), name="me-decisions"),
     path("me/reminders", learners.MeRemindersApi.as_view(), name="me-reminders"),
+    path("me/preferences", preferences.MePreferencesApi.as_view(), name="me-preferences"),
     path("learners/<str:external_id>/next-module", learners.LearnerNextModuleApi.as_view(), name="learner-next-module"),
     path("learners/<str:external_id>/progress", learners.LearnerProgressApi.as_view(), name="learner-progress"),
     path("learners/<str:external_id>/decisions", learners.LearnerDecisionsApi.as_view(), name="learner-decisions"),

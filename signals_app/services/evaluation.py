@@ -173,6 +173,7 @@ def _log(batch: list[Advance], learners: dict[int, Learner], histories: dict[int
                 kind=decision.kind,
                 rule=decision.rule,
                 explanation=decision.explanation,
+                text=decision.text,
                 values=decision.values,
                 step=decision.step or "",
                 module=decision.module or "",

@@ -6,6 +6,7 @@ import logging
 from delivery.models import Message, MessageKind
 from delivery.services import Outgoing, messages_enqueue
 from identity.managers import manager_of
+from playbooks.engine.readable import learner_reason
 from playbooks.models import Playbook
 from signals_app.models import Flag, FlagRoute
 
@@ -39,7 +40,10 @@ def flags_notify_managers(*, flags: list[Flag]) -> list[Message]:
             "flag": flag.name,
             "flag_label": flag.name.replace("_", " "),
             "playbook": playbooks.get(flag.enrollment.playbook_id, ""),
-            "explanation": flag.decision.explanation,
+            # In plain words: a manager is a learner too, and reads no condition.
+            "explanation": learner_reason(
+                {"rule": flag.decision.rule, "explanation": flag.decision.explanation, "text": flag.decision.text}
+            ),
         }
         if manager.learner is not None:  # a colleague on the platform: e-mail, else their page
             channels, learner_id = ["email", "in_app"], manager.learner.pk

@@ -3,18 +3,29 @@ learner no longer needs them. Every deferral, suppression and cancellation is wr
 was I (not) reminded" is answered by ``GET …/decisions``.
 
 The policy is the site's (caps per learner across playbooks and per channel, quiet hours), tightened by the
-playbook's own; the delivery itself (channels, retries, fallbacks) is the delivery app's.
+playbook's own and by the learner's preferences (their quiet hours, a snooze, channels they opted out of); the
+delivery itself (retries, fallbacks) is the delivery app's.
 """
 
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from delivery.models import IN_APP, MessageKind, MessageStatus
-from delivery.selectors import SitePolicy, site_policy
+from delivery.models import MessageKind, MessageStatus
+from delivery.selectors import SitePolicy, preferences_of, site_policy
 from delivery.services import Outgoing, messages_cancel, messages_enqueue
 from playbooks.engine.durations import parse_duration
-from playbooks.engine.reminders import SUPPRESSED, Cap, QuietHours, ReminderPlan, plan_reminder
+from playbooks.engine.reminders import (
+    NO_PREFERENCES,
+    SUPPRESSED,
+    Cap,
+    LearnerPreferences,
+    QuietHours,
+    ReminderPlan,
+    plan_reminder,
+    preference_windows,
+    reminder_channels,
+)
 from playbooks.engine.spec import PolicySpec
 from playbooks.selectors import compiled_version
 from signals_app.models import Decision, Reminder, ReminderStatus
@@ -30,6 +41,7 @@ def reminders_schedule(*, decisions: list[Decision]) -> list[Decision]:
         return []
     site = site_policy()
     recent = _recent(reminding, site)
+    preferences = preferences_of(learner_ids=list({row.learner_id for row in reminding}))
     planned: list[tuple[Decision, ReminderPlan]] = []
     for row in sorted(reminding, key=lambda r: (r.decided_at, r.dedupe_key)):
         plan = reminder_plan(
@@ -40,13 +52,24 @@ def reminders_schedule(*, decisions: list[Decision]) -> list[Decision]:
             policy=compiled_version(version=row.enrollment.version).spec.policy,
             playbook_id=row.enrollment.playbook_id,
             recent=recent[row.learner_id],
+            preferences=preferences.get(row.learner_id, NO_PREFERENCES),
         )
         planned.append((row, plan))
     scheduled = [(row, plan) for row, plan in planned if plan.status != SUPPRESSED]
-    messages = messages_enqueue(outgoing=[_outgoing(row, plan) for row, plan in scheduled])
+    outgoing = [_outgoing(row, plan, preferences.get(row.learner_id, NO_PREFERENCES)) for row, plan in scheduled]
+    messages = messages_enqueue(outgoing=outgoing)
     by_decision = {row.pk: message for (row, _plan), message in zip(scheduled, messages, strict=True)}
-    Reminder.objects.bulk_create(_reminder(row, plan, by_decision.get(row.pk)) for row, plan in planned)
-    return Decision.objects.bulk_create(_policy_decision(row, plan) for row, plan in planned if plan.rule)
+    rerouted = {
+        row.pk: sent.channels[0]
+        for (row, _plan), sent in zip(scheduled, outgoing, strict=True)
+        if sent.channels[0] != row.action["remind"]["channel"]
+    }
+    Reminder.objects.bulk_create(
+        _reminder(row, plan, by_decision.get(row.pk), rerouted.get(row.pk)) for row, plan in planned
+    )
+    follow_ups = [_policy_decision(row, plan) for row, plan in planned if plan.rule]
+    follow_ups += [_rerouted(row, rerouted[row.pk]) for row, _plan in scheduled if row.pk in rerouted]
+    return Decision.objects.bulk_create(follow_ups)
 
 
 def reminder_plan(
@@ -58,16 +81,19 @@ def reminder_plan(
     policy: PolicySpec,
     playbook_id: int,
     recent: list[RecentReminder],
+    preferences: LearnerPreferences = NO_PREFERENCES,
 ) -> ReminderPlan:
-    """One ``remind`` action under the site's and the playbook's policy; a reminder scheduled is added to ``recent``
-    (the learner's, which the caps count). Pure: the cohort simulator plans its in-memory learners' reminders so."""
+    """One ``remind`` action under the site's and the playbook's policy and the learner's own ``preferences``; a
+    reminder scheduled is added to ``recent`` (the learner's, which the caps count). Pure: the cohort simulator plans
+    its in-memory learners' reminders so."""
     channel = remind["channel"]
     plan = plan_reminder(
         remind,
         decided_at=decided_at,
         timezone=timezone,
-        quiet_hours=_quiet_hours(site, policy),
+        quiet_hours=_quiet_hours(site, policy) + preference_windows(preferences),
         caps=_caps(site, policy, channel, playbook_id, recent),
+        snoozed_until=preferences.snoozed_until,
     )
     if plan.status != SUPPRESSED:
         recent.append((playbook_id, channel, plan.due_at))
@@ -122,22 +148,25 @@ def _recent(reminding: list[Decision], site: SitePolicy) -> dict[int, list[Recen
     return recent
 
 
-def _outgoing(row: Decision, plan: ReminderPlan) -> Outgoing:
+def _outgoing(row: Decision, plan: ReminderPlan, preferences: LearnerPreferences) -> Outgoing:
     remind = row.action["remind"]
-    channel = remind["channel"]
     return Outgoing(
         kind=MessageKind.REMINDER,
-        channels=list(dict.fromkeys([channel, remind.get("fallback") or channel, IN_APP])),
+        channels=reminder_channels(remind, preferences),
         due_at=plan.due_at,
         learner_id=row.learner_id,
         enrollment_id=row.enrollment_id,
         about_module=row.module,
         endpoint=remind.get("endpoint", ""),
-        payload={"template": remind.get("template", ""), "module": remind.get("attach_module", "")},
+        payload={
+            "template": remind.get("template", ""),
+            "module": remind.get("attach_module", ""),
+            "critical": bool(remind.get("critical")),  # the outbox holds no critical reminder for a snooze
+        },
     )
 
 
-def _reminder(row: Decision, plan: ReminderPlan, message) -> Reminder:
+def _reminder(row: Decision, plan: ReminderPlan, message, rerouted_to: str | None) -> Reminder:
     remind = row.action["remind"]
     return Reminder(
         learner_id=row.learner_id,
@@ -151,7 +180,7 @@ def _reminder(row: Decision, plan: ReminderPlan, message) -> Reminder:
         endpoint=remind.get("endpoint", ""),
         due_at=plan.due_at,
         status=plan.status,
-        note=plan.note,
+        note="; ".join(filter(None, [plan.note, rerouted_to and _opted_out(row.action["remind"], rerouted_to)])),
         message=message,
     )
 
@@ -164,6 +193,18 @@ def _policy_decision(row: Decision, plan: ReminderPlan) -> Decision:
     else:
         kind, explanation = "deferred", f"{what} was {plan.note}."
     return _follow_up(row, kind, f"delivery policy: {plan.rule}", explanation, "policy", {"remind": remind})
+
+
+def _opted_out(remind: dict, channel: str) -> str:
+    return f"goes by {channel}: the learner opted out of {remind['channel']}"
+
+
+def _rerouted(row: Decision, channel: str) -> Decision:
+    remind = row.action["remind"]
+    explanation = f"{_describe(remind)} {_opted_out(remind, channel)}."
+    return _follow_up(
+        row, "rerouted", "learner preferences: channel opt-out", explanation, "opt-out", {"remind": remind}
+    )
 
 
 def _describe(remind: dict) -> str:

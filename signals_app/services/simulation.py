@@ -19,6 +19,7 @@ from typing import Any
 from django.db import transaction
 
 from common.logging import simulating
+from delivery.services import preferences_update
 from identity.models import Learner, Role
 from identity.services import learner_create, role_upsert
 from playbooks.engine.durations import format_duration
@@ -31,6 +32,7 @@ from playbooks.engine.journey import (
     trigger_rule,
 )
 from playbooks.engine.journeys import Journey, JourneyInvalid, parse_journey, saved_journeys
+from playbooks.engine.reminders import NO_PREFERENCES
 from playbooks.engine.signals import EventFact
 from playbooks.engine.spec import SpecError
 from playbooks.models import Enrollment, ModuleProgress, PlaybookVersion, ProgressStatus
@@ -206,12 +208,23 @@ class JourneyRun:
         existing = {role.slug: role for role in Role.objects.filter(slug__in=journey.roles)}
         roles = [existing.get(slug) or role_upsert(slug=slug, name=slug) for slug in journey.roles]
         # A reserved id, so a synthetic learner can never collide with a real one of the same name.
-        return learner_create(
+        learner = learner_create(
             external_id=f"simulation:{uuid.uuid4().hex}:{journey.external_id}"[:255],
             timezone=journey.timezone,
             attributes=journey.attributes,
             roles=roles,
         )
+        if journey.preferences != NO_PREFERENCES:  # the learner's own delivery preferences, as on their page
+            preferences = journey.preferences
+            start, end = preferences.quiet_hours or ("", "")
+            preferences_update(
+                learner=learner,
+                quiet_hours_start=start,
+                quiet_hours_end=end,
+                snoozed_until=preferences.snoozed_until,
+                opted_out=sorted(preferences.opted_out),
+            )
+        return learner
 
     def _at(self, offset: timedelta) -> datetime:
         return self.start + offset

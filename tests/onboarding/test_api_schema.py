@@ -51,7 +51,8 @@ def credentials(learner):
 def test_the_api_honours_its_schema(api_schema, credentials):
     """Generated requests to every operation: no server error, no undocumented status, no schema violation."""
     operations = [result.ok() for result in api_schema.get_all_operations()]
-    assert len(operations) == 18  # + GET /api/v1/me/reminders, /learners/{external_id}/flags and /reminders
+    # + GET /api/v1/me/reminders, /learners/{external_id}/flags and /reminders; GET and PUT /api/v1/me/preferences
+    assert len(operations) == 20
 
     for operation in operations:
         _check_operation(operation, credentials)

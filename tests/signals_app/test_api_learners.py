@@ -44,9 +44,34 @@ def test_a_learner_reads_their_next_module_with_the_reason(client, journeyed):
 
     assert body["status"] == "active" and body["playbook"] == "support-specialist"
     assert body["module"] == {"slug": "remedial-demo", "title": "Guided demo", "kind": "video", "url": "", "minutes": 8}
-    assert body["reason"]["rule"].startswith("trigger 'remedial demo'")
-    assert "event.properties.duration_seconds = 20" in body["reason"]["explanation"]
+    # In plain words, without the rule's condition: the learner never reads condition text.
+    sentence = "Suggested for you because you completed a module and your time on the module was 20 seconds."
+    assert body["reason"] == {"rule": "trigger 'remedial demo'", "explanation": sentence, "text": sentence}
     assert body["progress"] == {"completed": 1, "total": 6}
+
+
+def test_a_service_still_reads_the_rule_beside_the_learners_sentence(client, journeyed):
+    key, _ = api_key("learners:read")
+
+    body = client.get("/api/v1/learners/alice/next-module", HTTP_AUTHORIZATION=f"Api-Key {key}").json()
+
+    assert body["reason"]["rule"].startswith("trigger 'remedial demo': event.type == ")
+    assert "event.properties.duration_seconds = 20" in body["reason"]["explanation"]
+    assert body["reason"]["text"].startswith("Suggested for you because you completed a module")
+
+
+def test_the_learners_own_decision_log_has_no_condition_text(client, journeyed):
+    client.force_login(journeyed.user)
+    key, _ = api_key("learners:read")
+
+    mine = client.get("/api/v1/me/decisions").json()["results"]
+    theirs = client.get("/api/v1/learners/alice/decisions", HTTP_AUTHORIZATION=f"Api-Key {key}").json()["results"]
+
+    assert [d["kind"] for d in mine] == [d["kind"] for d in theirs]
+    for own, service in zip(mine, theirs, strict=True):
+        assert "==" not in own["rule"] + own["explanation"] + own["text"] and own["explanation"] == own["text"]
+        assert own["text"] == service["text"]
+    assert any("==" in d["rule"] for d in theirs)
 
 
 def test_progress_and_decisions(client, journeyed):

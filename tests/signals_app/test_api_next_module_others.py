@@ -32,7 +32,11 @@ def _other(playbook: str) -> dict:
         "playbook": playbook,
         "module": _module(f"{playbook}-1", f"{playbook.title()} one"),
         "step": f"{playbook}-1",
-        "reason": {"rule": "path", "explanation": "Step 1 of 2 of the playbook."},
+        "reason": {
+            "rule": "path",
+            "explanation": "Step 1 of 2 of the playbook.",
+            "text": "Step 1 of 2 of the playbook.",
+        },
         "progress": {"completed": 0, "total": 2},
     }
 
@@ -47,7 +51,11 @@ def test_the_answer_keeps_its_keys_and_lists_the_other_playbooks(client, ada):
         "status": "active",
         "playbook": "compliance",
         "step": "compliance-1",
-        "reason": {"rule": "path", "explanation": "Step 1 of 2 of the playbook."},
+        "reason": {
+            "rule": "path",
+            "explanation": "Step 1 of 2 of the playbook.",
+            "text": "Step 1 of 2 of the playbook.",
+        },
         "progress": {"completed": 0, "total": 2},
         "others": [_other("basics"), _other("tools")],
         "optional": [],

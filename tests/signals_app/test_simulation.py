@@ -337,3 +337,37 @@ def test_null_next_module_and_status_say_whether_the_learner_is_done_or_not_enro
     )
     assert "PASS  status by the end: expected not_enrolled, got not_enrolled" in out
     assert "FAIL  status by the end: expected completed, got not_enrolled" in out
+
+
+def test_the_learners_own_quiet_hours_and_opt_outs_hold_in_the_simulation(tmp_path):
+    playbook = tmp_path / "nudges.yaml"
+    playbook.write_text(NUDGES)
+    journey = _nudge_journey(tmp_path, "2026-03-02T09:00:00Z")
+    document = yaml.safe_load(journey.read_text())
+    document["learner"]["preferences"] = {"quiet_hours": {"start": "09:00", "end": "12:30"}, "opt_out": ["email"]}
+    journey.write_text(yaml.safe_dump(document))
+
+    report = json.loads(simulate(journey, "--playbook", str(playbook), "--format", "json")[1])
+
+    (reminder,) = [e for e in report["timeline"] if e["kind"] == "reminder"]
+    assert reminder["decided_at"] == "2026-03-03T09:10:00Z"  # 10:10 in Berlin: the learner's quiet hours
+    assert reminder["at"] == "2026-03-03T11:30:00Z"  # 12:30 in Berlin
+    assert reminder["note"] == (
+        "deferred to 12:30 Europe/Berlin: quiet hours 09:00-12:30 (yours); "
+        "goes by in_app: the learner opted out of email"
+    )
+
+
+def test_learner_preferences_in_a_journey_are_checked(tmp_path):
+    playbook = tmp_path / "nudges.yaml"
+    playbook.write_text(NUDGES)
+    journey = _nudge_journey(tmp_path, "2026-03-02T09:00:00Z")
+    document = yaml.safe_load(journey.read_text())
+    document["learner"]["preferences"] = {"quiet_hours": {"start": "25:00", "end": "08:00"}, "opt_out": ["fax"]}
+    journey.write_text(yaml.safe_dump(document))
+
+    with pytest.raises(CommandError) as refused:
+        simulate(journey, "--playbook", str(playbook))
+
+    assert "learner.preferences.quiet_hours.start: '25:00' is not a time of day such as 21:00" in str(refused.value)
+    assert "learner.preferences.opt_out: a list of channels among email, slack, webhook" in str(refused.value)
