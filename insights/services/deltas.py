@@ -6,6 +6,7 @@ rebuild would not have them."""
 from collections import Counter, defaultdict
 
 from django.db import connection, models
+from django.db.models import F
 
 from insights.models import KEY, ActivityRollup, EnrollmentRollup, HistogramMetric, HistogramRollup, ModuleRollup
 from insights.services.ledger import DecisionFold, EnrollmentFold, ProgressFold, ReminderFold
@@ -59,8 +60,11 @@ class Deltas:
             changed = {key: row for key, row in rows.items() if any(row.values())}
             grow = {key: row for key, row in changed.items() if min(row.values()) >= 0}
             shrink = {key: row for key, row in changed.items() if key not in grow}
-            _upsert(model, grow)
-            _update(model, shrink)
+            if connection.vendor == "postgresql":
+                _upsert(model, grow)
+                _update(model, shrink)
+            else:  # the embedded default (SQLite): row by row, its data is small
+                _apply_by_row(model, changed)
             touched += len(changed)
         self.rows.clear()
         return touched
@@ -80,6 +84,19 @@ def _values(model: type[models.Model], rows: dict[tuple, Counter]) -> tuple[str,
     casts = "(" + ", ".join(f"%s::{f.db_type(connection)}" for f in fields) + ")"
     params = [p for key, row in rows.items() for p in (*key, *(row[f.name] for f in values))]
     return ", ".join([casts] * len(rows)), params, [f.column for f in fields]
+
+
+def _apply_by_row(model: type[models.Model], rows: dict[tuple, Counter]) -> None:
+    """What ``_upsert`` and ``_update`` do, portably: add each row's differences, create the rows that grow from
+    nothing, and drop a row nothing counts in any more."""
+    keys, values = _columns(model)
+    presence = _PRESENCE[model]
+    for key, row in rows.items():
+        lookup = {field.attname: value for field, value in zip(keys, key, strict=True)}
+        existing = model.objects.filter(**lookup)
+        if not existing.update(**{f.attname: F(f.attname) + row[f.name] for f in values}):
+            model.objects.create(**lookup, **{f.attname: row[f.name] for f in values})
+        existing.filter(**{presence: 0}).delete()
 
 
 def _upsert(model: type[models.Model], rows: dict[tuple, Counter]) -> None:

@@ -204,6 +204,12 @@ def ledger_save(model: type[models.Model], rows: list[models.Model]) -> None:
     if not rows:
         return
     fields = model._meta.concrete_fields
+    if connection.vendor != "postgresql":  # the embedded default (SQLite): no arrays, and little data
+        updated = [f.name for f in fields if not f.primary_key]
+        model.objects.bulk_create(
+            rows, update_conflicts=True, unique_fields=[model._meta.pk.name], update_fields=updated
+        )
+        return
     key = model._meta.pk.column
     columns = ", ".join(f.column for f in fields)
     arrays = ", ".join(f"%s::{f.db_type(connection)}[]" for f in fields)
