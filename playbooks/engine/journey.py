@@ -31,10 +31,12 @@ from playbooks.engine.signals import (
     module_values,
 )
 from playbooks.engine.spec import SEQUENCE, ActionSpec, BranchOption, PlaybookSpec, StepSpec, TriggerSpec
+from playbooks.engine.tally import Tally
 from playbooks.engine.validation import vocabulary_of
 from playbooks.engine.waits import CAME, TIMED_OUT, CompiledWait, came, compile_wait, key_value, keyed
 
 ACTIVE, COMPLETED_STATUS = "active", "completed"
+Known = Sequence[EventFact] | Tally  # what an evaluation knows of the learner's events
 _ROOT_NAME = re.compile(r"(?<![\w.\"'])([A-Za-z_][A-Za-z0-9_]*)")
 
 
@@ -252,7 +254,7 @@ def evaluate(
     facts: LearnerFacts,
     state: JourneyState,
     *,
-    events: Sequence[EventFact],
+    events: Known,
     event: EventFact | None,
     now: datetime,
 ) -> Outcome:
@@ -262,7 +264,8 @@ def evaluate(
     moment evaluated), whichever is later. So a late event (one that happened before events already evaluated) is
     evaluated at the clock, and an edge trigger's memory is never rewound to an earlier moment; a clock-driven
     evaluation at or before the clock has nothing new to see and changes nothing. ``events`` are every event known
-    up to this evaluation (``known_history``), ``event`` included, in occurred_at order.
+    up to this evaluation (``known_history``), ``event`` included, in occurred_at order, or their running
+    ``Tally`` (``event`` folded in): the same values at a cost that does not grow with the history.
     """
     clock = state.clock_time
     if event is None and clock is not None and now <= clock:
@@ -440,7 +443,7 @@ def _context(
     playbook: CompiledPlaybook,
     facts: LearnerFacts,
     state: JourneyState,
-    events: Sequence[EventFact],
+    events: Known,
     event: EventFact | None,
     now: datetime,
     module: str | None,
@@ -453,18 +456,35 @@ def _context(
         "attributes": facts.attributes,
         **_clock_values(now, enrolled_at, zone),
         **_schedule_values(playbook, state, now),
-        **builtin_signals(events, now=now, enrolled_at=enrolled_at),
-        **(sessions_of(events, zone).values(now) if playbook.reads_sessions else _NO_SESSIONS),
-        **declared_signals(events, playbook.signals, now=now, zone=zone),
-        **{sequence.name: sequence_count(events, sequence) for sequence in playbook.sequences},
+        **_signal_values(playbook, events, now, enrolled_at, zone),
         "module": _module_context(playbook, events, module),
         "event": event.as_context() if event else NO_EVENT,
         "params": playbook.parameters,
     }
 
 
-def _module_context(playbook: CompiledPlaybook, events: Sequence[EventFact], module: str | None) -> dict[str, Any]:
-    return {**module_values(events, module), "tags": playbook.module_tags.get(module or "", [])}
+def _signal_values(
+    playbook: CompiledPlaybook, events: Known, now: datetime, enrolled_at: datetime, zone: ZoneInfo
+) -> dict[str, Any]:
+    """The built-in, session, declared and sequence signals: from the running tally, or from the events."""
+    if isinstance(events, Tally):
+        return {
+            **events.builtins(now=now, enrolled_at=enrolled_at),
+            **(events.session_summary().values(now) if playbook.reads_sessions else _NO_SESSIONS),
+            **events.declared(now=now),
+            **events.sequence_counts(),
+        }
+    return {
+        **builtin_signals(events, now=now, enrolled_at=enrolled_at),
+        **(sessions_of(events, zone).values(now) if playbook.reads_sessions else _NO_SESSIONS),
+        **declared_signals(events, playbook.signals, now=now, zone=zone),
+        **{sequence.name: sequence_count(events, sequence) for sequence in playbook.sequences},
+    }
+
+
+def _module_context(playbook: CompiledPlaybook, events: Known, module: str | None) -> dict[str, Any]:
+    values = events.module(module) if isinstance(events, Tally) else module_values(events, module)
+    return {**values, "tags": playbook.module_tags.get(module or "", [])}
 
 
 _NO_SESSIONS = dict.fromkeys(SESSION_NAMES, 0.0)  # the vocabulary's names, for playbooks that never read them
@@ -553,7 +573,7 @@ def _advance(
     playbook: CompiledPlaybook,
     state: JourneyState,
     context: dict[str, Any],
-    events: Sequence[EventFact],
+    events: Known,
     decisions: list[Decision],
 ) -> None:
     """Decide every branch point the learner has reached (gotos only jump forward, so this ends)."""
@@ -636,7 +656,7 @@ def _fire_triggers(
     playbook: CompiledPlaybook,
     state: JourneyState,
     base: dict[str, Any],
-    events: Sequence[EventFact],
+    events: Known,
     decisions: list[Decision],
     moment: datetime,
 ) -> None:
