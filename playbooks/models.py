@@ -389,6 +389,9 @@ class Enrollment(models.Model):
     )
     status = models.CharField(max_length=10, choices=EnrollmentStatus.choices, default=EnrollmentStatus.ACTIVE)
     state = models.JSONField(default=dict)
+    # The engine's running tally of the learner's signals (playbooks/engine/tally.py) and the id of the last event
+    # folded into it, so that an evaluation reads only the new events; empty until rebuilt from the history.
+    tally = models.JSONField(default=dict, blank=True)
     # The engine's answer, stored at each evaluation so that reading the next module is one indexed query.
     current_step = models.CharField(max_length=100, blank=True)
     current_module = models.ForeignKey(ContentModule, null=True, blank=True, on_delete=models.PROTECT, related_name="+")

@@ -8,6 +8,7 @@ from playbooks.services.enrollments import (
     enrollments_advance,
     learner_enroll,
     learners_reroute,
+    tallies_forget,
 )
 from playbooks.services.modules import MODULE_FIELDS, module_create, module_update, module_upsert
 from playbooks.services.versions import (
@@ -35,6 +36,7 @@ __all__ = [
     "learner_enroll",
     "learners_reroute",
     "RerouteResult",
+    "tallies_forget",
     "module_create",
     "module_update",
     "module_upsert",

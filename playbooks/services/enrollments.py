@@ -30,6 +30,7 @@ from playbooks.engine.journey import (
     start,
 )
 from playbooks.engine.signals import COMPLETED, PROGRESS, SKIPPED, EventFact
+from playbooks.engine.tally import Tally
 from playbooks.models import (
     AudienceExit,
     ContentModule,
@@ -48,6 +49,7 @@ STORED_FIELDS = [
     "migrate_to",
     "status",
     "state",
+    "tally",
     "current_step",
     "current_module",
     "current_reason",
@@ -151,7 +153,7 @@ def _enrollment_new(
 
 # Learners per transaction of a reroute: their row locks are held until it commits.
 REROUTE_BATCH = 200
-ENDED_FIELDS = ["status", "ended_at", "ended_reason", "updated_at"]
+ENDED_FIELDS = ["status", "ended_at", "ended_reason", "tally", "updated_at"]
 
 
 @dataclass
@@ -261,10 +263,18 @@ def _end(enrollment: Enrollment, reason: str, *, now: datetime) -> Enrollment:
 
 
 def _resume(enrollment: Enrollment, *, now: datetime) -> Enrollment:
-    """Given back where it stood: its version, step, progress and journey state are as they were when it ended."""
+    """Given back where it stood: its version, step, progress and journey state are as they were when it ended.
+    Its tally is not: the events of the meantime were not folded into it, so the next evaluation rebuilds it."""
     enrollment.status, enrollment.ended_at, enrollment.ended_reason = EnrollmentStatus.ACTIVE, None, ""
+    enrollment.tally = {}
     enrollment.updated_at = now
     return enrollment
+
+
+def tallies_forget(*, learner_ids: Sequence[int]) -> int:
+    """Clear the learners' stored tallies: events of theirs were stored as processed without being folded (a
+    leaver's), so their next evaluation rebuilds from the history. Returns the enrolments cleared."""
+    return Enrollment.objects.filter(learner_id__in=learner_ids).exclude(tally={}).update(tally={})
 
 
 @dataclass
@@ -274,6 +284,12 @@ class Advance:
 
     ``pending`` holds ``(index in history, event)`` for the events not yet evaluated, in order; ``clock``, when set,
     is a moment at which time-based conditions are evaluated after them.
+
+    With ``tally`` (the enrolment's, read by the caller), ``history`` holds only the pending events, all later than
+    the tally's last: they are folded into it one by one. Without it, ``history`` is what the caller read, and with
+    ``rebuild`` (the learner's whole history) its tally is stored for the next evaluation; otherwise the stored
+    tally is cleared, as the events evaluated may not be all there are. ``mark`` is the id of the learner's last
+    event in occurred_at order, stored with the tally so that the caller can tell a late event from a new one.
     """
 
     enrollment: Enrollment
@@ -282,6 +298,9 @@ class Advance:
     pending: Sequence[tuple[int, EventFact]]
     clock: datetime | None = None
     results: list[tuple[int | None, datetime, Decision]] = field(default_factory=list)
+    tally: Tally | None = None
+    rebuild: bool = False
+    mark: int | None = None
 
 
 @transaction.atomic
@@ -370,21 +389,31 @@ def _run(item: Advance) -> list[tuple[int | None, datetime, Decision]]:
     waiting = [index for index, _event in item.pending]
     results: list[tuple[int | None, datetime, Decision]] = []
     outcome = None
+    tally = item.tally
     for position, (index, event) in enumerate(item.pending):
         if enrollment.migrate_to_id and event.type in (COMPLETED, SKIPPED):
-            # A step boundary: the learner moves to the version the admin published, keeping shared progress.
+            # A step boundary: the learner moves to the version the admin published, keeping shared progress. (The
+            # caller gives no tally then: the new version's signals are built from the whole history.)
             enrollment.version, enrollment.migrate_to = enrollment.migrate_to, None
             playbook = selectors.compiled_version(version=enrollment.version)
             state = migrate_state(state, playbook)
-        seen = known_history(item.history, index, pending=waiting[position:])
+        if tally is not None:
+            tally.fold(event)
+            seen = tally
+        else:
+            seen = known_history(item.history, index, pending=waiting[position:])
         outcome = evaluate(playbook, item.facts, state, events=seen, event=event, now=event.occurred_at)
         state = outcome.state
         results.extend((index, outcome.at, decision) for decision in outcome.decisions)
     if item.clock is not None:
-        outcome = evaluate(playbook, item.facts, state, events=item.history, event=None, now=item.clock)
+        known = tally if tally is not None else item.history
+        outcome = evaluate(playbook, item.facts, state, events=known, event=None, now=item.clock)
         results.extend((None, outcome.at, decision) for decision in outcome.decisions)
     if outcome is not None:
         _apply(enrollment, playbook, outcome, now=outcome.at)
+    if tally is None and item.rebuild:
+        tally = Tally.of(playbook.signals, playbook.sequences, item.facts.timezone, item.history)
+    enrollment.tally = {**tally.to_dict(), "mark": item.mark} if tally is not None else {}
     return results
 
 

@@ -18,10 +18,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from identity.models import Learner
+from playbooks.engine.journey import LearnerFacts
 from playbooks.engine.signals import COMPLETED, SKIPPED, EventFact
+from playbooks.engine.tally import Tally
 from playbooks.models import Enrollment, EnrollmentStatus
 from playbooks.selectors import compiled_version, learner_facts_many
-from playbooks.services import Advance, enrollments_advance, learner_enroll
+from playbooks.services import Advance, enrollments_advance, learner_enroll, tallies_forget
 from signals_app.models import Decision, Event, Flag, Quarantine
 from signals_app.services.flag_notices import flags_notify_managers
 from signals_app.services.reminders import Cancellation, reminders_cancel, reminders_schedule
@@ -57,10 +59,8 @@ def learners_evaluate_pending(*, learner_ids: list[int], now: datetime | None = 
     """
     learners = _lock(learner_ids)
     busy = _busy(set(learner_ids) - set(learners))
-    with_pending = Event.objects.filter(learner_id__in=learners, processed_at__isnull=True).values("learner_id")
-    # One statement reads both the history and what is pending in it, so the two agree.
-    histories = _histories(Event.objects.filter(learner_id__in=with_pending))
-    processed, decisions = _evaluate(learners, histories, now=now or timezone.now(), clock=False)
+    pending = _histories(Event.objects.filter(learner_id__in=list(learners), processed_at__isnull=True))
+    processed, decisions = _evaluate(learners, pending, now=now or timezone.now(), clock=False)
     return PendingResult(processed, busy, decisions)
 
 
@@ -71,33 +71,90 @@ def learners_evaluate_clock(*, learner_ids: list[int], now: datetime) -> int:
     Events still waiting for their task are evaluated first, so the clock never runs ahead of what is known.
     """
     learners = _lock(learner_ids, skip_locked=False)  # the clock sweep is not in a hurry: wait for the lock
-    histories = _histories(Event.objects.filter(learner__in=[pk for pk, lr in learners.items() if lr.is_active]))
-    return _evaluate(learners, histories, now=now, clock=True)[1]
+    active = [pk for pk, learner in learners.items() if learner.is_active]
+    pending = _histories(Event.objects.filter(learner_id__in=active, processed_at__isnull=True))
+    return _evaluate(learners, pending, now=now, clock=True)[1]
 
 
 def _evaluate(
-    learners: dict[int, Learner], histories: dict[int, History], *, now: datetime, clock: bool
+    learners: dict[int, Learner], pending: dict[int, History], *, now: datetime, clock: bool
 ) -> tuple[int, int]:
     """Each active learner's pending events (and, with ``clock``, the clock at ``now``) through their enrolments;
-    returns (events evaluated, decisions logged)."""
-    pending_ids = {
-        pk for ids, _facts, done in histories.values() for pk, seen in zip(ids, done, strict=True) if not seen
-    }
-    active = [learner for learner in learners.values() if learner.is_active]
-    _enroll_newcomers([learner for learner in active if learner.pk in histories], histories)
+    returns (events evaluated, decisions logged).
+
+    An enrolment's signals come from its running tally, folded with the pending events only. The learner's whole
+    history is read (one statement for the batch) only for those whose tally must be rebuilt: none stored yet or
+    built for other definitions (a new version, another time zone), a late event (before the last one folded), a
+    version migration at this batch's step boundary, a newcomer's first enrolment.
+    """
+    pending_ids = [pk for ids, _facts, _done in pending.values() for pk in ids]
+    active = [learner for learner in learners.values() if learner.is_active and (clock or learner.pk in pending)]
+    leavers = [pk for pk in pending if not learners[pk].is_active]
+    if leavers:
+        tallies_forget(learner_ids=leavers)  # their events are marked processed below without being folded
+    enrollments, enrolled, facts = _enrollments(active)
+    plans = {enrollment.pk: _plan(enrollment, facts[enrollment.learner_id], pending) for enrollment in enrollments}
+    rebuilt = {e.learner_id for e in enrollments if plans[e.pk] is None}
+    rebuilt |= {learner.pk for learner in active if learner.pk not in enrolled and learner.pk in pending}
+    histories = {**pending, **_histories(Event.objects.filter(learner_id__in=rebuilt))} if rebuilt else pending
+    enrollments += _enroll_newcomers([learner for learner in active if learner.pk not in enrolled], histories)
     batch = []
-    for enrollment, facts in _enrollments(active):
-        _ids, facts_list, done = histories.get(enrollment.learner_id, NO_HISTORY)
-        pending = [(index, facts_list[index]) for index, seen in enumerate(done) if not seen]
+    for enrollment in enrollments:
+        ids, facts_list, done = histories.get(enrollment.learner_id, NO_HISTORY)
+        waiting = [(index, facts_list[index]) for index, seen in enumerate(done) if not seen]
         ticks = clock and compiled_version(version=enrollment.version).uses_clock
-        if pending or ticks:
-            batch.append(Advance(enrollment, facts, facts_list, pending, now if ticks else None))
+        if waiting or ticks:
+            rebuild = enrollment.learner_id in rebuilt
+            tally = None if rebuild else plans[enrollment.pk]
+            mark = ids[-1] if ids else enrollment.tally.get("mark")
+            item = Advance(enrollment, facts[enrollment.learner_id], facts_list, waiting, now if ticks else None)
+            item.tally, item.rebuild, item.mark = tally, rebuild, mark
+            batch.append(item)
     advanced = enrollments_advance(batch=batch)
     decisions = _log(advanced, learners, histories)
     decisions += len(reminders_cancel(cancellations=_cancellations(advanced, histories)))
     if pending_ids:
         Event.objects.filter(pk__in=pending_ids).update(processed_at=now)
     return len(pending_ids), decisions
+
+
+def _plan(enrollment: Enrollment, facts: LearnerFacts, pending: dict[int, History]) -> Tally | None:
+    """The enrolment's stored tally, if the learner's pending events can be folded into it; None: rebuild."""
+    playbook = compiled_version(version=enrollment.version)
+    tally = Tally.from_dict(enrollment.tally, playbook.signals, playbook.sequences, facts.timezone)
+    ids, events, _done = pending.get(enrollment.learner_id, NO_HISTORY)
+    if tally is None or not ids:
+        return tally
+    if tally.last_at is not None and (events[0].occurred_at, ids[0]) < (tally.last_at, enrollment.tally["mark"]):
+        return None  # a late event: sequences, sessions and streaks depend on the order
+    if enrollment.migrate_to_id and any(event.type in (COMPLETED, SKIPPED) for event in events):
+        return None  # it moves to another version at this step boundary, with other signals
+    return tally
+
+
+REBUILD_BATCH = 200  # learners per transaction of a rebuild: their row locks are held until it commits
+
+
+def tallies_rebuild(*, learner_ids: list[int]) -> int:
+    """Rebuild the tallies of the learners' active enrolments from their evaluated events (an operator's repair,
+    ``manage.py rebuild_tallies``); returns the enrolments rebuilt. Events still pending are folded by their own
+    evaluation, or cause another rebuild there if they are late."""
+    ids = sorted(set(learner_ids))
+    return sum(_rebuild_batch(ids[at : at + REBUILD_BATCH]) for at in range(0, len(ids), REBUILD_BATCH))
+
+
+@transaction.atomic
+def _rebuild_batch(learner_ids: list[int]) -> int:
+    learners = _lock(learner_ids, skip_locked=False)
+    enrollments, _enrolled, facts = _enrollments([learner for learner in learners.values() if learner.is_active])
+    histories = _histories(Event.objects.filter(learner_id__in=list(learners), processed_at__isnull=False))
+    for enrollment in enrollments:
+        ids, events, _done = histories.get(enrollment.learner_id, NO_HISTORY)
+        playbook = compiled_version(version=enrollment.version)
+        tally = Tally.of(playbook.signals, playbook.sequences, facts[enrollment.learner_id].timezone, events)
+        enrollment.tally = {**tally.to_dict(), "mark": ids[-1] if ids else None}
+    Enrollment.objects.bulk_update(enrollments, ["tally"], batch_size=500)
+    return len(enrollments)
 
 
 def _busy(not_locked: set[int]) -> list[int]:
@@ -136,21 +193,22 @@ def _histories(events) -> dict[int, History]:
     return histories
 
 
-def _enroll_newcomers(learners: list[Learner], histories: dict[int, History]) -> None:
+def _enroll_newcomers(learners: list[Learner], histories: dict[int, History]) -> list[Enrollment]:
     """Learners with no enrolment yet (their identity change is still queued) are enrolled now."""
-    enrolled = set(Enrollment.objects.filter(learner__in=learners).values_list("learner_id", flat=True))
+    created = []
     for learner in learners:
-        if learner.pk not in enrolled and histories[learner.pk][1]:
-            learner_enroll(learner=learner, now=histories[learner.pk][1][0].occurred_at)
+        if learner.pk in histories and histories[learner.pk][1]:
+            created += learner_enroll(learner=learner, now=histories[learner.pk][1][0].occurred_at)
+    return [enrollment for enrollment in created if enrollment.status == EnrollmentStatus.ACTIVE]
 
 
-def _enrollments(learners: list[Learner]):
+def _enrollments(learners: list[Learner]) -> tuple[list[Enrollment], set[int], dict[int, LearnerFacts]]:
+    """The learners' active enrolments, the learners with any enrolment, and the learners' facts."""
     facts = learner_facts_many(learners=learners)
-    enrollments = Enrollment.objects.filter(learner__in=learners, status=EnrollmentStatus.ACTIVE).select_related(
-        "version", "migrate_to"
-    )
-    for enrollment in enrollments.order_by("learner_id", "pk"):
-        yield enrollment, facts[enrollment.learner_id]
+    enrollments = Enrollment.objects.filter(learner__in=learners).select_related("version", "migrate_to")
+    rows = list(enrollments.order_by("learner_id", "pk"))
+    active = [enrollment for enrollment in rows if enrollment.status == EnrollmentStatus.ACTIVE]
+    return active, {enrollment.learner_id for enrollment in rows}, facts
 
 
 def _log(batch: list[Advance], learners: dict[int, Learner], histories: dict[int, History]) -> int:

@@ -13,6 +13,7 @@ from django.utils import timezone
 from common.metrics import count_events_on_commit
 from identity.models import Learner
 from identity.services import learner_create
+from playbooks.services import tallies_forget
 from signals_app.event_input import EventInput, batch_items, validate_item
 from signals_app.event_vocabulary import event_warnings
 from signals_app.models import Event
@@ -125,6 +126,7 @@ def _store(
     not_evaluated = [client_id for client_id, learner_id in inserted if learner_id in inactive]
     if not_evaluated:
         Event.objects.filter(source=source, client_id__in=not_evaluated).update(processed_at=now)
+        tallies_forget(learner_ids={learner_id for _client_id, learner_id in inserted if learner_id in inactive})
         logger.info("signals.ingest.not_evaluated", extra={"source": source, "events": len(not_evaluated)})
     learner_ids = sorted({learner_id for _client_id, learner_id in inserted if learner_id not in inactive})
     if learner_ids:
