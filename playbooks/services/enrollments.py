@@ -303,11 +303,12 @@ class Advance:
     mark: int | None = None
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)
 def enrollments_advance(*, batch: list[Advance]) -> list[Advance]:
     """Run the engine for every enrolment of the batch and store the outcomes; fills each ``results``.
 
-    The caller holds the learners' locks (enrolments change only under their learner's lock).
+    The caller holds the learners' locks (enrolments change only under their learner's lock). Inside the caller's
+    transaction no savepoint is taken (two round trips a batch): a failure here fails the caller's whole unit.
     """
     ran = [
         item
