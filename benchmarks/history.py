@@ -65,6 +65,7 @@ class Group:
         tallies_rebuild(learner_ids=self.ids)
 
     def batch(self) -> None:
+        from django.db import transaction
         from django.utils import timezone
 
         from playbooks.models import Enrollment
@@ -74,13 +75,13 @@ class Group:
         events = self.pool.take(self.pool.count)
         now = timezone.now()
         # Stored as the ingestion stores them (COPY, then INSERT), without enqueueing tasks: no worker runs here.
-        _insert_new(
-            [
-                (SOURCE, e["id"], self.learner[e["learner"]], e["type"], e["module"],
-                 datetime.fromisoformat(e["occurred_at"]), now, json.dumps(e["properties"]))
-                for e in events
-            ]
-        )  # fmt: skip
+        rows = [
+            (SOURCE, e["id"], self.learner[e["learner"]], e["type"], e["module"],
+             datetime.fromisoformat(e["occurred_at"]), now, json.dumps(e["properties"]))
+            for e in events
+        ]  # fmt: skip
+        with transaction.atomic():  # the COPY's temporary table lives until the commit
+            _insert_new(rows)
         if self.rebuild:
             Enrollment.objects.filter(learner_id__in=self.ids).update(tally={})
         began = time.perf_counter()

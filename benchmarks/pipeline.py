@@ -382,12 +382,45 @@ def profile(start: datetime, *, top: int = 25) -> str:
     return f"{head} under cProfile\n{buffer.getvalue()}"
 
 
+_COMMITS_SQL = """
+    SELECT count(*), min(pg_xact_commit_timestamp(xmin)), max(pg_xact_commit_timestamp(xmin))
+    FROM signals_app_event WHERE source = %s AND client_id LIKE %s
+"""
+
+
+def worker_curve(start: datetime, *, events: int, learners: int, most: int) -> list[tuple[int, float, float]]:
+    """Evaluation throughput of 1 … ``most`` worker processes: the events stored (tasks queued) with no worker
+    running, then drained; events/s from the first batch's commit to the last (the workers' start-up not counted),
+    with the no-op task rate of the same processes."""
+    from django.db import connection
+
+    out = []
+    for processes in range(1, most + 1):
+        pool = Pool(f"curve{processes}", learners, start)
+        pool.create()
+        for at in range(0, events, 500):
+            ingest(pool.take(min(500, events - at)))
+        worker = start_worker(concurrency=processes)
+        try:
+            wait_for(lambda: unprocessed() == 0, timeout=1800, what="evaluation", interval=0.05)
+            drain()
+            noop = noop_rate(min(events, 10_000))
+        finally:
+            stop(worker)
+        with connection.cursor() as cursor:
+            cursor.execute(_COMMITS_SQL, [SOURCE, f"{pool.prefix}-%"])
+            count, first, last = cursor.fetchone()
+        out.append((processes, count / (last - first).total_seconds(), noop))
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--learners", type=int, default=1000)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--profile", action="store_true", help="profile the evaluation even if the target is met")
+    parser.add_argument("--curve", type=int, default=0, metavar="N", help="only the throughput of 1 … N processes")
     args = parser.parse_args()
     django_setup()
     logging.disable(logging.INFO)  # this process only: not a line per enrolment of the set-up
@@ -398,6 +431,11 @@ def main() -> None:
     playbook_import(text=PLAYBOOK.read_text(), publish=True)
     # The journeys happen over the last day (the API refuses events from the future), enrolled at its start.
     start = timezone.now().replace(microsecond=0) - timedelta(days=1)
+    if args.curve:
+        print(f"evaluation throughput, {args.events:,} events queued for {args.learners:,} learners, then drained:")
+        for processes, rate, noop in worker_curve(start, events=args.events, learners=args.learners, most=args.curve):
+            print(f"  {processes} worker processes: {rate:>7,.0f} events/s evaluated; no-op tasks {noop:>6,.0f}/s")
+        return
     engine = engine_decisions(start)
     sustained_pool = Pool("bench", args.learners, start)
     sustained_pool.create()

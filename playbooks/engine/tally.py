@@ -79,11 +79,13 @@ class Tally:
     active_days: int = 0
     last_day: date | None = None
     states: dict[str, Any] = field(default_factory=dict)  # per declared signal
+    windowed: tuple[CompiledSignal, ...] = ()
     runs: dict[str, dict[str, Any]] = field(default_factory=dict)  # per sequence: {"latest": [...], "done": n}
 
     @classmethod
     def empty(cls, signals: Sequence[CompiledSignal], sequences: Sequence[CompiledSequence], zone: str) -> "Tally":
         tally = cls(tuple(signals), tuple(sequences), ZoneInfo(zone or "UTC"), tally_key(signals, sequences, zone))
+        tally.windowed = tuple(signal for signal in signals if signal.window is not None)
         tally.states = {signal.name: _empty_state(signal) for signal in signals}
         tally.runs = {q.name: {"latest": [None] * len(q.steps), "done": 0} for q in sequences}
         return tally
@@ -118,6 +120,8 @@ class Tally:
             context = context or {"event": event.as_context()}
             if signal.where is None or signal.where.evaluate(context)[0]:
                 self._signal(signal, event)
+        for signal in self.windowed:  # any event moves every window forward: what left it is never read again
+            self._slide(signal, event.occurred_at)
         for sequence in self.sequences:
             self._sequence(sequence, event)
         self.folded += 1
@@ -177,11 +181,8 @@ class Tally:
     def _signal(self, signal: CompiledSignal, event: EventFact) -> None:
         state, kind = self.states[signal.name], signal.aggregate
         if kind == "min_per_day":
-            day = event.occurred_at.astimezone(self.zone).date()
-            first = (day - timedelta(days=_days(signal) - 1)).isoformat()
-            counts = {d: n for d, n in state["days"].items() if d >= first}
-            counts[day.isoformat()] = counts.get(day.isoformat(), 0) + 1
-            state["days"] = counts
+            day = event.occurred_at.astimezone(self.zone).date().isoformat()
+            state["days"][day] = state["days"].get(day, 0) + 1
             return
         if signal.window is not None:
             # [when] or, for the aggregates of a property's values, [when, value] when the event carries one
@@ -189,7 +190,6 @@ class Tally:
             state["items"].append(
                 [event.occurred_at, event.properties[signal.property]] if present else [event.occurred_at]
             )
-            self._slide(signal, event.occurred_at)
             return
         if kind == "count":
             state["n"] += 1
@@ -200,10 +200,14 @@ class Tally:
 
     def _slide(self, signal: CompiledSignal, latest: datetime) -> None:
         """Drop what left the window of ``latest``: every later evaluation runs at ``latest`` or after it."""
+        state = self.states[signal.name]
         if signal.aggregate == "min_per_day":
+            first = (latest.astimezone(self.zone).date() - timedelta(days=_days(signal) - 1)).isoformat()
+            if any(day < first for day in state["days"]):
+                state["days"] = {day: n for day, n in state["days"].items() if day >= first}
             return
         since = latest - signal.window
-        items = self.states[signal.name]["items"]
+        items = state["items"]
         keep = next((n for n, item in enumerate(items) if item[0] > since), len(items))
         if keep:
             del items[:keep]
