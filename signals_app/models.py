@@ -34,6 +34,12 @@ class Event(models.Model):
             models.Index(fields=["type", "occurred_at"]),
             # The sweeper's and the worker's look-up of work still to do stays small however big the table gets.
             models.Index(fields=["received_at"], condition=Q(processed_at__isnull=True), name="event_unprocessed"),
+            # A batch reads its learners' pending events only: not through every event they ever sent.
+            models.Index(
+                fields=["learner", "occurred_at"],
+                condition=Q(processed_at__isnull=True),
+                name="event_pending_by_learner",
+            ),
         ]
 
     def __str__(self) -> str:
