@@ -94,7 +94,7 @@ def _evaluate(
         tallies_forget(learner_ids=leavers)  # their events are marked processed below without being folded
     enrollments, enrolled, facts = _enrollments(active)
     plans = {enrollment.pk: _plan(enrollment, facts[enrollment.learner_id], pending) for enrollment in enrollments}
-    rebuilt = {e.learner_id for e in enrollments if plans[e.pk] is None}
+    rebuilt = {e.learner_id for e in enrollments if plans[e.pk] is None and _runs(e, pending, clock)}
     rebuilt |= {learner.pk for learner in active if learner.pk not in enrolled and learner.pk in pending}
     histories = {**pending, **_histories(Event.objects.filter(learner_id__in=rebuilt))} if rebuilt else pending
     enrollments += _enroll_newcomers([learner for learner in active if learner.pk not in enrolled], histories)
@@ -103,7 +103,7 @@ def _evaluate(
         ids, facts_list, done = histories.get(enrollment.learner_id, NO_HISTORY)
         waiting = [(index, facts_list[index]) for index, seen in enumerate(done) if not seen]
         ticks = clock and compiled_version(version=enrollment.version).uses_clock
-        if waiting or ticks:
+        if waiting or ticks:  # as _runs says
             rebuild = enrollment.learner_id in rebuilt
             tally = None if rebuild else plans[enrollment.pk]
             mark = ids[-1] if ids else enrollment.tally.get("mark")
@@ -125,11 +125,16 @@ def _plan(enrollment: Enrollment, facts: LearnerFacts, pending: dict[int, Histor
     ids, events, _done = pending.get(enrollment.learner_id, NO_HISTORY)
     if tally is None or not ids:
         return tally
-    if tally.last_at is not None and (events[0].occurred_at, ids[0]) < (tally.last_at, enrollment.tally["mark"]):
+    if tally.last_at is not None and (events[0].occurred_at, ids[0]) < (tally.last_at, enrollment.tally["mark"] or 0):
         return None  # a late event: sequences, sessions and streaks depend on the order
     if enrollment.migrate_to_id and any(event.type in (COMPLETED, SKIPPED) for event in events):
         return None  # it moves to another version at this step boundary, with other signals
     return tally
+
+
+def _runs(enrollment: Enrollment, pending: dict[int, History], clock: bool) -> bool:
+    """Whether the batch evaluates the enrolment: it has pending events, or the clock moves and it reads it."""
+    return enrollment.learner_id in pending or (clock and compiled_version(version=enrollment.version).uses_clock)
 
 
 REBUILD_BATCH = 200  # learners per transaction of a rebuild: their row locks are held until it commits
