@@ -7,7 +7,7 @@ each with the rule and the values it saw; ``resolve`` reads the next module off 
 import re
 from bisect import bisect_right
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -83,7 +83,27 @@ class JourneyState:
         return datetime.fromisoformat(self.clock) if self.clock else None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """``dataclasses.asdict``, field by field (asdict's deep copies were a tenth of a worker's batch)."""
+        return {
+            "enrolled_at": self.enrolled_at,
+            "done": dict(self.done),
+            "choices": dict(self.choices),
+            "inserted": list(self.inserted),
+            "swaps": dict(self.swaps),
+            "unlocked": list(self.unlocked),
+            "passed": list(self.passed),
+            "triggers": {
+                name: {"last": m.last, "fired": m.fired, "recent": list(m.recent)} for name, m in self.triggers.items()
+            },
+            "flags": list(self.flags),
+            "reasons": {module: dict(reason) for module, reason in self.reasons.items()},
+            "waits": [dict(wait) for wait in self.waits],
+            "ended": self.ended,
+            "clock": self.clock,
+            "reached": dict(self.reached),
+            "finished": dict(self.finished),
+            "ready_at": self.ready_at,
+        }
 
     def copy(self) -> "JourneyState":
         """A copy the engine can change freely (field by field: deepcopy was a tenth of a worker's time)."""

@@ -210,7 +210,12 @@ def _enroll_newcomers(learners: list[Learner], histories: dict[int, History]) ->
 def _enrollments(learners: list[Learner]) -> tuple[list[Enrollment], set[int], dict[int, LearnerFacts]]:
     """The learners' active enrolments, the learners with any enrolment, and the learners' facts."""
     facts = learner_facts_many(learners=learners)
-    enrollments = Enrollment.objects.filter(learner__in=learners).select_related("version", "migrate_to")
+    # Not the versions' saved journeys: decoding that JSON for every enrolment was a fifth of a batch's reads.
+    enrollments = (
+        Enrollment.objects.filter(learner__in=learners)
+        .select_related("version", "migrate_to")
+        .defer("version__tests", "migrate_to__tests")
+    )
     rows = list(enrollments.order_by("learner_id", "pk"))
     active = [enrollment for enrollment in rows if enrollment.status == EnrollmentStatus.ACTIVE]
     return active, {enrollment.learner_id for enrollment in rows}, facts

@@ -7,6 +7,7 @@ sequences.py over the whole history sorted by occurred_at, at the moment of the 
 """
 
 import json
+from dataclasses import asdict, fields
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -14,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from playbooks.engine.conditions import EVENT_FILTER, compile_condition
+from playbooks.engine.journey import JourneyState, TriggerMemory
 from playbooks.engine.sequences import CompiledSequence, sequence_count
 from playbooks.engine.sessions import sessions_of
 from playbooks.engine.signals import CompiledSignal, EventFact, builtin_signals, declared_signals, module_values
@@ -163,3 +165,27 @@ def test_folding_an_event_before_the_last_one_is_refused():
         assert "rebuild" in str(error)
     else:
         raise AssertionError("a late event was folded")
+
+
+def test_the_journey_state_is_stored_as_asdict_stores_it():
+    state = JourneyState(
+        enrolled_at=T0.isoformat(),
+        done={"welcome": "completed"},
+        choices={"track": "module:crm"},
+        inserted=["tour"],
+        swaps={"s1": "crm"},
+        unlocked=["tour"],
+        passed=["s2"],
+        triggers={"busy": TriggerMemory(True, 2, [T0.isoformat()])},
+        flags=["review"],
+        reasons={"crm": {"rule": "r", "explanation": "e"}},
+        waits=[{"trigger": "busy", "action": 0, "started": "", "until": "", "key": {"nested": [1]}}],
+        ended=True,
+        clock=T0.isoformat(),
+        reached={"s1": T0.isoformat()},
+        finished={"s1": T0.isoformat()},
+        ready_at=T0.isoformat(),
+    )
+
+    assert state.to_dict() == asdict(state)
+    assert list(state.to_dict()) == [f.name for f in fields(JourneyState)]
