@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('playbooks', '0012_rule_explain_sentences'),
+        ("playbooks", "0012_rule_explain_sentences"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='enrollment',
-            name='tally',
+            model_name="enrollment",
+            name="tally",
             field=models.JSONField(blank=True, default=dict),
         ),
     ]

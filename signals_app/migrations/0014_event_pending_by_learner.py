@@ -4,15 +4,18 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('identity', '0007_learner_manager_index'),
-        ('signals_app', '0013_decision_learner_text'),
+        ("identity", "0007_learner_manager_index"),
+        ("signals_app", "0013_decision_learner_text"),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='event',
-            index=models.Index(condition=models.Q(('processed_at__isnull', True)), fields=['learner', 'occurred_at'], name='event_pending_by_learner'),
+            model_name="event",
+            index=models.Index(
+                condition=models.Q(("processed_at__isnull", True)),
+                fields=["learner", "occurred_at"],
+                name="event_pending_by_learner",
+            ),
         ),
     ]
