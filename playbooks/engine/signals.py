@@ -85,21 +85,25 @@ def module_values(events: Iterable[EventFact], module: str | None) -> dict[str, 
     if module is None:
         return values
     for event in events:
-        if event.module != module:
-            continue
-        if event.type == VIEWED:
-            values["views"] += 1
-        elif event.type == PROGRESS:
-            for name in ("seconds", "completion_pct"):
-                reported = _number(event.properties.get(name))
-                if reported is not None:
-                    values[name] = reported
-        elif event.type == COMPLETED:
-            values["completion_pct"] = 100
-            duration = _number(event.properties.get("duration_seconds"))
-            if duration is not None:
-                values["seconds"] = duration
+        if event.module == module:
+            module_values_add(values, event)
     return values
+
+
+def module_values_add(values: dict[str, Any], event: EventFact) -> None:
+    """Fold one event of the module into its ``module.*`` values (the running tally does the same, event by event)."""
+    if event.type == VIEWED:
+        values["views"] += 1
+    elif event.type == PROGRESS:
+        for name in ("seconds", "completion_pct"):
+            reported = _number(event.properties.get(name))
+            if reported is not None:
+                values[name] = reported
+    elif event.type == COMPLETED:
+        values["completion_pct"] = 100
+        duration = _number(event.properties.get("duration_seconds"))
+        if duration is not None:
+            values["seconds"] = duration
 
 
 def declared_signals(

@@ -26,17 +26,16 @@ from statistics import fmean
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from playbooks.engine.sequences import CompiledSequence
+from playbooks.engine.sequences import CompiledSequence, sequence_step
 from playbooks.engine.sessions import SESSION_ENDED, SESSION_GAP, Sessions
 from playbooks.engine.signals import (
     COMPLETED,
-    PROGRESS,
     SESSION,
     SKIPPED,
-    VIEWED,
     CompiledSignal,
     EventFact,
     idle_hours,
+    module_values_add,
 )
 
 TALLY_FORMAT = 1  # bumped when the stored shape changes: an older state is then rebuilt, never misread
@@ -164,19 +163,7 @@ class Tally:
         self.session_since = None
 
     def _module(self, event: EventFact) -> None:
-        values = self.modules.setdefault(event.module, {"seconds": 0, "completion_pct": 0, "views": 0})
-        if event.type == VIEWED:
-            values["views"] += 1
-        elif event.type == PROGRESS:
-            for name in ("seconds", "completion_pct"):
-                reported = _number(event.properties.get(name))
-                if reported is not None:
-                    values[name] = reported
-        elif event.type == COMPLETED:
-            values["completion_pct"] = 100
-            duration = _number(event.properties.get("duration_seconds"))
-            if duration is not None:
-                values["seconds"] = duration
+        module_values_add(self.modules.setdefault(event.module, {"seconds": 0, "completion_pct": 0, "views": 0}), event)
 
     def _signal(self, signal: CompiledSignal, event: EventFact) -> None:
         state, kind = self.states[signal.name], signal.aggregate
@@ -213,24 +200,10 @@ class Tally:
             del items[:keep]
 
     def _sequence(self, sequence: CompiledSequence, event: EventFact) -> None:
-        run, steps, within = self.runs[sequence.name], sequence.steps, sequence.within
-        latest = run["latest"]
-        context = None
-        for index in range(len(steps) - 1, -1, -1):  # as sequences.sequence_count does
-            kind, where = steps[index]
-            if event.type != kind:
-                continue
-            context = context or {"event": event.as_context()}
-            if where is not None and not where.evaluate(context)[0]:
-                continue
-            began = event.occurred_at if index == 0 else latest[index - 1]
-            if began is None or (within is not None and event.occurred_at - began > within):
-                continue
-            if index == len(steps) - 1:
-                run["done"] += 1
-                run["latest"] = [None] * len(steps)
-                return
-            latest[index] = began if latest[index] is None else max(latest[index], began)
+        run = self.runs[sequence.name]
+        if sequence_step(sequence, run["latest"], event):
+            run["done"] += 1
+            run["latest"] = [None] * len(sequence.steps)
 
     # --- reading ---------------------------------------------------------------------------------------------------
     def builtins(self, *, now: datetime, enrolled_at: datetime) -> dict[str, float]:
