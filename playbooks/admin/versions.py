@@ -235,7 +235,6 @@ class PlaybookVersionAdmin(VersionMapMixin, SimpleHistoryAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: PlaybookVersion | None = None) -> bool:
         return (obj is None or obj.is_editable) and super().has_delete_permission(request, obj)
 
-    @admin.display(description="Problems to fix before publishing")
     @admin.display(description="Included")
     def included_blocks(self, version: PlaybookVersion) -> str:
         if not version.pk:
@@ -257,6 +256,7 @@ class PlaybookVersionAdmin(VersionMapMixin, SimpleHistoryAdmin):
             return "No reusable blocks: add them under 'include' in the playbook file."
         return format_html("<ul>{}</ul>", items)
 
+    @admin.display(description="Problems to fix before publishing")
     def problems(self, version: PlaybookVersion) -> str:
         if not version.pk or not version.is_editable:
             return "-"

@@ -142,3 +142,13 @@ def test_the_admin_form_lists_a_blocks_problems_and_saves_nothing(admin_client):
     assert response.status_code == 200
     assert "signals.phishing_quiz_fails.aggregate" in response.content.decode()
     assert not BlockVersion.objects.exists()
+
+
+def test_the_version_page_labels_its_problems_and_its_blocks_each_by_their_own_name(admin_client):
+    block_version_save(text=BLOCK)
+    version = playbook_import(text=PLAYBOOK).version
+
+    page = admin_client.get(reverse("admin:playbooks_playbookversion_change", args=[version.pk])).content.decode()
+
+    assert page.count("Problems to fix before publishing") == 1
+    assert "Included:" in page and "security-basics v1" in page
