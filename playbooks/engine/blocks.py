@@ -66,9 +66,7 @@ def expand_includes(spec: PlaybookSpec, fetch: BlockFetch) -> Expansion:
     place, each marked with the block it came from (``origin``), so that export writes the include again."""
     expansion = Expansion(spec)
     if not spec.includes and not any(step.block is not None for step in spec.steps):
-        expansion.step_paths = [f"steps[{i}]" for i in range(len(spec.steps))]
-        expansion.trigger_paths = [f"triggers[{i}]" for i in range(len(spec.triggers))]
-        return expansion
+        return expansion  # nothing to expand, and nothing to relabel
     part = _expand(spec, fetch, chain=(), label="", errors=expansion.errors)
     expansion.spec = replace(
         spec,
