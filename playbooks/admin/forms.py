@@ -16,17 +16,25 @@ from playbooks.engine.conditions import EVENT_FILTER, ConditionError, Vocabulary
 from playbooks.engine.document import SAVED_JOURNEYS_YAML, branch_document, branch_from_document, load_yaml
 from playbooks.engine.durations import DurationError, parse_duration
 from playbooks.engine.readable import explain_errors
-from playbooks.engine.spec import DUE_FROM, PARAMETER_TYPES, PlaybookInvalid, StepSpec
-from playbooks.engine.validation import validate_actions, validate_branch
+from playbooks.engine.spec import DUE_FROM, PlaybookInvalid, PlaybookSpec, StepSpec
+from playbooks.engine.validation import validate_actions, validate_branch, vocabulary_of
 from playbooks.models import PlaybookVersion, SignalDefinition, Step, Trigger
 from playbooks.services import version_tests_errors
 
 
+def saved_spec(version: PlaybookVersion) -> PlaybookSpec:
+    """The version as saved, included blocks expanded, read once per request: every row's form of a formset holds
+    the same version object, so a page of steps and triggers costs one read, not one a row."""
+    if not hasattr(version, "_saved_spec"):
+        version._saved_spec = selectors.version_spec(version=version)
+    return version._saved_spec
+
+
 def version_vocabulary(version: PlaybookVersion | None) -> Vocabulary:
+    """The names a condition of ``version`` may use: its signals, those of the blocks it includes, its parameters."""
     if version is None or version.pk is None:
         return vocabulary_for(())
-    parameters = tuple((name, PARAMETER_TYPES[type(default)]) for name, default in version.parameters)
-    return vocabulary_for(tuple(version.signals.values_list("name", "aggregate")), parameters)
+    return vocabulary_of(saved_spec(version))
 
 
 def check_condition(expression: str, vocabulary: Vocabulary) -> str:
@@ -115,7 +123,7 @@ class TriggerForm(VersionChildForm):
 
     def clean_actions(self) -> Any:
         actions = self.cleaned_data["actions"]
-        spec = selectors.version_spec(version=self.version) if self.version and self.version.pk else None
+        spec = saved_spec(self.version) if self.version and self.version.pk else None
         if spec is not None:
             errors = validate_actions(spec, actions, path="actions", library_modules=selectors.module_slugs())
             if errors:
@@ -209,7 +217,7 @@ class StepForm(VersionChildForm):
     def _check_branch(self, step: StepSpec) -> None:
         if self.version is None or self.version.pk is None:
             return
-        spec = selectors.version_spec(version=self.version)
+        spec = saved_spec(self.version)
         index = spec.step_index(step.id) if step.id and spec.step_index(step.id) is not None else len(spec.steps)
         for error in validate_branch(spec, step, index=index, library_modules=selectors.module_slugs()):
             pointer = format_html("<pre>{}</pre>", error.pointer) if error.pointer else ""

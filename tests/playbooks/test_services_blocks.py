@@ -152,3 +152,24 @@ def test_the_version_page_labels_its_problems_and_its_blocks_each_by_their_own_n
 
     assert page.count("Problems to fix before publishing") == 1
     assert "Included:" in page and "security-basics v1" in page
+
+
+def test_an_admin_trigger_may_use_a_signal_an_included_block_brings(admin_client):
+    from tests.playbooks.test_admin_playbooks import _draft_form
+
+    block_version_save(text=BLOCK)
+    draft = playbook_import(text=PLAYBOOK).version
+    trigger = {
+        "version": draft.pk,
+        "position": 0,
+        "name": "quiz trouble",
+        "when": "phishing_quiz_fails >= 3",
+        "actions": '[{"flag": "quiz_trouble"}]',
+    }
+
+    response = admin_client.post(
+        reverse("admin:playbooks_playbookversion_change", args=[draft.pk]), _draft_form(draft, [trigger])
+    )
+
+    assert response.status_code == 302, response.context["inline_admin_formsets"][2].formset.errors
+    assert [t.when for t in draft.triggers.all()] == ["phishing_quiz_fails >= 3"]
