@@ -53,7 +53,11 @@ def setup_playbook() -> dict:
 
     text = PLAYBOOK.read_text()
     v1 = playbook_import(text=text, publish=True).version
-    v2 = playbook_import(text=text.replace("minutes: 5, tags: [basics]", "minutes: 6, tags: [basics]"), publish=True)
+    # A second published version: the same file with one module's expected minutes changed.
+    changed = text.replace("    minutes: 5\n", "    minutes: 6\n", 1)
+    if changed == text:
+        raise SystemExit(f"{PLAYBOOK.name}: no 'minutes: 5' line left to change for the second version")
+    v2 = playbook_import(text=changed, publish=True)
     role = role_upsert(slug="support_specialist", name="Support specialist")
     modules = dict(ContentModule.objects.values_list("slug", "pk"))
     return {"playbook": v1.playbook_id, "v1": v1.pk, "v2": v2.version.pk, "role": role.pk, "modules": modules}
@@ -89,11 +93,11 @@ def generate(ids: dict, events: int) -> dict[str, float]:
             INSERT INTO identity_roleassignment (learner_id, role_id, source, created_at)
             SELECT id, %(role)s, 'manual', %(first)s FROM identity_learner WHERE external_id LIKE 'bulk-%%'""",
         "enrolments": """
-            INSERT INTO playbooks_enrollment (learner_id, playbook_id, version_id, status, state, current_step,
+            INSERT INTO playbooks_enrollment (learner_id, playbook_id, version_id, status, state, tally, current_step,
                 current_reason, steps_done, steps_total, enrolled_at, completed_at, ended_at, ended_reason, updated_at)
             SELECT id, %(playbook)s, CASE WHEN r.v < 0.3 THEN %(v1)s ELSE %(v2)s END,
                    CASE WHEN r.s < 0.55 THEN 'completed' WHEN r.s < 0.6 THEN 'ended' ELSE 'active' END,
-                   '{}', '', '{}', 0, 6, r.moment,
+                   '{}', '{}', '', '{}', 0, 6, r.moment,
                    CASE WHEN r.s < 0.55 THEN r.moment + interval '1 hour' * (1 + 300 * r.t * r.t) END,
                    CASE WHEN r.s >= 0.55 AND r.s < 0.6 THEN r.moment + interval '3 days' END,
                    CASE WHEN r.s >= 0.55 AND r.s < 0.6 THEN 'left_audience' ELSE '' END,
@@ -133,8 +137,8 @@ def generate(ids: dict, events: int) -> dict[str, float]:
             WHERE e.playbook_id = %(playbook)s""",
         "decisions": """
             INSERT INTO signals_app_decision (learner_id, enrollment_id, event_id, dedupe_key, kind, rule, explanation,
-                                              values, step, module, decided_at, created_at)
-            SELECT ev.learner_id, en.id, ev.id, 'bulk:' || ev.id, k.kind, k.rule, '', '{}', '', '', ev.occurred_at,
+                                              text, values, step, module, decided_at, created_at)
+            SELECT ev.learner_id, en.id, ev.id, 'bulk:' || ev.id, k.kind, k.rule, '', '', '{}', '', '', ev.occurred_at,
                    ev.processed_at
             FROM signals_app_event ev JOIN playbooks_enrollment en ON en.learner_id = ev.learner_id,
                  LATERAL (SELECT random() r WHERE ev.id IS NOT NULL) x,
@@ -259,6 +263,9 @@ def check_agree(raw: dict, rollup: dict, ids: dict) -> list[str]:
         shown = {row[0]: row[1:] for row in rollup[figure]}
         for version, n, (low, high) in raw[key]:
             label = names[version]
+            if label not in shown:
+                problems.append(f"{figure}: no row {label!r} among {sorted(shown)}")
+                continue
             # The page rounds to 0.1 (hours, milliseconds): half of that on top of the sketch's 1 %.
             if shown[label][0] != n or not all(
                 _close(s, float(x) / scale, 0.05) for s, x in zip(shown[label][1:], (low, high), strict=True)

@@ -1,6 +1,6 @@
 """Event → decisions committed, through a real worker and Redis, against a no-op task per event.
 
-    bin/bench pipeline [--events 20000] [--learners 1000] [--seconds 10] [--profile]
+    bin/bench pipeline [--events 20000] [--learners 1000] [--seconds 10] [--profile] [--load-curve SHARE ...]
 
 The workload walks learners along the support-specialist playbook (playbooks/demo/support-specialist.yaml). Each
 learner plays one of three journeys of 20 events, modelled on tests/scenarios/support-specialist/journeys/, with
@@ -284,7 +284,9 @@ def sustained_rate(pool: Pool, events: int) -> float:
     return events / (time.perf_counter() - began)
 
 
-def send_at(pool: Pool, rate: float, seconds: float) -> None:
+def send_at(pool: Pool, rate: float, seconds: float) -> float:
+    """Send at ``rate`` for ``seconds`` in ticks, then wait for the workers; returns how long the evaluation ran on
+    after the last tick (a few tenths of a second if the workers kept up, the backlog's length if not)."""
     tick = 0.05 if rate <= 20 else 0.1
     per_tick = max(1, round(rate * tick))
     ticks, began = 0, time.perf_counter()
@@ -292,7 +294,11 @@ def send_at(pool: Pool, rate: float, seconds: float) -> None:
         ingest(pool.take(per_tick))
         ticks += 1
         time.sleep(max(0.0, began + ticks * tick - time.perf_counter()))
+    sent = time.perf_counter()
+    wait_for(lambda: unprocessed() == 0, timeout=600, what="evaluation", interval=0.02)
+    behind = time.perf_counter() - sent
     drain()
+    return behind
 
 
 _LATENCY_SQL = """
@@ -421,6 +427,14 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--profile", action="store_true", help="profile the evaluation even if the target is met")
     parser.add_argument("--curve", type=int, default=0, metavar="N", help="only the throughput of 1 … N processes")
+    parser.add_argument(
+        "--load-curve",
+        type=float,
+        nargs="*",
+        default=[0.1, 0.2, 0.3, 0.4],
+        metavar="SHARE",
+        help="latency also at these shares of the sustained rate (none: skip)",
+    )
     args = parser.parse_args()
     django_setup()
     logging.disable(logging.INFO)  # this process only: not a line per enrolment of the set-up
@@ -451,6 +465,11 @@ def main() -> None:
         half_pool = Pool("half", math.ceil(sustained / 2 * args.seconds * 1.2 / JOURNEY_LENGTH) + 1, start)
         half_pool.create()  # the workers are idle meanwhile
         send_at(half_pool, sustained / 2, args.seconds)
+        curve = []
+        for share in args.load_curve:
+            pool = Pool(f"load{share:g}", math.ceil(sustained * share * args.seconds * 1.2 / JOURNEY_LENGTH) + 1, start)
+            pool.create()
+            curve.append((share, pool, send_at(pool, sustained * share, args.seconds)))
     finally:
         stop(worker)
     phases = [
@@ -471,6 +490,17 @@ def main() -> None:
         )
     ratio = percentile(half.to_commit, 0.95) / percentile(trickle.to_commit, 0.5)
     print(f"ratio p95 at half rate / p50 at trickle: {ratio:.1f}x (target <= 3x)")
+    if curve:
+        print("latency against load (shares of the sustained rate), each on fresh learners:")
+        for share, pool, behind in curve:
+            phase = Phase(f"load {share:g}", pool, engine)
+            phases.append(phase)
+            p50, p95 = percentile(phase.to_commit, 0.5), percentile(phase.to_commit, 0.95)
+            print(
+                f"  {share:>4.0%} ({sustained * share:>5,.0f} events/s): p50 {p50:>4.0f} ms, "
+                f"p95 {p95:>5.0f} ms, {p95 / percentile(trickle.to_commit, 0.5):>5.1f}x the trickle's p50; "
+                f"evaluation ran on {behind * 1000:,.0f} ms after the last event"
+            )
     print("decisions written, per phase:")
     for phase in phases:
         print(f"  {phase.summary()}")

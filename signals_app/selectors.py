@@ -1,5 +1,6 @@
 """Reads in signals_app."""
 
+from collections.abc import Collection
 from datetime import datetime
 
 from django.db.models import Q, QuerySet
@@ -16,6 +17,24 @@ def learners_with_stale_events(*, older_than: datetime, limit: int) -> list[int]
         learner_id__in=Quarantine.objects.values("learner_id")
     )
     return sorted(set(stale.order_by("received_at").values_list("learner_id", flat=True)[:limit]))
+
+
+def learners_waiting(*, limit: int, exclude: Collection[int] = ()) -> list[int]:
+    """Up to ``limit`` learners with events stored and not yet evaluated, those waiting longest first (quarantined
+    learners and ``exclude`` left out): what a task with room in its batch takes along (tasks sized to the backlog,
+    docs/evaluation.md)."""
+    if limit <= 0:
+        return []
+    waiting = (
+        Event.objects.filter(processed_at__isnull=True)
+        .exclude(learner_id__in=Quarantine.objects.values("learner_id"))
+        .order_by("received_at")
+    )
+    if exclude:
+        waiting = waiting.exclude(learner_id__in=list(exclude))
+    # A learner often has several events waiting: read a few rows more than the learners wanted.
+    learners = dict.fromkeys(waiting.values_list("learner_id", flat=True)[: limit * 4])
+    return list(learners)[:limit]
 
 
 def learners_with_clock_conditions() -> list[int]:

@@ -28,9 +28,10 @@ RETRIED = {
 @shared_task(name="signals_app.evaluate_learners", acks_late=True, reject_on_worker_lost=True, **RETRIED)
 def evaluate_learners(*, learner_ids: list[int]) -> int:
     """Evaluate each learner's pending events. Idempotent: a redelivery finds them processed."""
+    from signals_app.services.ingestion import LEARNERS_PER_TASK
     from signals_app.services.isolation import learners_evaluate_pending_isolated
 
-    result = learners_evaluate_pending_isolated(learner_ids=learner_ids)
+    result = learners_evaluate_pending_isolated(learner_ids=learner_ids, fill_to=LEARNERS_PER_TASK)
     EVENTS_EVALUATED.inc(result.processed)
     if result.busy:
         # Another worker holds these learners now; come back to them shortly rather than wait on their locks.

@@ -13,6 +13,7 @@ from typing import TypeVar
 
 from django.db import InterfaceError, OperationalError, transaction
 
+from signals_app import selectors
 from signals_app.models import Quarantine
 from signals_app.services.evaluation import PendingResult, learners_evaluate_clock, learners_evaluate_pending
 
@@ -22,12 +23,24 @@ TRANSIENT = (OperationalError, InterfaceError)
 T = TypeVar("T")
 
 
-def learners_evaluate_pending_isolated(*, learner_ids: list[int], now: datetime | None = None) -> PendingResult:
-    """``learners_evaluate_pending``, each learner retried alone (and quarantined) if the batch fails."""
-    results = _isolated(lambda ids: learners_evaluate_pending(learner_ids=ids, now=now), learner_ids)
+def learners_evaluate_pending_isolated(
+    *, learner_ids: list[int], now: datetime | None = None, fill_to: int = 0
+) -> PendingResult:
+    """``learners_evaluate_pending``, each learner retried alone (and quarantined) if the batch fails.
+
+    With ``fill_to``, a batch smaller than that takes along learners waiting for their own task, longest waiting
+    first: under a backlog, a queue of small tasks is evaluated in fuller batches (each task's round trips shared
+    by more events) and the tasks left behind find nothing to do. Only the task's own busy learners are handed back:
+    those taken along that another worker holds are that worker's (or their own task's) to evaluate.
+    """
+    batch = list(learner_ids)
+    if fill_to > len(batch):
+        batch += selectors.learners_waiting(limit=fill_to - len(batch), exclude=batch)
+    results = _isolated(lambda ids: learners_evaluate_pending(learner_ids=ids, now=now), batch)
+    own = set(learner_ids)
     return PendingResult(
         processed=sum(r.processed for r in results),
-        busy=sorted(pk for r in results for pk in r.busy),
+        busy=sorted(pk for r in results for pk in r.busy if pk in own),
         decisions=sum(r.decisions for r in results),
     )
 

@@ -1,0 +1,105 @@
+"""Tasks sized to the backlog: a task with room in its batch takes along learners waiting for their own task."""
+
+import threading
+from datetime import UTC, datetime
+
+import pytest
+from django.db import connection, transaction
+
+from identity.models import Learner
+from signals_app.models import Decision, Event, Quarantine
+from signals_app.selectors import learners_waiting
+from signals_app.services.isolation import learner_quarantine, learners_evaluate_pending_isolated
+from tests.signals_app.test_isolation import _learners_with_one_poisoned
+
+T0 = datetime(2026, 3, 2, 9, tzinfo=UTC)
+
+
+def _pending(learners: list[Learner]) -> set[int]:
+    waiting = Event.objects.filter(learner__in=learners, processed_at__isnull=True)
+    return set(waiting.values_list("learner_id", flat=True))
+
+
+@pytest.mark.django_db
+def test_a_task_with_room_evaluates_the_learners_waiting_longest_and_their_own_tasks_find_nothing():
+    learners, poisoned = _learners_with_one_poisoned(6)
+    learners.remove(poisoned)
+    Event.objects.filter(learner=poisoned).delete()
+    first, *others = learners
+    Event.objects.filter(learner=others[-1]).update(received_at=datetime(2026, 3, 2, 10, tzinfo=UTC))
+
+    result = learners_evaluate_pending_isolated(learner_ids=[first.pk], now=T0, fill_to=4)
+
+    # The task's own learner and the three waiting longest: the last one received stays for its own task.
+    assert result.processed == 4
+    assert _pending(learners) == {others[-1].pk}
+    assert set(Decision.objects.values_list("learner_id", flat=True)) == {first.pk, *(o.pk for o in others[:3])}
+    later = learners_evaluate_pending_isolated(learner_ids=[others[0].pk], now=T0)
+    assert (later.processed, later.decisions) == (0, 0)
+
+
+@pytest.mark.django_db
+def test_without_room_a_task_evaluates_only_its_own_learners():
+    learners, poisoned = _learners_with_one_poisoned(3)
+    own = [learner.pk for learner in learners if learner != poisoned]
+
+    result = learners_evaluate_pending_isolated(learner_ids=own, now=T0, fill_to=2)
+
+    assert result.processed == 2
+    assert _pending(learners) == {poisoned.pk}
+    assert not Quarantine.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_failing_learner_taken_along_is_quarantined_and_the_tasks_own_learner_is_evaluated():
+    learners, poisoned = _learners_with_one_poisoned(3)
+    own = next(learner for learner in learners if learner != poisoned)
+
+    result = learners_evaluate_pending_isolated(learner_ids=[own.pk], now=T0, fill_to=3)
+
+    assert (result.processed, result.busy) == (2, [])
+    assert Quarantine.objects.get().learner == poisoned
+    assert _pending(learners) == {poisoned.pk}
+
+
+@pytest.mark.django_db
+def test_quarantined_learners_are_not_taken_along():
+    learners, poisoned = _learners_with_one_poisoned(3)
+    learner_quarantine(learner_id=poisoned.pk, error=ValueError("bad data"))
+
+    assert poisoned.pk not in learners_waiting(limit=10)
+    assert set(learners_waiting(limit=10)) == {learner.pk for learner in learners if learner != poisoned}
+    assert learners_waiting(limit=10, exclude=[learners[0].pk]) == [
+        learner.pk for learner in learners if learner not in (poisoned, learners[0])
+    ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_learner_taken_along_that_another_worker_holds_is_not_handed_back_as_the_tasks_own():
+    learners, poisoned = _learners_with_one_poisoned(3)
+    Event.objects.filter(learner=poisoned).delete()
+    own, held = [learner for learner in learners if learner != poisoned]
+    locked, release = threading.Event(), threading.Event()
+
+    def other_worker() -> None:  # holds ``held``'s row lock, as a worker evaluating them would
+        try:
+            with transaction.atomic():
+                Learner.objects.select_for_update().get(pk=held.pk)
+                locked.set()
+                release.wait(timeout=30)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=other_worker)
+    thread.start()
+    try:
+        assert locked.wait(timeout=30)
+        result = learners_evaluate_pending_isolated(learner_ids=[own.pk], now=T0, fill_to=50)
+        mine = learners_evaluate_pending_isolated(learner_ids=[held.pk], now=T0, fill_to=50)
+    finally:
+        release.set()
+        thread.join()
+
+    assert (result.processed, result.busy) == (1, [])  # not requeued by this task: it was not given ``held``
+    assert (mine.processed, mine.busy) == (0, [held.pk])  # its own task hands it back, to come again shortly
+    assert _pending(learners) == {held.pk}
