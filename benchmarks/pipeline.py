@@ -1,6 +1,6 @@
 """Event → decisions committed, through a real worker and Redis, against a no-op task per event.
 
-    bin/bench pipeline [--events 20000] [--learners 1000] [--seconds 10] [--profile] [--load-curve SHARE ...]
+    bin/bench pipeline [--events 20000] [--learners 1000] [--seconds 10] [--profile] [--tick S] [--load-curve SHARE ...]
 
 The workload walks learners along the support-specialist playbook (playbooks/demo/support-specialist.yaml). Each
 learner plays one of three journeys of 20 events, modelled on tests/scenarios/support-specialist/journeys/, with
@@ -27,6 +27,10 @@ given more events than its journey sends page views after it.
    ``pg_xact_commit_timestamp(xmin)``, minus the event's ``received_at``), over the events that caused at least
    one decision: p50 at a trickle of 20 events/s, and p95 at half the sustained rate, each phase on fresh learners
    enough for its events, once the workers are idle. Target: the p95 at half rate at most 3x the p50 at a trickle.
+   The loaded phases send one ingestion batch every ``--tick`` seconds (0.1: 168 events at once at 1,680 events/s;
+   0.01 is closer to many apps posting a few events each). The same is measured at the shares of the sustained rate
+   given by ``--load-curve`` (by default 10 to 40 %), with how long evaluation ran on after the last batch: a few
+   tenths of a second when the workers kept up, the backlog when they did not.
    Below the target (or with ``--profile``), cProfile of the evaluation as the half-rate phase runs it (tasks of
    50 learners with one new event each) says where the time goes.
 
@@ -284,10 +288,11 @@ def sustained_rate(pool: Pool, events: int) -> float:
     return events / (time.perf_counter() - began)
 
 
-def send_at(pool: Pool, rate: float, seconds: float) -> float:
-    """Send at ``rate`` for ``seconds`` in ticks, then wait for the workers; returns how long the evaluation ran on
-    after the last tick (a few tenths of a second if the workers kept up, the backlog's length if not)."""
-    tick = 0.05 if rate <= 20 else 0.1
+def send_at(pool: Pool, rate: float, seconds: float, tick: float = 0.1) -> float:
+    """Send at ``rate`` for ``seconds``, a batch every ``tick`` seconds (every 0.05 s at a trickle), then wait for
+    the workers; returns how long the evaluation ran on after the last batch (a few tenths of a second if the
+    workers kept up, the backlog's length if not)."""
+    tick = 0.05 if rate <= 20 else tick
     per_tick = max(1, round(rate * tick))
     ticks, began = 0, time.perf_counter()
     while time.perf_counter() - began < seconds:
@@ -428,6 +433,12 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="profile the evaluation even if the target is met")
     parser.add_argument("--curve", type=int, default=0, metavar="N", help="only the throughput of 1 … N processes")
     parser.add_argument(
+        "--tick",
+        type=float,
+        default=0.1,
+        help="seconds between the batches of the loaded phases (0.1: a batch of 168 events at 1,680 events/s)",
+    )
+    parser.add_argument(
         "--load-curve",
         type=float,
         nargs="*",
@@ -464,12 +475,12 @@ def main() -> None:
         send_at(trickle_pool, 20, args.seconds)
         half_pool = Pool("half", math.ceil(sustained / 2 * args.seconds * 1.2 / JOURNEY_LENGTH) + 1, start)
         half_pool.create()  # the workers are idle meanwhile
-        send_at(half_pool, sustained / 2, args.seconds)
+        send_at(half_pool, sustained / 2, args.seconds, args.tick)
         curve = []
         for share in args.load_curve:
             pool = Pool(f"load{share:g}", math.ceil(sustained * share * args.seconds * 1.2 / JOURNEY_LENGTH) + 1, start)
             pool.create()
-            curve.append((share, pool, send_at(pool, sustained * share, args.seconds)))
+            curve.append((share, pool, send_at(pool, sustained * share, args.seconds, args.tick)))
     finally:
         stop(worker)
     phases = [
