@@ -55,8 +55,9 @@ class SignalOutput(serializers.Serializer):
 
 
 class ArmOutput(serializers.Serializer):
-    arm = serializers.CharField()
+    arm = serializers.CharField(help_text="Its label: the version, and the parameter values it sets.")
     version = serializers.IntegerField()
+    parameters = serializers.DictField(help_text="The parameter values it sets over the version's defaults.")
     is_control = serializers.BooleanField()
     weight = serializers.FloatField(help_text="Its share of new learners now (the arms' weights, normalised).")
     posterior = serializers.ListField(
@@ -85,6 +86,7 @@ class ExperimentOutput(serializers.Serializer):
     baseline = serializers.CharField(help_text="The arm the others are compared with: the control, else the first.")
     significantly_better = serializers.CharField(allow_null=True, help_text="The best arm better on completion.")
     winner = serializers.IntegerField(allow_null=True, help_text="The version chosen when it was stopped.")
+    winner_arm = serializers.CharField(allow_null=True, help_text="The arm chosen when it was stopped (its label).")
     peek_warning = serializers.CharField(allow_null=True, help_text="Until every arm has the sample size.")
     warnings = serializers.ListField(child=serializers.CharField())
     arms = ArmOutput(many=True)
@@ -132,6 +134,7 @@ def _experiment_body(results: Results, posteriors: dict[int, list[int]]) -> dict
         "baseline": str(results.baseline.arm),
         "significantly_better": str(results.winner.arm) if results.winner else None,
         "winner": experiment.winner.number if experiment.winner else None,
+        "winner_arm": str(experiment.winning_arm) if experiment.winning_arm else None,
         "peek_warning": results.peek_warning,
         "warnings": results.warnings,
         "arms": [_arm_body(outcome, total, posteriors) for outcome in results.arms],
@@ -142,6 +145,7 @@ def _arm_body(outcome: ArmOutcome, total: float, posteriors: dict[int, list[int]
     return {
         "arm": str(outcome.arm),
         "version": outcome.arm.version.number,
+        "parameters": outcome.arm.parameters,
         "is_control": outcome.arm.is_control,
         "weight": outcome.arm.weight / total if total else 0.0,
         "posterior": posteriors.get(outcome.arm.pk),

@@ -53,7 +53,9 @@ class Results:
 
 def playbook_experiments_results(*, playbook: Playbook) -> list[Results]:
     """Every experiment of the playbook, newest first, with its results (a few queries per experiment)."""
-    experiments = Experiment.objects.filter(playbook=playbook).select_related("playbook", "winner", "promoted")
+    experiments = Experiment.objects.filter(playbook=playbook).select_related(
+        "playbook", "winner", "promoted", "winning_arm__version"
+    )
     return [experiment_results(experiment=experiment) for experiment in experiments.order_by("-created_at", "-pk")]
 
 

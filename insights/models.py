@@ -12,6 +12,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from playbooks.engine.parameters import values_text
+
 KEY = ("day", "playbook", "version", "role")
 
 
@@ -246,6 +248,10 @@ class Experiment(models.Model):
     winner = models.ForeignKey(
         "playbooks.PlaybookVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # The arm chosen: two arms may share a version (with other parameter values), so the version alone is not it.
+    winning_arm = models.ForeignKey(
+        "ExperimentArm", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name="winner arm"
+    )
     promoted = models.ForeignKey(
         "playbooks.PlaybookVersion",
         null=True,
@@ -285,20 +291,31 @@ class Experiment(models.Model):
 
 
 class ExperimentArm(models.Model):
+    """A version, with parameter values over its defaults (``{}``: the version as published)."""
+
     experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="arms")
     version = models.ForeignKey("playbooks.PlaybookVersion", on_delete=models.PROTECT, related_name="+")
+    parameters = models.JSONField(
+        default=dict, blank=True, help_text="Values of the version's declared parameters its learners evaluate."
+    )
     is_control = models.BooleanField(default=False)
     weight = models.FloatField(default=1.0, help_text="Its share of new learners (the arms' weights are normalised).")
 
     class Meta:
-        ordering = ["-is_control", "version__number"]
+        ordering = ["-is_control", "version__number", "pk"]
         constraints = [
-            models.UniqueConstraint(fields=["experiment", "version"], name="experiment_arm_version_unique"),
+            # jsonb compares mappings whatever their key order: the same values on the same version are one arm.
+            models.UniqueConstraint(
+                fields=["experiment", "version", "parameters"], name="experiment_arm_version_parameters_unique"
+            ),
             models.CheckConstraint(condition=Q(weight__gte=0), name="experiment_arm_weight_not_negative"),
         ]
 
     def __str__(self) -> str:
-        return f"control (v{self.version.number})" if self.is_control else f"v{self.version.number}"
+        if self.is_control:
+            return f"control (v{self.version.number})"
+        values = values_text(self.parameters)
+        return f"v{self.version.number} · {values}" if values else f"v{self.version.number}"
 
 
 class ExperimentAssignment(models.Model):

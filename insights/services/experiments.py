@@ -1,6 +1,9 @@
 """Experiments: create, start, stop and promote; and the enrolment hook that puts each new learner of a playbook under
 experiment on their arm, once and for good, with a decision saying why.
 
+An arm is a published version with parameter values over its declared defaults (none: the version as published),
+so two arms may run the same version with different thresholds; the values live in each learner's journey state.
+
 Assignment is a hash of the experiment and the learner's external id (``insights.stats.assignment_bucket``) laid
 over the arms' weights, stored the first time: the same learner gets the same arm however often they are enrolled,
 re-routed or evaluated, and the stored row keeps it when a bandit later changes the weights.
@@ -8,7 +11,9 @@ re-routed or evaluated, and the stored row keeps it when a bandit later changes 
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
@@ -21,14 +26,34 @@ from insights.stats import arm_for_bucket, assignment_bucket, sample_size_per_ar
 from playbooks import selectors
 from playbooks import selectors as playbook_selectors
 from playbooks.engine.document import dump_yaml
+from playbooks.engine.parameters import effective, override_errors, values_text
 from playbooks.engine.spec import SpecError
 from playbooks.models import Enrollment, Playbook, PlaybookVersion, VersionStatus
 from playbooks.services import playbook_import
+from playbooks.services.enrollments import Choice
 from signals_app.models import Decision
 
 logger = logging.getLogger(__name__)
 
 DECISION_KIND = "experiment"
+
+
+@dataclass(frozen=True)
+class Variant:
+    """An arm to create: a published version of the playbook, with parameter values over its declared defaults."""
+
+    version: PlaybookVersion
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        values = values_text(self.parameters)
+        return f"v{self.version.number} · {values}" if values else f"v{self.version.number}"
+
+
+def variant_errors(*, version: PlaybookVersion, parameters: Any, path: str = "parameters") -> list[SpecError]:
+    """Why ``parameters`` cannot be an arm's values on ``version``: an undeclared name, a value of the wrong type
+    (``parameters.<name>: …``). Empty when they fit."""
+    return override_errors(playbook_selectors.compiled_version(version=version).spec, parameters, path=path)
 
 
 # Not durable: the admin's add form saves inside its own transaction.
@@ -37,7 +62,7 @@ def experiment_create(
     *,
     playbook: Playbook,
     name: str,
-    variants: Sequence[PlaybookVersion],
+    variants: Sequence[PlaybookVersion | Variant],
     with_control: bool = True,
     baseline_rate: float = 0.5,
     minimum_effect: float = 0.1,
@@ -49,8 +74,9 @@ def experiment_create(
     user: AbstractBaseUser | None = None,
 ) -> Experiment:
     """A draft experiment: ``variants`` are versions of the playbook that have been published (so they no longer
-    change); ``with_control`` adds the standard flow, the published version, as the control group. A bandit
-    (``allocation="bandit"``) keeps at least ``floor`` of new learners on each arm."""
+    change), each with parameter values or not (a ``Variant``); ``with_control`` adds the standard flow, the
+    published version, as the control group. A bandit (``allocation="bandit"``) keeps at least ``floor`` of new
+    learners on each arm."""
     arms = experiment_arms(playbook=playbook, variants=variants, with_control=with_control)
     required_sample(baseline_rate=baseline_rate, minimum_effect=minimum_effect, alpha=alpha, power=power)
     floor_check(floor=floor, arms=len(arms))
@@ -69,8 +95,14 @@ def experiment_create(
     experiment.full_clean()
     experiment.save()
     ExperimentArm.objects.bulk_create(
-        ExperimentArm(experiment=experiment, version=version, is_control=with_control and index == 0, weight=1.0)
-        for index, version in enumerate(arms)
+        ExperimentArm(
+            experiment=experiment,
+            version=arm.version,
+            parameters=dict(arm.parameters),
+            is_control=with_control and index == 0,
+            weight=1.0,
+        )
+        for index, arm in enumerate(arms)
     )
     return experiment
 
@@ -94,26 +126,62 @@ def floor_check(*, floor: float, arms: int) -> None:
 
 
 def experiment_arms(
-    *, playbook: Playbook, variants: Sequence[PlaybookVersion], with_control: bool
-) -> list[PlaybookVersion]:
-    """The arms' versions, control first; raises ApplicationError (``field="variants"``) when they cannot be."""
+    *, playbook: Playbook, variants: Sequence[PlaybookVersion | Variant], with_control: bool
+) -> list[Variant]:
+    """The arms, control first, then by version; raises ApplicationError (``field="variants"``) when they cannot be:
+    a version not published, parameter values that do not fit it, or two arms that are the same (the same version
+    with the same values, counting a value equal to the default as the default)."""
     published = playbook_selectors.version_published(playbook=playbook)
-    for version in variants:
-        if version.playbook_id != playbook.pk or version.published_at is None:
-            raise ApplicationError(
-                "invalid_variant", f"{version} is not a published (or once published) version of {playbook.slug}.",
-                field="variants",
-            )  # fmt: skip
-        if with_control and published is not None and version.pk == published.pk:
-            raise ApplicationError(
-                "invalid_variant", f"{version} is the standard flow: it is the control group already.", field="variants"
-            )
     if with_control and published is None:
         raise ApplicationError("no_control", f"{playbook.slug} has no published version to be the control group.")
-    arms = [published] * with_control + sorted(set(variants), key=lambda v: v.number)
+    given = [v if isinstance(v, Variant) else Variant(v) for v in variants]
+    arms = [Variant(published)] * with_control + sorted(given, key=lambda v: v.version.number)
+    seen: dict[tuple, Variant] = {}
+    for arm in arms[with_control:]:
+        _variant_check(playbook, arm)
+        key = _arm_key(arm)
+        if key in seen:
+            raise ApplicationError(
+                "duplicate_arm", _same_arm(arm, seen[key], with_control, published), field="variants"
+            )
+        seen[key] = arm
+        if with_control and key == _arm_key(arms[0]):
+            raise ApplicationError("invalid_variant", _same_arm(arm, arms[0], True, published), field="variants")
     if len(arms) < 2:
         raise ApplicationError("too_few_arms", "An experiment compares at least two arms.", field="variants")
     return arms
+
+
+def _variant_check(playbook: Playbook, arm: Variant) -> None:
+    version = arm.version
+    if version.playbook_id != playbook.pk or version.published_at is None:
+        raise ApplicationError(
+            "invalid_variant", f"{version} is not a published (or once published) version of {playbook.slug}.",
+            field="variants",
+        )  # fmt: skip
+    errors = variant_errors(version=version, parameters=arm.parameters)
+    if errors:
+        raise ApplicationError(
+            "invalid_parameters",
+            f"{version}: {'; '.join(map(str, errors))}",
+            field="variants",
+            extra={"path": errors[0].path},
+        )
+
+
+def _arm_key(arm: Variant) -> tuple:
+    """What learners on the arm evaluate: its version and every parameter's value (jsonb and Python agree that 5
+    and 5.0 are equal)."""
+    spec = playbook_selectors.compiled_version(version=arm.version).spec
+    return arm.version.pk, tuple(sorted(effective(spec, arm.parameters).items()))
+
+
+def _same_arm(arm: Variant, other: Variant, with_control: bool, published: PlaybookVersion | None) -> str:
+    if with_control and other.version == published and not other.parameters:
+        if not arm.parameters:
+            return f"{arm.version} is the standard flow: it is the control group already."
+        return f"{arm} is the standard flow (its values are {arm.version}'s defaults): it is the control group already."
+    return f"Two arms are the same: {arm} and {other} run {arm.version} with the same parameter values."
 
 
 @transaction.atomic(durable=True)
@@ -143,35 +211,39 @@ def experiment_start(*, experiment: Experiment, now: datetime | None = None) -> 
 
 @transaction.atomic(durable=True)
 def experiment_stop(
-    *, experiment: Experiment, winner: PlaybookVersion | None = None, now: datetime | None = None
+    *, experiment: Experiment, winner: ExperimentArm | None = None, now: datetime | None = None
 ) -> Experiment:
-    """Stop splitting: learners already in an arm stay on its version; new ones get the standard flow."""
+    """Stop splitting: learners already in an arm stay on its version and values; new ones get the standard flow.
+    ``winner`` (one of its arms) is recorded as the arm chosen."""
     experiment = Experiment.objects.select_for_update().get(pk=experiment.pk)
-    if winner is not None and not experiment.arms.filter(version=winner).exists():
+    if winner is not None and winner.experiment_id != experiment.pk:
         raise ApplicationError("invalid_winner", f"{winner} is not an arm of '{experiment.name}'.", field="winner")
-    if experiment.status == ExperimentStatus.STOPPED and (winner is None or winner == experiment.winner):
+    if experiment.status == ExperimentStatus.STOPPED and (winner is None or winner.pk == experiment.winning_arm_id):
         return experiment
     if experiment.status == ExperimentStatus.DRAFT:
         raise ApplicationError("not_started", f"'{experiment.name}' has not been started.")
     if experiment.status == ExperimentStatus.RUNNING:
         experiment.status, experiment.stopped_at = ExperimentStatus.STOPPED, now or timezone.now()
-    experiment.winner = winner or experiment.winner
-    experiment.save(update_fields=["status", "stopped_at", "winner"])
-    logger.info("insights.experiment.stopped", extra={"experiment": experiment.pk, "winner": experiment.winner_id})
+    if winner is not None:
+        experiment.winning_arm, experiment.winner_id = winner, winner.version_id
+    experiment.save(update_fields=["status", "stopped_at", "winner", "winning_arm"])
+    logger.info("insights.experiment.stopped", extra={"experiment": experiment.pk, "winner": experiment.winning_arm_id})
     return experiment
 
 
 def experiment_promote(
-    *, experiment: Experiment, winner: PlaybookVersion, user: AbstractBaseUser | None = None
+    *, experiment: Experiment, winner: ExperimentArm, user: AbstractBaseUser | None = None
 ) -> PlaybookVersion:
-    """Stop the experiment with ``winner`` and make the winner the standard flow: a new published version holding
-    the winner's playbook (nothing to publish when the control won).
+    """Stop the experiment with the arm ``winner`` and make it the standard flow: a new published version holding
+    the winner's playbook, its parameters' defaults set to the arm's values (nothing to publish when the control,
+    or another arm on the published version without values, won).
 
     Two transactions, in this order: publishing is refused while the experiment runs, and a publish that then fails
     (a saved journey no longer passes) leaves it stopped with its winner, to promote again once fixed."""
     experiment = experiment_stop(experiment=experiment, winner=winner)
-    if winner.status == VersionStatus.PUBLISHED:
-        published = winner
+    version = winner.version
+    if version.status == VersionStatus.PUBLISHED and not winner.parameters:
+        published = version
     else:
         if experiment.playbook.versions.filter(status=VersionStatus.DRAFT).exists():
             raise ApplicationError(
@@ -179,11 +251,17 @@ def experiment_promote(
                 f"{experiment.playbook.slug} has a draft; promoting writes the winner into a new draft. Publish or "
                 "delete that draft first.",
             )
-        text = dump_yaml(selectors.version_spec(version=winner))
+        text = dump_yaml(_with_defaults(selectors.version_spec(version=version), winner.parameters))
         published = playbook_import(text=text, publish=True, user=user).version
     Experiment.objects.filter(pk=experiment.pk).update(promoted=published)
     logger.info("insights.experiment.promoted", extra={"experiment": experiment.pk, "version": published.pk})
     return published
+
+
+def _with_defaults(spec, values: dict[str, Any]):
+    """The playbook with ``values`` as its parameters' defaults (declared in the same order)."""
+    parameters = tuple(replace(p, default=values.get(p.name, p.default)) for p in spec.parameters)
+    return replace(spec, parameters=parameters)
 
 
 def publish_check(version: PlaybookVersion) -> list[SpecError]:
@@ -198,21 +276,19 @@ def publish_check(version: PlaybookVersion) -> list[SpecError]:
     ]
 
 
-def arms_choose(
-    joining: Sequence[tuple[Learner, PlaybookVersion]], now: datetime
-) -> list[tuple[PlaybookVersion, object]]:
-    """The enrolment hook: each learner joining a playbook under a running experiment gets their arm's version
-    (their stored one, else one drawn now and stored), noted with the assignment; everyone else keeps the version
-    offered. One query when no experiment runs."""
+def arms_choose(joining: Sequence[tuple[Learner, PlaybookVersion]], now: datetime) -> list[Choice]:
+    """The enrolment hook: each learner joining a playbook under a running experiment gets their arm's version and
+    parameter values (their stored arm, else one drawn now and stored), noted with the assignment; everyone else
+    keeps the version offered. One query when no experiment runs."""
     playbooks = {version.playbook_id for _l, version in joining if version.status == VersionStatus.PUBLISHED}
     running = Experiment.objects.filter(playbook_id__in=playbooks, status=ExperimentStatus.RUNNING) if playbooks else []
-    chosen: list[tuple[PlaybookVersion, object]] = [(version, None) for _l, version in joining]
+    chosen = [Choice(version) for _l, version in joining]
     for experiment in running:
         indexes = [i for i, (_l, version) in enumerate(joining) if version.playbook_id == experiment.playbook_id]
         assignments = _assign(experiment, [joining[i][0] for i in indexes], now)
         for index in indexes:
             assignment = assignments[joining[index][0].pk]
-            chosen[index] = (assignment.arm.version, assignment)
+            chosen[index] = Choice(assignment.arm.version, assignment, dict(assignment.arm.parameters))
     return chosen
 
 
@@ -245,6 +321,7 @@ def arms_recorded(created: Sequence[tuple[Enrollment, object]], now: datetime) -
         if not isinstance(assignment, ExperimentAssignment):
             continue
         experiment, arm = assignment.experiment, assignment.arm
+        values = f" with {values_text(arm.parameters)}" if arm.parameters else ""
         decisions.append(
             Decision(
                 learner_id=enrollment.learner_id,
@@ -253,11 +330,12 @@ def arms_recorded(created: Sequence[tuple[Enrollment, object]], now: datetime) -
                 kind=DECISION_KIND,
                 rule=f"experiment '{experiment.name}'",
                 explanation=f"In the experiment '{experiment.name}', this learner is in the {arm} arm, so they follow "
-                f"version {arm.version.number} for their whole journey.",
+                f"version {arm.version.number}{values} for their whole journey.",
                 values={
                     "experiment": experiment.pk,
                     "arm": str(arm),
                     "version": arm.version.number,
+                    "parameters": dict(arm.parameters),
                     "bucket": round(assignment.bucket, 6),
                     "assigned_at": assignment.assigned_at.isoformat(),
                 },

@@ -30,7 +30,15 @@ from playbooks.engine.signals import (
     idle_hours,
     module_values,
 )
-from playbooks.engine.spec import SEQUENCE, ActionSpec, BranchOption, PlaybookSpec, StepSpec, TriggerSpec
+from playbooks.engine.spec import (
+    PARAMETER_TYPES,
+    SEQUENCE,
+    ActionSpec,
+    BranchOption,
+    PlaybookSpec,
+    StepSpec,
+    TriggerSpec,
+)
 from playbooks.engine.tally import Tally
 from playbooks.engine.validation import vocabulary_of
 from playbooks.engine.waits import CAME, TIMED_OUT, CompiledWait, came, compile_wait, key_value, keyed
@@ -77,6 +85,9 @@ class JourneyState:
     reached: dict[str, str] = field(default_factory=dict)
     finished: dict[str, str] = field(default_factory=dict)
     ready_at: str = ""  # ISO 8601: when the readiness step was completed
+    # Parameter values of this learner's own (an experiment arm's), over the version's defaults: kept for the whole
+    # journey, through migrations to other versions.
+    params: dict[str, Any] = field(default_factory=dict)
 
     @property
     def clock_time(self) -> datetime | None:
@@ -103,6 +114,8 @@ class JourneyState:
             "reached": dict(self.reached),
             "finished": dict(self.finished),
             "ready_at": self.ready_at,
+            # Only when set: the rows of the many learners on the defaults stay as they were.
+            **({"params": dict(self.params)} if self.params else {}),
         }
 
     def copy(self) -> "JourneyState":
@@ -124,6 +137,7 @@ class JourneyState:
             reached=dict(self.reached),
             finished=dict(self.finished),
             ready_at=self.ready_at,
+            params=dict(self.params),
         )
 
     @classmethod
@@ -258,13 +272,17 @@ def matches_audience(playbook: CompiledPlaybook, facts: LearnerFacts, *, now: da
     return playbook.audience_when.evaluate(_context(playbook, facts, state, [], None, now, None))[0]
 
 
-def start(playbook: CompiledPlaybook, facts: LearnerFacts, *, now: datetime) -> Outcome:
-    """Enrol: the first step is reached now (a first step that is a branch is decided now).
+def start(
+    playbook: CompiledPlaybook, facts: LearnerFacts, *, now: datetime, params: dict[str, Any] | None = None
+) -> Outcome:
+    """Enrol: the first step is reached now (a first step that is a branch is decided now). ``params`` are the
+    learner's own parameter values (checked by the caller with ``parameters.override_errors``), kept in the state.
 
     The learner's clock does not start here: enrolment sees none of their behaviour, so events from before it (a
     backfill, a connector's clock a second behind) are evaluated at their own time, not as late events.
     """
-    outcome = evaluate(playbook, facts, JourneyState(enrolled_at=now.isoformat()), events=[], event=None, now=now)
+    state = JourneyState(enrolled_at=now.isoformat(), params=dict(params or {}))
+    outcome = evaluate(playbook, facts, state, events=[], event=None, now=now)
     outcome.state.clock = ""
     return outcome
 
@@ -479,7 +497,7 @@ def _context(
         **_signal_values(playbook, events, now, enrolled_at, zone),
         "module": _module_context(playbook, events, module),
         "event": event.as_context() if event else NO_EVENT,
-        "params": playbook.parameters,
+        "params": {**playbook.parameters, **state.params} if state.params else playbook.parameters,
     }
 
 
@@ -945,4 +963,16 @@ def migrate_state(state: JourneyState, playbook: CompiledPlaybook) -> JourneySta
         reached={key: at for key, at in state.reached.items() if key in playbook.due},
         finished={key: at for key, at in state.finished.items() if key in playbook.due},
         ready_at=state.ready_at,
+        params=_params_kept(state.params, playbook),
     )
+
+
+def _params_kept(params: dict[str, Any], playbook: CompiledPlaybook) -> dict[str, Any]:
+    """The learner's parameter values the other version still declares with the same type (the others would not
+    type-check against its conditions): an experiment arm's values outlive a migration to a version that has them."""
+    kinds = {parameter.name: parameter.kind for parameter in playbook.spec.parameters}
+    return {
+        name: value
+        for name, value in params.items()
+        if name in kinds and PARAMETER_TYPES.get(type(value)) == kinds[name]
+    }

@@ -14,6 +14,7 @@ from typing import Any
 from zoneinfo import available_timezones
 
 from playbooks.engine.durations import DurationError, format_duration, parse_duration
+from playbooks.engine.parameters import override_errors
 from playbooks.engine.reminders import NO_PREFERENCES, LearnerPreferences
 from playbooks.engine.shapes import ShapeReader, did_you_mean, join_path, text_problem, value_problem
 from playbooks.engine.spec import PlaybookSpec, SpecError
@@ -26,7 +27,7 @@ MAX_EXPECTATIONS = 1_000  # each one with an ``at`` is a moment the simulator st
 MAX_SPAN = timedelta(days=366)
 _ROLE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,99}$")
 _SNAKE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
-_TOP_KEYS = ("playbook", "learner", "start", "events", "until", "expect")
+_TOP_KEYS = ("playbook", "learner", "params", "start", "events", "until", "expect")
 _LEARNER_KEYS = ("external_id", "roles", "attributes", "timezone", "preferences")
 _PREFERENCE_KEYS = ("quiet_hours", "snooze_until", "opt_out")
 _CLOCK = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
@@ -69,6 +70,7 @@ class Journey:
     until: timedelta
     expectations: tuple[Expectation, ...]
     preferences: LearnerPreferences = NO_PREFERENCES  # the learner's own delivery preferences
+    params: dict[str, Any] = field(default_factory=dict)  # parameter values over the version's defaults (an arm's)
 
 
 class JourneyInvalid(Exception):
@@ -105,6 +107,11 @@ def parse_journey(document: Any, *, playbooks: dict[str, PlaybookSpec]) -> Journ
     if not isinstance(timezone, str) or timezone not in _zones():
         reader.error("learner.timezone", f"{timezone!r} is not an IANA time zone name, e.g. Europe/Berlin")
     preferences = reader.preferences(learner.get("preferences"), "learner.preferences")
+    params = top.get("params") or {}
+    if spec is not None:
+        problems = override_errors(spec, params, path="params")
+        reader.errors.extend(problems)
+        params = {} if problems else params
     start = reader.moment(top.get("start"), "start")
     events = tuple(reader.events(top.get("events"), spec))
     last = max((event.arrival for event in events), default=timedelta(0))
@@ -127,6 +134,7 @@ def parse_journey(document: Any, *, playbooks: dict[str, PlaybookSpec]) -> Journ
         until,
         expectations,
         preferences,
+        dict(params),
     )
 
 

@@ -7,8 +7,9 @@ with one bulk statement per table.
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -63,10 +64,15 @@ STORED_FIELDS = [
 
 @transaction.atomic
 def learner_enroll(
-    *, learner: Learner, now: datetime | None = None, versions: Sequence[PlaybookVersion] | None = None
+    *,
+    learner: Learner,
+    now: datetime | None = None,
+    versions: Sequence[PlaybookVersion] | None = None,
+    params: dict[str, Any] | None = None,
 ) -> list[Enrollment]:
     """Enrol the learner in every published playbook (or every one of ``versions``, as the simulator does with a
-    draft) whose audience they match; returns the new enrolments.
+    draft) whose audience they match; returns the new enrolments. ``params`` (the simulator's, checked against
+    the version by the caller) are parameter values the journeys start with, over any a version choice gave.
 
     Idempotent: a playbook the learner is already enrolled in is left as it is.
     """
@@ -84,9 +90,11 @@ def learner_enroll(
         and matches_audience(selectors.compiled_version(version=version), facts, now=now)
     ]
     created, notes = [], []
-    for _learner, version, noted in versions_chosen(joining, now=now):
+    for _learner, choice, noted in versions_chosen(joining, now=now):
+        version = choice.version
         playbook = selectors.compiled_version(version=version)
-        enrollment = _enrollment_new(learner, version, playbook, facts, now=now)
+        values = {**choice.params, **(params or {})}
+        enrollment = _enrollment_new(learner, version, playbook, facts, now=now, params=values)
         enrollment.current_module_id = _module_ids([enrollment.next_slug]).get(enrollment.next_slug)
         enrollment.save()
         created.append(enrollment)
@@ -101,15 +109,27 @@ def learner_enroll(
 
 # --- Version choice hook -------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
+class Choice:
+    """What a learner joining a playbook starts on: a version, parameter values over its defaults (already checked
+    against it by whoever chose them), and a note for the ``chosen`` hook (None: nothing to record)."""
+
+    version: PlaybookVersion
+    note: object = None
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class VersionChoice:
-    """Lets an app above this one start new enrolments on another version of their playbook than the one offered
-    (insights' experiments: the learner's arm), and record why once they are saved. Apps register one when they load,
-    as with versions.PUBLISH_CHECKS, so that this app does not import them. Both run under the learners' locks.
+    """Lets an app above this one start new enrolments on another version of their playbook than the one offered,
+    or with other parameter values (insights' experiments: the learner's arm), and record why once they are saved.
+    Apps register one when they load, as with versions.PUBLISH_CHECKS, so that this app does not import them. Both
+    run under the learners' locks.
 
-    ``choose`` returns, per learner, the version and a note (None: nothing to record); ``chosen`` gets the saved
-    enrolments with their notes, only when there are some, so that a choice costs no query when nothing is chosen."""
+    ``choose`` returns a ``Choice`` per learner (given the version offered, or a later choice's); ``chosen`` gets the
+    saved enrolments with their notes, only when there are some, so that a choice costs no query when nothing is
+    chosen."""
 
-    choose: Callable[[Sequence[tuple[Learner, PlaybookVersion]], datetime], list[tuple[PlaybookVersion, object]]]
+    choose: Callable[[Sequence[tuple[Learner, PlaybookVersion]], datetime], list[Choice]]
     chosen: Callable[[Sequence[tuple[Enrollment, object]], datetime], None]
 
 
@@ -118,18 +138,25 @@ VERSION_CHOICES: list[VersionChoice] = []
 
 def versions_chosen(
     joining: Sequence[tuple[Learner, PlaybookVersion]], *, now: datetime
-) -> list[tuple[Learner, PlaybookVersion, list]]:
-    """Each joining learner's version after the choices, with the choices' notes (in VERSION_CHOICES order)."""
-    rows = [(learner, version, []) for learner, version in joining]
-    for choice in VERSION_CHOICES:
+) -> list[tuple[Learner, Choice, list]]:
+    """Each joining learner's choice after the hooks (a later hook's parameter values over an earlier one's on the
+    same version), with the hooks' notes (in VERSION_CHOICES order)."""
+    rows = [(learner, Choice(version), []) for learner, version in joining]
+    for hook in VERSION_CHOICES:
         if not rows:
             break
-        answers = choice.choose([(learner, version) for learner, version, _notes in rows], now)
+        answers = hook.choose([(learner, choice.version) for learner, choice, _notes in rows], now)
         rows = [
-            (learner, version, [*notes, note])
-            for (learner, _v, notes), (version, note) in zip(rows, answers, strict=True)
+            (learner, _merged(before, answer), [*notes, answer.note])
+            for (learner, before, notes), answer in zip(rows, answers, strict=True)
         ]
     return rows
+
+
+def _merged(before: Choice, answer: Choice) -> Choice:
+    if answer.version.pk != before.version.pk or not before.params:
+        return answer
+    return replace(answer, params={**before.params, **answer.params})
 
 
 def enrollments_chosen(created: Sequence[Enrollment], notes: Sequence[list], *, now: datetime) -> None:
@@ -143,11 +170,17 @@ def enrollments_chosen(created: Sequence[Enrollment], notes: Sequence[list], *, 
 
 
 def _enrollment_new(
-    learner: Learner, version: PlaybookVersion, playbook: CompiledPlaybook, facts: LearnerFacts, *, now: datetime
+    learner: Learner,
+    version: PlaybookVersion,
+    playbook: CompiledPlaybook,
+    facts: LearnerFacts,
+    *,
+    now: datetime,
+    params: dict[str, Any] | None = None,
 ) -> Enrollment:
     """A new enrolment at the playbook's first step (not saved; its ``next_slug`` is for the caller to resolve)."""
     enrollment = Enrollment(learner=learner, playbook_id=version.playbook_id, version=version, enrolled_at=now)
-    _apply(enrollment, playbook, start(playbook, facts, now=now), now=now)
+    _apply(enrollment, playbook, start(playbook, facts, now=now, params=params), now=now)
     return enrollment
 
 
@@ -230,8 +263,15 @@ def _reroute_batch(
                     changed.append(_end(enrollment, EndedReason.LEFT_AUDIENCE, now=now))
     chosen = versions_chosen(joining, now=now)
     new = [
-        _enrollment_new(learner, version, selectors.compiled_version(version=version), facts[learner.pk], now=now)
-        for learner, version, _notes in chosen
+        _enrollment_new(
+            learner,
+            choice.version,
+            selectors.compiled_version(version=choice.version),
+            facts[learner.pk],
+            now=now,
+            params=choice.params,
+        )
+        for learner, choice, _notes in chosen
     ]
     result.ended = sum(1 for enrollment in changed if enrollment.status == EnrollmentStatus.ENDED)
     result.enrolled = len(new)
@@ -239,7 +279,7 @@ def _reroute_batch(
     for enrollment in new:
         enrollment.current_module_id = modules.get(enrollment.next_slug)
     Enrollment.objects.bulk_create(new)
-    enrollments_chosen(new, [notes for _learner, _version, notes in chosen], now=now)
+    enrollments_chosen(new, [notes for _learner, _choice, notes in chosen], now=now)
     bulk_update_rows(changed, ENDED_FIELDS)
     if new or changed:
         logger.info(
@@ -331,15 +371,20 @@ def enrollments_advance(*, batch: list[Advance]) -> list[Advance]:
 
 
 def enrollment_preview(
-    *, learner: Learner, version: PlaybookVersion, facts: LearnerFacts, now: datetime
+    *,
+    learner: Learner,
+    version: PlaybookVersion,
+    facts: LearnerFacts,
+    now: datetime,
+    params: dict[str, Any] | None = None,
 ) -> Enrollment | None:
     """The enrolment ``learner_enroll`` would start on ``version`` (None: the learner is outside its audience), not
     saved: the cohort simulator keeps its synthetic learners in memory. Version choices (experiments) are not
-    applied: a simulation runs the version it was asked for."""
+    applied: a simulation runs the version, and the parameter values, it was asked for."""
     playbook = selectors.compiled_version(version=version)
     if not matches_audience(playbook, facts, now=now):
         return None
-    return _enrollment_new(learner, version, playbook, facts, now=now)
+    return _enrollment_new(learner, version, playbook, facts, now=now, params=params)
 
 
 def enrollments_run(*, batch: list[Advance]) -> list[Advance]:

@@ -132,7 +132,9 @@ class MemoryJourneyRun(JourneyRun):
         return self.context.playbook
 
     def _enroll(self) -> bool:
-        self.enrollment = enrollment_preview(learner=self.learner, version=self.version, facts=self.who, now=self.start)
+        self.enrollment = enrollment_preview(
+            learner=self.learner, version=self.version, facts=self.who, now=self.start, params=self.journey.params
+        )
         return self.enrollment is not None
 
     def _stored_state(self) -> JourneyState:

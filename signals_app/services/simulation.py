@@ -234,7 +234,10 @@ class JourneyRun:
     # events, reading the stored state and the next module. ``_play`` decides when they are called, for both.
 
     def _enroll(self) -> bool:
-        return bool(learner_enroll(learner=self.learner, now=self.start, versions=[self.version]))
+        journey = self.journey
+        return bool(
+            learner_enroll(learner=self.learner, now=self.start, versions=[self.version], params=journey.params)
+        )
 
     def _learner_facts(self) -> LearnerFacts:
         return learner_facts(learner=self.learner)

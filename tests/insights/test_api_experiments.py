@@ -28,7 +28,7 @@ def experiments(world):
     fixed = experiment_start(experiment=experiment_create(playbook=world.playbook, name="fixed", variants=[world.v1]))
     _outcomes(world, fixed, world.v2, completed=30, total=60, hours=CONTROL_HOURS, skipped=20)
     _outcomes(world, fixed, world.v1, completed=45, total=60, hours=VARIANT_HOURS, skipped=10)
-    fixed = experiment_stop(experiment=fixed, winner=world.v1)
+    fixed = experiment_stop(experiment=fixed, winner=fixed.arms.get(version=world.v1))
     created = experiment_create(
         playbook=world.playbook, name="bandit", variants=[world.v1], allocation="bandit", floor=0.1
     )

@@ -151,7 +151,7 @@ def test_promoting_a_variant_publishes_its_playbook_and_stops_the_experiment(wor
     experiment = experiment_start(experiment=experiment_create(playbook=world.playbook, name="x", variants=[world.v1]))
     assert experiment.arms.get(is_control=True).version == v3
 
-    published = experiment_promote(experiment=experiment, winner=world.v1, user=admin_user)
+    published = experiment_promote(experiment=experiment, winner=experiment.arms.get(version=world.v1), user=admin_user)
 
     experiment.refresh_from_db()
     assert (experiment.status, experiment.winner, experiment.promoted) == (
