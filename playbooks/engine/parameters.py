@@ -29,7 +29,9 @@ def override_errors(spec: PlaybookSpec, values: Any, *, path: str = "parameters"
         elif PARAMETER_TYPES.get(type(value)) != parameter.kind:
             expected = _KIND_WORDS.get(parameter.kind or "", "a number, text or true/false")
             errors.append(
-                SpecError(where, f"expected {expected}, like its default {parameter.default!r}; got {kind_of(value)}")
+                SpecError(
+                    where, f"expected {expected}, like its default {_literal(parameter.default)}; got {kind_of(value)}"
+                )
             )
         elif problem := _value_problem(value):
             errors.append(SpecError(where, problem))
@@ -50,6 +52,10 @@ def effective(spec: PlaybookSpec, values: Mapping[str, Any]) -> dict[str, Any]:
 def values_text(values: Mapping[str, Any]) -> str:
     """``fast_threshold=5, offer_fast_track=false``: how an arm's label and a decision show its values."""
     return ", ".join(f"{name}={_shown(value)}" for name, value in values.items())
+
+
+def _literal(value: Any) -> str:
+    return repr(value) if isinstance(value, str) else _shown(value)
 
 
 def _shown(value: Any) -> str:

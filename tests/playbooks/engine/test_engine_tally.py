@@ -185,6 +185,7 @@ def test_the_journey_state_is_stored_as_asdict_stores_it():
         reached={"s1": T0.isoformat()},
         finished={"s1": T0.isoformat()},
         ready_at=T0.isoformat(),
+        params={"fast_threshold": 5},
     )
 
     assert state.to_dict() == asdict(state)
