@@ -180,7 +180,8 @@ def _same_arm(arm: Variant, other: Variant, with_control: bool, published: Playb
     if with_control and other.version == published and not other.parameters:
         if not arm.parameters:
             return f"{arm.version} is the standard flow: it is the control group already."
-        return f"{arm} is the standard flow (its values are {arm.version}'s defaults): it is the control group already."
+        number = arm.version.number
+        return f"{arm} is the standard flow: its values are v{number}'s defaults, and the control group runs them."
     return f"Two arms are the same: {arm} and {other} run {arm.version} with the same parameter values."
 
 
