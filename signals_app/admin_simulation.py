@@ -61,7 +61,7 @@ class JourneyForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 22, "cols": 100, "class": "vLargeTextField", "spellcheck": "false"}),
         required=False,
         help_text="A journey in YAML (docs/journeys.md), at most 2 MB. 'playbook' may be left out: this version "
-        "is used.",
+        "is used. 'params: {name: value}' runs it under an experiment arm's parameter values.",
     )
     upload = forms.FileField(required=False, help_text="Or upload a journey file instead (at most 2 MB).")
     save_as = forms.CharField(

@@ -2,10 +2,13 @@
 ``params.<name>``, type-checked when saved, given back on export, and used by the engine."""
 
 import json
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from playbooks.engine.document import dump_yaml, load_yaml, spec_from_document
 from playbooks.engine.journey import CompiledPlaybook, JourneyState, LearnerFacts, evaluate, migrate_state, start
@@ -187,3 +190,39 @@ def test_a_journey_runs_under_params_checked_the_same_way():
     with pytest.raises(JourneyInvalid) as refused:
         parse_journey({**document, "params": {"fast_threshold": "high", "speed": 1}}, playbooks={"tuned": spec})
     assert [error.path for error in refused.value.errors] == ["params.fast_threshold", "params.speed"]
+
+
+OVERRIDES = st.fixed_dictionaries(
+    {},
+    optional={
+        "fast_threshold": st.integers(0, 100) | st.floats(0, 100, allow_nan=False),
+        "offer_fast_track": st.booleans(),
+        "track_name": st.text(alphabet="abc", max_size=3),
+    },
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(values=OVERRIDES, scores=st.lists(st.integers(0, 100), min_size=1, max_size=4))
+def test_a_journey_under_values_is_the_journey_of_a_version_with_them_as_defaults(values, scores):
+    """What promoting an arm relies on: its learners' journeys are those of a version whose defaults are its values
+    (the state stored as JSON between evaluations, as the enrolment row holds it)."""
+    spec = _spec()
+    promoted = replace(
+        spec, parameters=tuple(replace(p, default=values.get(p.name, p.default)) for p in spec.parameters)
+    )
+    assert override_errors(spec, values) == []
+    events = [
+        EventFact("quiz_answered", T0 + timedelta(minutes=n + 1), None, {"score": s}) for n, s in enumerate(scores)
+    ]
+    events.append(EventFact("module_completed", T0 + timedelta(minutes=10), "intro"))
+
+    def run(playbook: CompiledPlaybook, params: dict):
+        state = start(playbook, FACTS, now=T0, params=params).state
+        for index, event in enumerate(events):
+            state = JourneyState.from_dict(json.loads(json.dumps(state.to_dict())))
+            outcome = evaluate(playbook, FACTS, state, events=events[: index + 1], event=event, now=event.occurred_at)
+            state = outcome.state
+        return outcome.position.module, [d.values for d in outcome.decisions if d.kind == "branch"]
+
+    assert run(CompiledPlaybook(spec), values) == run(CompiledPlaybook(promoted), {})
