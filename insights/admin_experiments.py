@@ -56,6 +56,11 @@ class ArmRowForm(forms.Form):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.fields["version"].queryset = _published_versions()
+        # The rows sit in a table under one heading per column: each input says which arm it is for.
+        number = self.prefix.rsplit("-", 1)[-1] if self.prefix else ""
+        arm = f"Arm {int(number) + 1}" if number.isdigit() else "Arm"
+        self.fields["version"].widget.attrs["aria-label"] = f"{arm}: version"
+        self.fields["parameters"].widget.attrs["aria-label"] = f"{arm}: parameter values"
 
     def clean_parameters(self) -> Any:
         text = self.cleaned_data["parameters"].strip()
