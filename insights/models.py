@@ -312,10 +312,15 @@ class ExperimentArm(models.Model):
         ]
 
     def __str__(self) -> str:
-        if self.is_control:
-            return f"control (v{self.version.number})"
-        values = values_text(self.parameters)
-        return f"v{self.version.number} · {values}" if values else f"v{self.version.number}"
+        return (
+            f"control (v{self.version.number})" if self.is_control else arm_label(self.version.number, self.parameters)
+        )
+
+
+def arm_label(number: int, parameters: dict) -> str:
+    """``v3``, or ``v3 · fast_threshold=5`` for an arm setting parameter values: how arms are named everywhere."""
+    values = values_text(parameters)
+    return f"v{number} · {values}" if values else f"v{number}"
 
 
 class ExperimentAssignment(models.Model):

@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from common.errors import ApplicationError
 from identity.models import Learner
-from insights.models import Allocation, Experiment, ExperimentArm, ExperimentAssignment, ExperimentStatus
+from insights.models import Allocation, Experiment, ExperimentArm, ExperimentAssignment, ExperimentStatus, arm_label
 from insights.stats import arm_for_bucket, assignment_bucket, sample_size_per_arm
 from playbooks import selectors
 from playbooks import selectors as playbook_selectors
@@ -46,8 +46,7 @@ class Variant:
     parameters: dict[str, Any] = field(default_factory=dict)
 
     def __str__(self) -> str:
-        values = values_text(self.parameters)
-        return f"v{self.version.number} · {values}" if values else f"v{self.version.number}"
+        return arm_label(self.version.number, self.parameters)
 
 
 def variant_errors(*, version: PlaybookVersion, parameters: Any, path: str = "parameters") -> list[SpecError]:
@@ -136,17 +135,17 @@ def experiment_arms(
         raise ApplicationError("no_control", f"{playbook.slug} has no published version to be the control group.")
     given = [v if isinstance(v, Variant) else Variant(v) for v in variants]
     arms = [Variant(published)] * with_control + sorted(given, key=lambda v: v.version.number)
+    control = _arm_key(arms[0]) if with_control else None
     seen: dict[tuple, Variant] = {}
     for arm in arms[with_control:]:
         _variant_check(playbook, arm)
         key = _arm_key(arm)
+        if key == control:
+            raise ApplicationError("invalid_variant", _is_control(arm), field="variants")
         if key in seen:
-            raise ApplicationError(
-                "duplicate_arm", _same_arm(arm, seen[key], with_control, published), field="variants"
-            )
+            message = f"Two arms are the same: {arm} and {seen[key]} run v{arm.version.number} with the same values."
+            raise ApplicationError("duplicate_arm", message, field="variants")
         seen[key] = arm
-        if with_control and key == _arm_key(arms[0]):
-            raise ApplicationError("invalid_variant", _same_arm(arm, arms[0], True, published), field="variants")
     if len(arms) < 2:
         raise ApplicationError("too_few_arms", "An experiment compares at least two arms.", field="variants")
     return arms
@@ -176,13 +175,11 @@ def _arm_key(arm: Variant) -> tuple:
     return arm.version.pk, tuple(sorted(effective(spec, arm.parameters).items()))
 
 
-def _same_arm(arm: Variant, other: Variant, with_control: bool, published: PlaybookVersion | None) -> str:
-    if with_control and other.version == published and not other.parameters:
-        if not arm.parameters:
-            return f"{arm.version} is the standard flow: it is the control group already."
-        number = arm.version.number
-        return f"{arm} is the standard flow: its values are v{number}'s defaults, and the control group runs them."
-    return f"Two arms are the same: {arm} and {other} run {arm.version} with the same parameter values."
+def _is_control(arm: Variant) -> str:
+    if not arm.parameters:
+        return f"{arm.version} is the standard flow: it is the control group already."
+    number = arm.version.number
+    return f"{arm} is the standard flow: its values are v{number}'s defaults, and the control group runs them."
 
 
 @transaction.atomic(durable=True)

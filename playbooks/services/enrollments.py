@@ -72,7 +72,7 @@ def learner_enroll(
 ) -> list[Enrollment]:
     """Enrol the learner in every published playbook (or every one of ``versions``, as the simulator does with a
     draft) whose audience they match; returns the new enrolments. ``params`` (the simulator's, checked against
-    the version by the caller) are parameter values the journeys start with, over any a version choice gave.
+    the version by the caller) are parameter values the journeys start with, over any a version choice gave on it.
 
     Idempotent: a playbook the learner is already enrolled in is left as it is.
     """
@@ -90,10 +90,11 @@ def learner_enroll(
         and matches_audience(selectors.compiled_version(version=version), facts, now=now)
     ]
     created, notes = [], []
-    for _learner, choice, noted in versions_chosen(joining, now=now):
+    for (_learner, offered), (_l, choice, noted) in zip(joining, versions_chosen(joining, now=now), strict=True):
         version = choice.version
         playbook = selectors.compiled_version(version=version)
-        values = {**choice.params, **(params or {})}
+        # ``params`` were checked against the version offered: a choice that moved the learner elsewhere drops them.
+        values = {**choice.params, **(params or {})} if version.pk == offered.pk else choice.params
         enrollment = _enrollment_new(learner, version, playbook, facts, now=now, params=values)
         enrollment.current_module_id = _module_ids([enrollment.next_slug]).get(enrollment.next_slug)
         enrollment.save()

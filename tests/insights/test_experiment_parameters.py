@@ -201,7 +201,7 @@ def test_the_admin_refuses_two_identical_arms(client, v1):
 
     page = client.post(reverse("admin:insights_experiment_add"), _admin_form(v1, rows)).content.decode()
 
-    assert "Two arms are the same: v1 · fast_threshold=50.0 and v1 · fast_threshold=50" in page
+    assert "Two arms are the same: v1 · fast_threshold=50.0 and v1 · fast_threshold=50 run v1" in page
     assert not v1.playbook.experiments.exists()
 
 
