@@ -215,9 +215,10 @@ class Allocation(models.TextChoices):
 
 
 class Experiment(models.Model):
-    """An experiment on a playbook: new learners are split between arms (published versions of the playbook, and
-    optionally a control group on the standard flow, the version published when it started), each kept on their
-    arm's version for their whole journey; outcomes are compared per arm (``insights.experiment_results``)."""
+    """An experiment on a playbook: new learners are split between arms (published versions of the playbook, each
+    with parameter values or not, and optionally a control group on the standard flow, the version published when it
+    started), each kept on their arm's version and values for their whole journey; outcomes are compared per arm
+    (``insights.experiment_results``)."""
 
     playbook = models.ForeignKey("playbooks.Playbook", on_delete=models.CASCADE, related_name="experiments")
     name = models.CharField(max_length=200)
