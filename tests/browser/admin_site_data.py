@@ -91,6 +91,9 @@ def site_load() -> dict:
     experiment = Experiment.objects.create(playbook=published.playbook, name="Specialist track thresholds")
     ExperimentArm.objects.create(experiment=experiment, version=published, weight=50)
     ExperimentArm.objects.create(experiment=experiment, version=draft, weight=50)
+    # An arm with parameter values: its label is the longest the results page shows (layout data, not validated).
+    values = {"specialist_track_threshold": 60, "offer_specialist_track": False}
+    ExperimentArm.objects.create(experiment=experiment, version=published, parameters=values, weight=50)
     DeliveryPolicy.objects.get_or_create()
     run = CohortRun.objects.create(version=draft, against=published, template=COHORT, learners=10, total=20)
     cohort_run_execute(run_id=run.pk)
