@@ -221,7 +221,11 @@ def test_arms_are_labelled_by_their_values_on_the_results_page_csv_api_and_bandi
         f"/api/v1/analytics/playbooks/{v1.playbook.slug}/experiments", HTTP_AUTHORIZATION=f"Api-Key {key}"
     ).json()
 
-    assert f"<td>{label}</td>" in page and f"winner: {label}" in page and f"{label}: α, β → share" in page
+    assert (
+        f'<td class="arm-label">{label}</td>' in page
+        and f"winner: {label}" in page
+        and f"{label}: α, β → share" in page
+    )
     rows = list(csv.DictReader(io.StringIO(table)))
     assert [(row["arm"], row["version"], row["parameters"]) for row in rows] == [
         ("control (v1)", "1", ""),
