@@ -25,6 +25,9 @@ class JourneyEventDoc(serializers.Serializer):
 class JourneyInput(serializers.Serializer):
     playbook = serializers.CharField(required=False, help_text="Defaults to the playbook in the URL.")
     learner = serializers.DictField(help_text="{external_id, roles, attributes, timezone}")
+    params = serializers.DictField(
+        required=False, help_text="Values of the playbook's parameters to run under, e.g. an experiment arm's."
+    )
     start = serializers.DateTimeField()
     events = JourneyEventDoc(many=True)
     until = serializers.CharField(required=False, help_text="Run the simulated clock to this offset, e.g. 3d.")
@@ -46,6 +49,7 @@ class SimulationOutput(serializers.Serializer):
     version = serializers.IntegerField()
     version_status = serializers.CharField()
     learner = serializers.CharField()
+    params = serializers.DictField(help_text="The parameter values it ran under, over the version's defaults.")
     start = serializers.CharField()
     until = serializers.CharField()
     enrolled = serializers.BooleanField()

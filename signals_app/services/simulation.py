@@ -32,6 +32,7 @@ from playbooks.engine.journey import (
     trigger_rule,
 )
 from playbooks.engine.journeys import Journey, JourneyInvalid, parse_journey, saved_journeys
+from playbooks.engine.parameters import values_text
 from playbooks.engine.reminders import NO_PREFERENCES
 from playbooks.engine.signals import EventFact
 from playbooks.engine.spec import SpecError
@@ -92,10 +93,15 @@ class SimulationResult:
     timeline: list[dict[str, Any]]
     final: dict[str, Any]
     expectations: list[ExpectationResult]
+    params: dict[str, Any] = field(default_factory=dict)  # the parameter values it ran under (``params:``)
 
     @property
     def passed(self) -> bool:
         return all(result.passed for result in self.expectations)
+
+    @property
+    def params_text(self) -> str:
+        return values_text(self.params)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -103,6 +109,7 @@ class SimulationResult:
             "version": self.version,
             "version_status": self.version_status,
             "learner": self.learner,
+            "params": self.params,
             "start": iso(self.start),
             "until": iso(self.until),
             "enrolled": self.enrolled,
@@ -201,6 +208,7 @@ class JourneyRun:
             timeline=timeline,
             final=self._final(),
             expectations=[self._check(expectation, timeline, enrolled) for expectation in self.journey.expectations],
+            params=dict(self.journey.params),
         )
 
     def _learner(self) -> Learner:

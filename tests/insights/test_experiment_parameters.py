@@ -6,6 +6,7 @@ import csv
 import io
 
 import pytest
+import yaml
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 
@@ -310,3 +311,20 @@ def test_saved_journeys_with_params_are_checked_before_publishing(v1):
     assert [e.path for e in refused.value.errors] == ["tests[1].journey.params.fast_threshold"]
     published = playbook_import(text=PLAYBOOK.replace("minutes: 5", "minutes: 6") + SAVED_JOURNEYS, publish=True)
     assert published.version.status == VersionStatus.PUBLISHED  # both saved journeys pass, one under params
+
+
+def test_the_simulate_page_and_api_run_a_journey_under_params(client, admin_client, v1):
+    journey = {**JOURNEY, "params": {"fast_threshold": 50}, "expect": [{"at": "3m", "next_module": "fast-track"}]}
+    key, _ = api_key("playbooks:simulate")
+    simulate_page = reverse("admin:playbooks_playbookversion_simulate", args=[v1.pk])
+
+    body = client.post(
+        "/api/v1/playbooks/tuned-quiz/simulate", journey, content_type="application/json",
+        HTTP_AUTHORIZATION=f"Api-Key {key}",
+    ).json()  # fmt: skip
+    page = admin_client.post(simulate_page, {"journey": yaml.safe_dump(journey)}).content.decode()
+    refused = admin_client.post(simulate_page, {"journey": yaml.safe_dump({**journey, "params": {"bar": 1}})})
+
+    assert (body["passed"], body["params"]) == (True, {"fast_threshold": 50})
+    assert "Run under the parameter values <code>fast_threshold=50</code>" in page and "outcome-fail" not in page
+    assert "<code>params.bar</code>: &#x27;tuned-quiz&#x27; declares no parameter" in refused.content.decode()
