@@ -55,7 +55,6 @@ class ArmRowForm(forms.Form):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["version"].queryset = _published_versions()
         # The rows sit in a table under one heading per column: each input says which arm it is for.
         number = self.prefix.rsplit("-", 1)[-1] if self.prefix else ""
         arm = f"Arm {int(number) + 1}" if number.isdigit() else "Arm"
@@ -78,7 +77,7 @@ class ArmRowForm(forms.Form):
             self.add_error("version", "Say which version these values are for.")
         elif version is not None and "parameters" in data:
             if not values:
-                self.add_error("parameters", "Set at least one parameter (a version alone is chosen above).")
+                self.add_error("parameters", "Set at least one parameter value (a version as published is chosen under Variants).")
             for error in variant_errors(version=version, parameters=values):
                 self.add_error("parameters", str(error))
         return data
