@@ -77,7 +77,9 @@ class ArmRowForm(forms.Form):
             self.add_error("version", "Say which version these values are for.")
         elif version is not None and "parameters" in data:
             if not values:
-                self.add_error("parameters", "Set at least one parameter value (a version as published is chosen under Variants).")
+                self.add_error(
+                    "parameters", "Set at least one parameter value (a version as published is chosen under Variants)."
+                )
             for error in variant_errors(version=version, parameters=values):
                 self.add_error("parameters", str(error))
         return data
