@@ -4,6 +4,7 @@ become the defaults of the version a winning arm is promoted to, and can be simu
 
 import csv
 import io
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import yaml
@@ -11,6 +12,7 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 
 from common.errors import ApplicationError
+from identity.services import learner_create, learner_deactivate, learner_reactivate, role_upsert
 from insights.models import ExperimentArm, ExperimentStatus
 from insights.services.bandits import bandit_allocate
 from insights.services.experiments import (
@@ -24,12 +26,16 @@ from playbooks import selectors
 from playbooks.engine.journeys import JourneyInvalid
 from playbooks.engine.spec import PlaybookInvalid
 from playbooks.models import Enrollment, VersionStatus
-from playbooks.services import learner_enroll, playbook_import
+from playbooks.selectors import next_module_for_learner
+from playbooks.services import learner_enroll, learners_reroute, playbook_import
+from signals_app.services import learner_evaluate_pending
 from signals_app.services.cohorts import cohort_simulate
+from signals_app.services.ingestion import events_record
 from signals_app.services.simulation import journey_simulate
 from tests.factories import LearnerFactory, UserFactory, api_key
 
 pytestmark = pytest.mark.django_db
+T0 = datetime(2026, 3, 2, 9, tzinfo=UTC)
 
 PLAYBOOK = """
 slug: tuned-quiz
@@ -328,3 +334,29 @@ def test_the_simulate_page_and_api_run_a_journey_under_params(client, admin_clie
     assert (body["passed"], body["params"]) == (True, {"fast_threshold": 50})
     assert "Run under the parameter values <code>fast_threshold=50</code>" in page and "outcome-fail" not in page
     assert "<code>params.bar</code>: &#x27;tuned-quiz&#x27; declares no parameter" in refused.content.decode()
+
+
+def test_an_ended_enrolment_given_back_keeps_its_arms_values(v1):
+    """A leaver's enrolment is ended and, when they return, given back where it stood: under their arm's values,
+    which the next evaluation (the ingestion and evaluation services) still reads."""
+    _experiment(v1, {"fast_threshold": 50}, {"fast_threshold": 55}, with_control=False)  # every learner has values
+    learner = learner_create(external_id="returner", roles=[role_upsert(slug="agent", name="Agent")])
+    learners_reroute(learner_ids=[learner.pk], now=T0)
+    learner_deactivate(learner=learner)
+    learners_reroute(learner_ids=[learner.pk], now=T0 + timedelta(days=1))
+    assert Enrollment.objects.get(learner=learner).status == "ended"
+
+    learner_reactivate(learner=learner)
+    learners_reroute(learner_ids=[learner.pk], now=T0 + timedelta(days=2))
+    events = [
+        {"id": "q", "learner": "returner", "type": "quiz_answered", "properties": {"score": 60}},
+        {"id": "i", "learner": "returner", "type": "module_completed", "module": "intro"},
+    ]
+    for minute, event in enumerate(events, start=1):
+        event["occurred_at"] = (T0 + timedelta(days=2, minutes=minute)).isoformat()
+    events_record(body={"events": events}, source="key:1", now=T0 + timedelta(days=2, minutes=5))
+    learner_evaluate_pending(learner_id=learner.pk, now=T0 + timedelta(days=2, minutes=5))
+
+    enrollment = Enrollment.objects.get(learner=learner)
+    assert enrollment.status == "active" and enrollment.state["params"]["fast_threshold"] in (50, 55)
+    assert next_module_for_learner(learner=learner).module.slug == "fast-track"  # 60 is over either arm's bar
