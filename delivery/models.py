@@ -80,6 +80,8 @@ class Message(models.Model):
             # Dead letters are few and wanted often (/metrics at each scrape, the admin's filter).
             models.Index(fields=["updated_at"], condition=Q(status="dead"), name="message_dead"),
             models.Index(fields=["learner", "due_at"]),
+            # The insights fold finds the reminders whose message changed since its last run by it.
+            models.Index(fields=["updated_at"], name="message_updated"),
         ]
 
     def __str__(self) -> str:

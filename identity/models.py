@@ -58,7 +58,11 @@ class Learner(models.Model):
     class Meta:
         ordering = ["external_id"]
         # Who manages whom (identity/managers.py) is read on every learner page: by this expression, not a scan.
-        indexes = [models.Index(Lower(KT("attributes__manager")), name="learner_manager")]
+        indexes = [
+            models.Index(Lower(KT("attributes__manager")), name="learner_manager"),
+            # The insights fold finds the learners changed since its last run by it, not by reading them all.
+            models.Index(fields=["updated_at"], name="learner_updated"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(is_active=True, deactivated_at__isnull=True) | Q(is_active=False),
@@ -283,6 +287,8 @@ class RoleAssignment(models.Model):
 
     class Meta:
         ordering = ["created_at", "pk"]
+        # The insights fold finds the roles given since its last run by it, not by reading them all.
+        indexes = [models.Index(fields=["created_at"], name="role_assignment_created")]
         constraints = [
             models.UniqueConstraint(
                 fields=["learner", "role", "source"],

@@ -418,7 +418,11 @@ class Enrollment(models.Model):
                 name="enrollment_ended_has_when_and_why",
             ),
         ]
-        indexes = [models.Index(fields=["learner", "status"])]
+        indexes = [
+            models.Index(fields=["learner", "status"]),
+            # The insights fold finds the enrolments changed since its last run by it, not by reading them all.
+            models.Index(fields=["updated_at"], name="enrollment_updated"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.learner} on {self.version}"
@@ -442,6 +446,8 @@ class ModuleProgress(models.Model):
 
     class Meta:
         ordering = ["enrollment", "started_at", "pk"]
+        # The insights fold finds the rows changed since its last run by it, not by reading them all.
+        indexes = [models.Index(fields=["updated_at"], name="progress_updated")]
         constraints = [
             models.UniqueConstraint(fields=["enrollment", "module"], name="module_progress_once"),
             models.CheckConstraint(condition=Q(completion_pct__lte=100), name="module_progress_pct_max_100"),
