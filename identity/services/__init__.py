@@ -144,7 +144,15 @@ def role_unassign(*, learner: Learner, role: Role, source: str = RoleSource.MANU
     deleted, _ = RoleAssignment.objects.filter(
         learner=learner, role=role, source=source, identity_source__isnull=True
     ).delete()
+    if deleted:
+        roles_withdrawn(learner_ids=[learner.pk])
     return bool(deleted)
+
+
+def roles_withdrawn(*, learner_ids: Iterable[int]) -> None:
+    """Stamp learners who lost a role: a withdrawn assignment leaves no row behind, and what reads changes since a
+    moment (the insights fold: a primary role may have moved) finds them by their ``updated_at``."""
+    Learner.objects.filter(pk__in=list(learner_ids)).update(updated_at=timezone.now())
 
 
 def _check_source(source: str) -> None:

@@ -54,7 +54,7 @@ from identity.models import (
     SyncRun,
     SyncRunStatus,
 )
-from identity.services import announce_reroute, learners_deactivate, learners_reactivate
+from identity.services import announce_reroute, learners_deactivate, learners_reactivate, roles_withdrawn
 from identity.sources.base import Entry, EntryProblem, PullSource, SourceConfig, read_secret
 
 logger = logging.getLogger(__name__)
@@ -752,7 +752,9 @@ def _update_roles(
                 "removed": sorted(_role_slug(role_id, slug_of) for role_id in removed),
             }
     if removing:
+        losing = set(RoleAssignment.objects.filter(pk__in=removing).values_list("learner_id", flat=True))
         RoleAssignment.objects.filter(pk__in=removing).delete()
+        roles_withdrawn(learner_ids=losing)
     if adding:
         _add_role_claims(source, adding)
 

@@ -9,8 +9,10 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from django.db import connection, models
-from django.db.models import Min
+from django.db.models import F, Min, OuterRef, Q, Subquery, Value
+from django.db.models.functions import Coalesce
 
+from identity.models import RoleAssignment
 from insights.models import EnrollmentSeen, ProgressSeen, ReminderSeen
 from insights.services.partitions import any_of, primary_roles, reminder_outcome, step_keys, utc_day
 from insights.sketch import bucket_of
@@ -183,6 +185,23 @@ def reminders_of(enrollment_pks: Iterable[int]):
 
 def progress_of(enrollment_pks: Iterable[int]):
     return ModuleProgress.objects.filter(any_of(ModuleProgress, "enrollment_id", enrollment_pks))
+
+
+def enrollments_role_changed(learner_ids: set[int]) -> set[int]:
+    """Of the learners' enrolments, those whose ledger entry has another primary role than the learner has now (or
+    that have no entry): a learner touched by an identity sync is re-read only if their primary role moved, so the
+    folds after a nightly sync of many people do not each read all their enrolments again."""
+    primary = (
+        RoleAssignment.objects.filter(learner_id=OuterRef("learner_id"))
+        .order_by("created_at", "pk")
+        .values("role__slug")[:1]
+    )
+    seen = EnrollmentSeen.objects.filter(enrollment_id=OuterRef("pk")).values("role")[:1]
+    enrollments = Enrollment.objects.filter(any_of(Enrollment, "learner_id", learner_ids)).annotate(
+        role_now=Coalesce(Subquery(primary), Value("")), role_seen=Subquery(seen)
+    )
+    moved = enrollments.filter(Q(role_seen__isnull=True) | ~Q(role_seen=F("role_now")))
+    return set(moved.values_list("pk", flat=True))
 
 
 def progress_changed(since) -> dict[int, int]:

@@ -139,9 +139,7 @@ class Fold:
         learners = set(Learner.objects.filter(updated_at__gte=self.since).values_list("pk", flat=True))
         learners |= set(RoleAssignment.objects.filter(created_at__gte=self.since).values_list("learner_id", flat=True))
         if learners:
-            changed |= set(
-                Enrollment.objects.filter(any_of(Enrollment, "learner_id", learners)).values_list("pk", flat=True)
-            )
+            changed |= ledger.enrollments_role_changed(learners)
         return changed
 
     def _enrollments(self) -> dict[int, EnrollmentFold]:

@@ -39,6 +39,7 @@ class LateStream(Stream):
                 "clock",
                 "deliver",
                 "role",
+                "revoke",
                 "migrate",
                 "end",
                 "late_commit",

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from delivery.models import Message, MessageStatus
 from identity.models import Learner, RoleAssignment
-from identity.services import learner_create, role_assign, role_upsert
+from identity.services import learner_create, role_assign, role_unassign, role_upsert
 from insights.models import ActivityRollup, EnrollmentRollup, FoldState, HistogramRollup, ModuleRollup
 from insights.services import rollups_fold, rollups_rebuild
 from playbooks.models import Enrollment, ModuleProgress
@@ -40,7 +40,7 @@ class Stream:
         ]
 
     def step(self) -> None:
-        action = self.rng.choice(["events", "events", "evaluate", "clock", "deliver", "role", "migrate"])
+        action = self.rng.choice(["events", "events", "evaluate", "clock", "deliver", "role", "revoke", "migrate"])
         getattr(self, action)()
 
     def events(self) -> None:
@@ -81,6 +81,12 @@ class Stream:
         # A role added later never becomes the primary one (the oldest); the learner's rows are folded again anyway.
         role = role_upsert(slug=self.rng.choice(["mentor", "agent", "lead"]), name="r")
         role_assign(learner=self.rng.choice(self.learners), role=role, source="api")
+
+    def revoke(self) -> None:
+        # A learner's oldest role withdrawn: their primary role moves to the next one (or to none).
+        assignment = RoleAssignment.objects.filter(learner__in=self.learners).order_by("?").first()
+        if assignment is not None:
+            role_unassign(learner=assignment.learner, role=assignment.role, source=assignment.source)
 
     def migrate(self) -> None:
         enrollment = Enrollment.objects.order_by("?").first()
