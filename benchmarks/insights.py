@@ -19,10 +19,10 @@ module, branch, triggers fired and held back). Every row is dated in the past, b
 3. Upkeep: ``benchmarks.pipeline``'s journeys for ``--learners-per-fold`` new learners enrolled on a day inside the
    data, one event per learner a round (20 rounds): each round evaluated as the worker does
    (``learners_evaluate_pending``, 50 learners a batch), then folded (``rollups_fold``, with the default look-back, in
-   the steady state of a fold a minute). Each round stands for a minute of the worker at that many events per minute.
-   The fold reads the rows changed within its look-back (six minutes: here every earlier round's, as the rounds run
-   back to back), compares them with its ledger and writes the differences. Target: the fold at most 10 % of the
-   evaluation's time.
+   the steady state of a fold a minute). Each round stands for a minute of the worker at that many events per minute,
+   so each fold looks back six rounds, as a fold a minute looks back six minutes (``fold_lag``): it reads the rows
+   changed within them, compares them with its ledger and writes the differences. Target: the fold at most 10 % of
+   the evaluation's time.
 """
 
 import argparse
@@ -320,9 +320,14 @@ def steady_state() -> None:
     FoldState.objects.filter(pk=1).update(folded_until=timezone.now(), decision_top=top, decision_gaps=[])
 
 
+LOOK_BACK_ROUNDS = 6  # a fold a minute looks back six minutes; the upkeep's rounds stand for minutes
+
+
 def upkeep(learners: int) -> tuple[float, float, int, list[float]]:
     """Rounds of one event per learner: evaluated as the worker does, then folded. Returns the evaluation's and the
     fold's seconds, the events, and each fold's seconds."""
+    from django.utils import timezone
+
     from benchmarks.pipeline import JOURNEY_LENGTH, Pool, ingest
     from identity.models import Learner
     from insights.services import rollups_fold
@@ -335,16 +340,19 @@ def upkeep(learners: int) -> tuple[float, float, int, list[float]]:
     steady_state()
     rollups_fold()  # the new enrolments, as the minute before would have
     steady_state()
-    evaluation, folds = 0.0, []
+    evaluation, folds, stamps = 0.0, [], [timezone.now()]
     for _ in range(JOURNEY_LENGTH):
         ingest(pool.take(pool.count))
         began = time.perf_counter()
         for first in range(0, len(ids), 50):
             learners_evaluate_pending(learner_ids=ids[first : first + 50])
         evaluation += time.perf_counter() - began
+        # Six rounds back from the last fold, as six minutes back from the last of a fold a minute.
+        lag = stamps[-1] - stamps[-1 - LOOK_BACK_ROUNDS] if len(stamps) > LOOK_BACK_ROUNDS else None
         began = time.perf_counter()
-        result = rollups_fold()
+        result = rollups_fold(lag=lag)
         folds.append(time.perf_counter() - began)
+        stamps.append(timezone.now())
         assert result is not None, "another fold was running"
     celery_app.control.purge()  # the tasks the ingestion enqueued: already done here
     return evaluation, sum(folds), learners * JOURNEY_LENGTH, folds
