@@ -19,6 +19,12 @@ def learners_with_stale_events(*, older_than: datetime, limit: int) -> list[int]
     return sorted(set(stale.order_by("received_at").values_list("learner_id", flat=True)[:limit]))
 
 
+def learners_pending(*, learner_ids: list[int]) -> set[int]:
+    """Which of these learners have events stored and not yet evaluated."""
+    pending = Event.objects.filter(learner_id__in=learner_ids, processed_at__isnull=True)
+    return set(pending.values_list("learner_id", flat=True).distinct())
+
+
 def learners_waiting(*, limit: int, exclude: Collection[int] = ()) -> list[int]:
     """Up to ``limit`` learners with events stored and not yet evaluated, those waiting longest first (quarantined
     learners and ``exclude`` left out): what a task with room in its batch takes along (tasks sized to the backlog,

@@ -30,12 +30,16 @@ def learners_evaluate_pending_isolated(
 
     With ``fill_to``, a batch smaller than that takes along learners waiting for their own task, longest waiting
     first: under a backlog, a queue of small tasks is evaluated in fuller batches (each task's round trips shared
-    by more events) and the tasks left behind find nothing to do. Only the task's own busy learners are handed back:
-    those taken along that another worker holds are that worker's (or their own task's) to evaluate.
+    by more events) and the tasks left behind find nothing to do: with nobody waiting and their own learners'
+    events evaluated already, they return after two reads, with no transaction. Only the task's own busy learners
+    are handed back: those taken along that another worker holds are that worker's (or their own task's).
     """
     batch = list(learner_ids)
     if fill_to > len(batch):
-        batch += selectors.learners_waiting(limit=fill_to - len(batch), exclude=batch)
+        waiting = selectors.learners_waiting(limit=fill_to - len(batch), exclude=batch)
+        if not waiting and not selectors.learners_pending(learner_ids=batch):
+            return PendingResult(processed=0, busy=[])
+        batch += waiting
     results = _isolated(lambda ids: learners_evaluate_pending(learner_ids=ids, now=now), batch)
     own = set(learner_ids)
     return PendingResult(

@@ -21,7 +21,9 @@ def _pending(learners: list[Learner]) -> set[int]:
 
 
 @pytest.mark.django_db
-def test_a_task_with_room_evaluates_the_learners_waiting_longest_and_their_own_tasks_find_nothing():
+def test_a_task_with_room_evaluates_the_learners_waiting_longest_and_their_own_tasks_find_nothing(
+    django_assert_max_num_queries,
+):
     learners, poisoned = _learners_with_one_poisoned(6)
     learners.remove(poisoned)
     Event.objects.filter(learner=poisoned).delete()
@@ -36,6 +38,10 @@ def test_a_task_with_room_evaluates_the_learners_waiting_longest_and_their_own_t
     assert set(Decision.objects.values_list("learner_id", flat=True)) == {first.pk, *(o.pk for o in others[:3])}
     later = learners_evaluate_pending_isolated(learner_ids=[others[0].pk], now=T0)
     assert (later.processed, later.decisions) == (0, 0)
+    Event.objects.filter(learner=others[-1]).update(processed_at=T0)  # evaluated by another task meanwhile
+    with django_assert_max_num_queries(2):  # nobody waiting, nothing of its own: two reads, no transaction
+        left_behind = learners_evaluate_pending_isolated(learner_ids=[others[1].pk], now=T0, fill_to=50)
+    assert (left_behind.processed, left_behind.busy) == (0, [])
 
 
 @pytest.mark.django_db
