@@ -2,7 +2,7 @@
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -127,17 +127,7 @@ def version_write_spec(*, version: PlaybookVersion, spec: PlaybookSpec) -> Playb
             readiness=step.readiness,
             block=step.block or "",
         )
-        BranchOption.objects.bulk_create(
-            BranchOption(
-                step=row,
-                position=i,
-                when=o.when or "",
-                module=modules.get(o.module),
-                goto=o.goto or "",
-                explain=o.explain or "",
-            )
-            for i, o in enumerate(step.branch or ())
-        )
+        BranchOption.objects.bulk_create(_branch_option_rows(row, step.branch or (), modules))
     Trigger.objects.bulk_create(
         Trigger(
             version=version,
@@ -297,7 +287,15 @@ def step_branch_set(*, step: Step, options: tuple[BranchOptionSpec, ...]) -> Ste
     _require_draft(step.version)
     modules = ContentModule.objects.in_bulk([o.module for o in options if o.module], field_name="slug")
     BranchOption.objects.filter(step=step).delete()
-    BranchOption.objects.bulk_create(
+    BranchOption.objects.bulk_create(_branch_option_rows(step, options, modules))
+    return step
+
+
+def _branch_option_rows(
+    step: Step, options: Iterable[BranchOptionSpec], modules: dict[str, ContentModule]
+) -> list[BranchOption]:
+    """A branch point's options as rows, in order (``modules``: the library's modules by slug)."""
+    return [
         BranchOption(
             step=step,
             position=i,
@@ -307,8 +305,7 @@ def step_branch_set(*, step: Step, options: tuple[BranchOptionSpec, ...]) -> Ste
             explain=o.explain or "",
         )
         for i, o in enumerate(options)
-    )
-    return step
+    ]
 
 
 def version_tests_errors(*, version: PlaybookVersion, tests: list) -> list[SpecError]:
