@@ -11,7 +11,8 @@ from django.db import transaction
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
 from identity.mapping import parse_grace_period, role_rule_problem, target_problem
-from identity.models import AttributeMapping, IdentitySource, RoleRule
+from identity.models import AttributeMapping, IdentitySource, RoleAssignment, RoleRule
+from identity.services import roles_withdrawn
 from identity.services.sync import PULL_SOURCES
 
 SYNC_TASK = "identity.sync_source"
@@ -67,9 +68,12 @@ def source_save(*, source: IdentitySource) -> IdentitySource:
 
 @transaction.atomic
 def source_delete(*, source: IdentitySource) -> None:
-    """Remove the source and its schedule; its links and role claims go with it (the learners stay)."""
+    """Remove the source and its schedule; its links and role claims go with it (the learners stay, stamped as
+    having lost roles)."""
     PeriodicTask.objects.filter(name=schedule_name(source)).delete()
+    losing = set(RoleAssignment.objects.filter(identity_source=source).values_list("learner_id", flat=True))
     source.delete()
+    roles_withdrawn(learner_ids=losing)
 
 
 def schedule_name(source: IdentitySource) -> str:

@@ -8,8 +8,9 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from delivery.models import Message, MessageStatus
-from identity.models import Learner, RoleAssignment
+from identity.models import IdentitySource, Learner, RoleAssignment
 from identity.services import learner_create, role_assign, role_unassign, role_upsert
+from identity.services.sources import source_delete
 from insights.models import ActivityRollup, EnrollmentRollup, FoldState, HistogramRollup, ModuleRollup
 from insights.services import rollups_fold, rollups_rebuild
 from playbooks.models import Enrollment, ModuleProgress
@@ -110,6 +111,26 @@ def test_folds_interleaved_with_a_random_stream_equal_a_rebuild(world, seed):
 
     rollups_rebuild()
 
+    assert _snapshot() == folded
+
+
+def test_a_deleted_identity_source_moves_its_learners_primary_role_in_the_rollups(world):
+    source = IdentitySource.objects.create(name="hr", kind="file", settings={"path": "people.csv"})
+    learner = learner_create(external_id="sourced", roles=[], attributes={})
+    RoleAssignment.objects.create(
+        learner=learner, role=role_upsert(slug="agent", name="a"), source="file", identity_source=source
+    )
+    role_assign(learner=learner, role=role_upsert(slug="lead", name="l"), source="api")
+    world.enrol(learner, at=T0)
+    rollups_fold(lag=NO_LAG)
+    assert set(EnrollmentRollup.objects.values_list("role", flat=True)) == {"agent"}
+
+    source_delete(source=source)  # its claim goes: the learner's oldest role is now "lead"
+    rollups_fold(lag=NO_LAG)
+
+    assert set(EnrollmentRollup.objects.filter(enrolled__gt=0).values_list("role", flat=True)) == {"lead"}
+    folded = _snapshot()
+    rollups_rebuild()
     assert _snapshot() == folded
 
 
