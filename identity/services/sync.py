@@ -734,6 +734,7 @@ def _update_roles(
     slug_of = {pk: slug for slug, pk in context.role_ids.items()}
     adding: list[tuple[int, int]] = []  # (learner, role), in the order they are added
     removing: list[int] = []
+    losing: set[int] = set()  # learners with a claim removed
     for item in items:
         learner_id = learner_of[item.mapped.remote_id]
         wanted = {context.role_ids[slug] for slug in item.mapped.roles if slug in context.role_ids}
@@ -743,6 +744,8 @@ def _update_roles(
             continue
         adding += [(learner_id, role_id) for role_id in sorted(added)]
         removing += [held[role_id] for role_id in removed]
+        if removed:
+            losing.add(learner_id)
         rerouted.add(learner_id)
         report.counts["roles_added"] += len(added)
         report.counts["roles_removed"] += len(removed)
@@ -752,7 +755,6 @@ def _update_roles(
                 "removed": sorted(_role_slug(role_id, slug_of) for role_id in removed),
             }
     if removing:
-        losing = set(RoleAssignment.objects.filter(pk__in=removing).values_list("learner_id", flat=True))
         RoleAssignment.objects.filter(pk__in=removing).delete()
         roles_withdrawn(learner_ids=losing)
     if adding:

@@ -76,6 +76,18 @@ def test_a_mover_is_updated_and_rerouted_once_per_chunk(hr_file, broker, django_
     assert broker.tasks("playbooks.reroute_learners") == [{"learner_ids": [ada.pk]}]
 
 
+def test_a_claim_withdrawn_by_a_sync_stamps_the_learner(hr_file):
+    """Nothing else about Cy changes, and the claim leaves no row: the stamp is how readers of changes since a
+    moment (the insights fold: Cy's primary role moved) find Cy."""
+    _sync(hr_file, ADA, BOB, CY)
+    before = Learner.objects.get(external_id="3").updated_at
+
+    run = _sync(hr_file, ADA, BOB, "3,E3,cy@example.com,Cy Clone,support,1,,yes")  # out of the support group
+
+    assert (run.counts["roles_removed"], _roles("3")) == (1, set())
+    assert Learner.objects.get(external_id="3").updated_at > before
+
+
 def test_an_unchanged_resync_writes_nothing(hr_file, django_assert_max_num_queries):
     _sync(hr_file, ADA, BOB, CY)
     learners_before = list(Learner.objects.order_by("pk").values_list("pk", "updated_at"))
