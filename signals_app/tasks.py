@@ -16,6 +16,9 @@ logger = logging.getLogger(__name__)
 SWEEP_AFTER = timedelta(seconds=60)
 SWEEP_BATCH = 10_000
 BUSY_RETRY_SECONDS = 0.2
+# How long a task goes on draining a backlog in full batches before it hands on to a fresh task: long enough to
+# spare the queue's round trips, short enough that a deploy's warm shutdown does not wait on it.
+DRAIN_SECONDS = 2.0
 
 RETRIED = {
     "autoretry_for": (OperationalError, InterfaceError),
@@ -26,16 +29,23 @@ RETRIED = {
 
 
 @shared_task(name="signals_app.evaluate_learners", acks_late=True, reject_on_worker_lost=True, **RETRIED)
-def evaluate_learners(*, learner_ids: list[int]) -> int:
-    """Evaluate each learner's pending events. Idempotent: a redelivery finds them processed."""
-    from signals_app.services.ingestion import LEARNERS_PER_TASK
+def evaluate_learners(*, learner_ids: list[int], slot: int = 0) -> int:
+    """Evaluate each learner's pending events, taking along the learners waiting longest, and drain the backlog
+    for up to DRAIN_SECONDS. Idempotent: a redelivery finds them processed."""
+    from signals_app.services.ingestion import LEARNERS_PER_TASK, enqueue_evaluation
     from signals_app.services.isolation import learners_evaluate_pending_isolated
+    from signals_app.services.slots import slot_release
 
-    result = learners_evaluate_pending_isolated(learner_ids=learner_ids, fill_to=LEARNERS_PER_TASK)
+    slot_release(slot)  # before reading who is waiting: a request from now on enqueues a task of its own
+    result = learners_evaluate_pending_isolated(
+        learner_ids=learner_ids, fill_to=LEARNERS_PER_TASK, drain_for=DRAIN_SECONDS
+    )
     EVENTS_EVALUATED.inc(result.processed)
     if result.busy:
         # Another worker holds these learners now; come back to them shortly rather than wait on their locks.
         evaluate_learners.apply_async(kwargs={"learner_ids": result.busy}, countdown=BUSY_RETRY_SECONDS)
+    if result.backlog:
+        enqueue_evaluation([])  # a fresh task goes on draining, behind the others in the queue
     return result.processed
 
 

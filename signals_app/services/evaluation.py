@@ -11,10 +11,12 @@ everything known then, and a clock sweep older than the clock changes nothing (d
 
 import logging
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from identity.models import Learner
@@ -48,20 +50,27 @@ class PendingResult:
     processed: int  # events evaluated
     busy: list[int]  # learners another worker holds: the caller hands them back to the queue
     decisions: int = 0
+    taken: int = 0  # learners taken along (of the ``along`` offered)
+    backlog: bool = False  # a draining task stopped on time with learners still waiting
 
 
 @transaction.atomic
-def learners_evaluate_pending(*, learner_ids: list[int], now: datetime | None = None) -> PendingResult:
-    """Evaluate the learners' unprocessed events in occurred_at order.
+def learners_evaluate_pending(
+    *, learner_ids: list[int], now: datetime | None = None, along: Sequence[int] = (), room: int = 0
+) -> PendingResult:
+    """Evaluate the learners' unprocessed events in occurred_at order, and those of up to ``room`` learners of
+    ``along`` (learners waiting for no task in particular, in the order given) that no other worker holds.
 
     Learners locked by another worker are skipped, not waited for (two tasks often share learners, and waiting
-    would make the workers take turns); they are returned as ``busy``.
+    would make the workers take turns); of ``learner_ids`` they are returned as ``busy``.
     """
     learners = _lock(learner_ids)
     busy = _busy(set(learner_ids) - set(learners))
+    taken = _lock_along([pk for pk in along if pk not in learners], room) if room > 0 else {}
+    learners |= taken
     pending = _histories(Event.objects.filter(learner_id__in=list(learners), processed_at__isnull=True))
     processed, decisions = _evaluate(learners, pending, now=now or timezone.now(), clock=False)
-    return PendingResult(processed, busy, decisions)
+    return PendingResult(processed, busy, decisions, len(taken))
 
 
 @transaction.atomic
@@ -178,6 +187,20 @@ def _lock(learner_ids: list[int], *, skip_locked: bool = True) -> dict[int, Lear
         .exclude(pk__in=Quarantine.objects.values("learner_id"))
         .order_by("pk")
     )
+    return {learner.pk: learner for learner in locked}
+
+
+def _lock_along(candidates: list[int], room: int) -> dict[int, Learner]:
+    """Up to ``room`` of the candidates, in their order, skipping those another worker holds: two workers draining
+    the same backlog take different learners instead of the second finding all of the first's locked."""
+    if not candidates:
+        return {}
+    locked = Learner.objects.select_for_update(skip_locked=True).exclude(pk__in=Quarantine.objects.values("learner_id"))
+    if connection.vendor == "postgresql":
+        position = RawSQL('array_position(%s::bigint[], "identity_learner"."id")', (candidates,))
+        locked = locked.filter(pk__in=candidates).order_by(position)[:room]
+    else:  # SQLite has one writer at a time: nobody else holds a learner
+        locked = locked.filter(pk__in=candidates[:room])
     return {learner.pk: learner for learner in locked}
 
 

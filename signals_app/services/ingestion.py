@@ -17,6 +17,7 @@ from playbooks.services import tallies_forget
 from signals_app.event_input import EventInput, batch_items, validate_item
 from signals_app.event_vocabulary import event_warnings
 from signals_app.models import Event
+from signals_app.services.slots import ALL_TAKEN, slot_take
 
 logger = logging.getLogger(__name__)
 
@@ -220,16 +221,21 @@ def _insert_by_copy(rows: list[tuple]) -> list[tuple[str, int]]:
 
 
 def enqueue_evaluation(learner_ids: list[int]) -> None:
-    """Hand learners with new events to the workers; a broker outage leaves them to the sweeper."""
+    """Hand learners with new events to the workers: a task per 50 learners, each in a free queue slot (none given:
+    one task to drain the backlog). Without a free slot, the tasks waiting in the queue take the learners along
+    (signals_app/services/slots.py). A broker outage leaves them to the sweeper."""
     from signals_app.tasks import evaluate_learners as evaluate_learners_task
 
-    for start in range(0, len(learner_ids), LEARNERS_PER_TASK):
-        chunk = learner_ids[start : start + LEARNERS_PER_TASK]
+    chunks = [learner_ids[start : start + LEARNERS_PER_TASK] for start in range(0, len(learner_ids), LEARNERS_PER_TASK)]
+    for index, chunk in enumerate(chunks or [[]]):
         try:
-            evaluate_learners_task.delay(learner_ids=chunk)
+            slot = slot_take()
+            if slot == ALL_TAKEN:
+                return
+            evaluate_learners_task.delay(learner_ids=chunk, slot=slot)
         except Exception as exc:  # kombu raises many types; any of them means "not enqueued now"
             # Committed and safe: the sweeper enqueues them within a minute or two.
-            waiting = learner_ids[start:]
+            waiting = [pk for chunk in chunks[index:] for pk in chunk]
             logger.warning(
                 "signals.ingest.enqueue_failed",
                 extra={"learners": len(waiting), "learner_ids": waiting[:100], "error": repr(exc)},

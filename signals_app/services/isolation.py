@@ -6,9 +6,11 @@ wait there until an admin retries them. Transient errors (the database restartin
 """
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import TypeVar
 
 from django.db import InterfaceError, OperationalError, transaction
@@ -24,29 +26,40 @@ T = TypeVar("T")
 
 
 def learners_evaluate_pending_isolated(
-    *, learner_ids: list[int], now: datetime | None = None, fill_to: int = 0
+    *, learner_ids: list[int], now: datetime | None = None, fill_to: int = 0, drain_for: float = 0.0
 ) -> PendingResult:
     """``learners_evaluate_pending``, each learner retried alone (and quarantined) if the batch fails.
 
-    With ``fill_to``, a batch smaller than that takes along learners waiting for their own task, longest waiting
-    first: under a backlog, a queue of small tasks is evaluated in fuller batches (each task's round trips shared
-    by more events) and the tasks left behind find nothing to do: with nobody waiting and their own learners'
-    events evaluated already, they return after two reads, with no transaction. Only the task's own busy learners
-    are handed back: those taken along that another worker holds are that worker's (or their own task's).
+    With ``fill_to``, a batch smaller than that takes along the learners waiting longest (no other worker holding
+    them), and while its batches come out full the task goes on with the next ones, for up to ``drain_for``
+    seconds (``backlog`` says it stopped with learners still waiting). Under load a few tasks drain the backlog in
+    full batches, each task's round trips shared by more events, instead of a task per request; a task whose own
+    learners were taken along and with nobody waiting returns after two reads, with no transaction. Only the task's
+    own busy learners are handed back: those taken along that another worker holds are that worker's.
     """
-    batch = list(learner_ids)
-    if fill_to > len(batch):
-        waiting = selectors.learners_waiting(limit=fill_to - len(batch), exclude=batch)
-        if not waiting and not selectors.learners_pending(learner_ids=batch):
-            return PendingResult(processed=0, busy=[])
-        batch += waiting
-    results = _isolated(lambda ids: learners_evaluate_pending(learner_ids=ids, now=now), batch)
-    own = set(learner_ids)
-    return PendingResult(
-        processed=sum(r.processed for r in results),
-        busy=sorted(pk for r in results for pk in r.busy if pk in own),
-        decisions=sum(r.decisions for r in results),
-    )
+    own = list(learner_ids)
+    deadline = time.monotonic() + drain_for
+    processed = decisions = 0
+    busy: list[int] = []
+    while True:
+        room = max(0, fill_to - len(own))
+        along = selectors.learners_waiting(limit=room * 4, exclude=own) if room else []
+        if not along and not (own and selectors.learners_pending(learner_ids=own)):
+            return PendingResult(processed, busy, decisions)
+        results = _isolated(
+            lambda ids: learners_evaluate_pending(learner_ids=ids, now=now),
+            own + along,
+            first=partial(learners_evaluate_pending, learner_ids=own, now=now, along=along, room=room),
+        )
+        processed += sum(r.processed for r in results)
+        decisions += sum(r.decisions for r in results)
+        busy += sorted(pk for r in results for pk in r.busy if pk in own)
+        full = fill_to > 0 and sum(r.taken for r in results) >= room
+        if not full:
+            return PendingResult(processed, busy, decisions)
+        if time.monotonic() >= deadline:
+            return PendingResult(processed, busy, decisions, backlog=True)
+        own = []
 
 
 def learners_evaluate_clock_isolated(*, learner_ids: list[int], now: datetime) -> int:
@@ -54,9 +67,12 @@ def learners_evaluate_clock_isolated(*, learner_ids: list[int], now: datetime) -
     return sum(_isolated(lambda ids: learners_evaluate_clock(learner_ids=ids, now=now), learner_ids))
 
 
-def _isolated(evaluate: Callable[[list[int]], T], learner_ids: list[int]) -> list[T]:
+def _isolated(
+    evaluate: Callable[[list[int]], T], learner_ids: list[int], first: Callable[[], T] | None = None
+) -> list[T]:
+    """``first()`` (by default ``evaluate(learner_ids)``); if it fails, each learner alone."""
     try:
-        return [evaluate(learner_ids)]
+        return [first() if first else evaluate(learner_ids)]
     except TRANSIENT:
         raise
     except Exception as exc:

@@ -109,3 +109,47 @@ def test_a_learner_taken_along_that_another_worker_holds_is_not_handed_back_as_t
     assert (result.processed, result.busy) == (1, [])  # not requeued by this task: it was not given ``held``
     assert (mine.processed, mine.busy) == (0, [held.pk])  # its own task hands it back, to come again shortly
     assert _pending(learners) == {held.pk}
+
+
+@pytest.mark.django_db
+def test_a_draining_task_goes_on_while_its_batches_come_out_full_and_stops_on_time_otherwise():
+    learners, poisoned = _learners_with_one_poisoned(7)
+    Event.objects.filter(learner=poisoned).delete()
+
+    stopped = learners_evaluate_pending_isolated(learner_ids=[], now=T0, fill_to=2)  # no time to drain
+    assert (stopped.processed, stopped.backlog) == (2, True)
+    assert len(_pending(learners)) == 4
+
+    drained = learners_evaluate_pending_isolated(learner_ids=[], now=T0, fill_to=2, drain_for=60)
+    assert (drained.processed, drained.backlog) == (4, False)  # batches of 2, 2, then an empty one: done
+    assert _pending(learners) == set()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_draining_the_same_backlog_take_different_learners():
+    learners, poisoned = _learners_with_one_poisoned(6)
+    Event.objects.filter(learner=poisoned).delete()
+    first, second, *rest = [learner for learner in learners if learner != poisoned]
+    locked, release = threading.Event(), threading.Event()
+
+    def other_worker() -> None:  # holds the two waiting longest, as a worker draining before this one would
+        try:
+            with transaction.atomic():
+                list(Learner.objects.select_for_update().filter(pk__in=[first.pk, second.pk]))
+                locked.set()
+                release.wait(timeout=30)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=other_worker)
+    thread.start()
+    try:
+        assert locked.wait(timeout=30)
+        result = learners_evaluate_pending_isolated(learner_ids=[], now=T0, fill_to=2)
+    finally:
+        release.set()
+        thread.join()
+
+    # Not the two held (found locked, and nothing done): the next two waiting.
+    assert (result.processed, result.busy) == (2, [])
+    assert _pending(learners) == {first.pk, second.pk, rest[-1].pk}
