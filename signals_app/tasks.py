@@ -29,14 +29,12 @@ RETRIED = {
 
 
 @shared_task(name="signals_app.evaluate_learners", acks_late=True, reject_on_worker_lost=True, **RETRIED)
-def evaluate_learners(*, learner_ids: list[int], slot: int = 0) -> int:
+def evaluate_learners(*, learner_ids: list[int]) -> int:
     """Evaluate each learner's pending events, taking along the learners waiting longest, and drain the backlog
     for up to DRAIN_SECONDS. Idempotent: a redelivery finds them processed."""
     from signals_app.services.ingestion import LEARNERS_PER_TASK, enqueue_evaluation
     from signals_app.services.isolation import learners_evaluate_pending_isolated
-    from signals_app.services.slots import slot_release
 
-    slot_release(slot)  # before reading who is waiting: a request from now on enqueues a task of its own
     result = learners_evaluate_pending_isolated(
         learner_ids=learner_ids, fill_to=LEARNERS_PER_TASK, drain_for=DRAIN_SECONDS
     )

@@ -293,10 +293,6 @@ CELERY_TIMEZONE = TIME_ZONE
 # How many tasks a worker process runs before Django's database connection is recycled. Without it Celery's
 # Django fixup closes the connection around every task (measured: 3,000 tasks opened 3,001 connections).
 CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1000)
-# Evaluation tasks allowed to wait in the broker's queue at once (signals_app/services/slots.py, with Redis): about
-# the number of worker processes evaluating events, over all machines. A request that finds them all waiting
-# enqueues nothing: those tasks take its learners along when they start.
-EVALUATION_QUEUED_TASKS = positive_number("EVALUATION_QUEUED_TASKS", default=4)
 # Learners per task of a cohort simulation started from the admin: a run is spread over the workers a chunk at a
 # time (a chunk of 100 learners on two versions takes a second or two).
 COHORT_CHUNK_LEARNERS = positive_number("COHORT_CHUNK_LEARNERS", default=100)

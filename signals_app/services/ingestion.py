@@ -17,7 +17,6 @@ from playbooks.services import tallies_forget
 from signals_app.event_input import EventInput, batch_items, validate_item
 from signals_app.event_vocabulary import event_warnings
 from signals_app.models import Event
-from signals_app.services.slots import ALL_TAKEN, slot_take
 
 logger = logging.getLogger(__name__)
 
@@ -221,18 +220,14 @@ def _insert_by_copy(rows: list[tuple]) -> list[tuple[str, int]]:
 
 
 def enqueue_evaluation(learner_ids: list[int]) -> None:
-    """Hand learners with new events to the workers: a task per 50 learners, each in a free queue slot (none given:
-    one task to drain the backlog). Without a free slot, the tasks waiting in the queue take the learners along
-    (signals_app/services/slots.py). A broker outage leaves them to the sweeper."""
+    """Hand learners with new events to the workers, a task per 50 learners (none: one task to drain the backlog);
+    a broker outage leaves them to the sweeper."""
     from signals_app.tasks import evaluate_learners as evaluate_learners_task
 
     chunks = [learner_ids[start : start + LEARNERS_PER_TASK] for start in range(0, len(learner_ids), LEARNERS_PER_TASK)]
     for index, chunk in enumerate(chunks or [[]]):
         try:
-            slot = slot_take()
-            if slot == ALL_TAKEN:
-                return
-            evaluate_learners_task.delay(learner_ids=chunk, slot=slot)
+            evaluate_learners_task.delay(learner_ids=chunk)
         except Exception as exc:  # kombu raises many types; any of them means "not enqueued now"
             # Committed and safe: the sweeper enqueues them within a minute or two.
             waiting = [pk for chunk in chunks[index:] for pk in chunk]
