@@ -1,12 +1,16 @@
 """Tasks sized to the backlog: a task with room in its batch takes along learners waiting for their own task."""
 
+import base64
+import json
 import threading
 from datetime import UTC, datetime
 
 import pytest
+import redis
 from django.db import connection, transaction
 
 from identity.models import Learner
+from signals_app import tasks
 from signals_app.models import Decision, Event, Quarantine
 from signals_app.selectors import learners_waiting
 from signals_app.services.isolation import learner_quarantine, learners_evaluate_pending_isolated
@@ -153,3 +157,21 @@ def test_two_workers_draining_the_same_backlog_take_different_learners():
     # Not the two held (found locked, and nothing done): the next two waiting.
     assert (result.processed, result.busy) == (2, [])
     assert _pending(learners) == {first.pk, second.pk, rest[-1].pk}
+
+
+@pytest.mark.django_db
+def test_a_task_out_of_drain_time_hands_the_rest_of_the_backlog_on_to_a_fresh_task(monkeypatch, settings):
+    learners, poisoned = _learners_with_one_poisoned(121)
+    Event.objects.filter(learner=poisoned).delete()
+    monkeypatch.setattr(tasks, "DRAIN_SECONDS", 0)  # one batch, then the time is up
+    queue = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    queue.delete("events")
+
+    processed = tasks.evaluate_learners.run(learner_ids=[])
+
+    assert processed == 50 and len(_pending(learners)) == 70
+    # The rest is not left to the sweeper: a task with no learners of its own, to drain from where this one stopped.
+    handed_on = [json.loads(message) for message in queue.lrange("events", 0, -1)]
+    queue.delete("events")
+    assert [m["headers"]["task"] for m in handed_on] == ["signals_app.evaluate_learners"]
+    assert json.loads(base64.b64decode(handed_on[0]["body"]))[1] == {"learner_ids": []}
