@@ -32,10 +32,11 @@ def learners_evaluate_pending_isolated(
 
     With ``fill_to``, a batch smaller than that takes along the learners waiting longest (no other worker holding
     them), and while its batches come out full the task goes on with the next ones, for up to ``drain_for``
-    seconds (``backlog`` says it stopped with learners still waiting). Under load a few tasks drain the backlog in
-    full batches, each task's round trips shared by more events, instead of a task per request; a task whose own
-    learners were taken along and with nobody waiting returns after two reads, with no transaction. Only the task's
-    own busy learners are handed back: those taken along that another worker holds are that worker's.
+    seconds (``backlog`` says it stopped with learners still waiting). Under load the first tasks of a queue drain
+    the backlog in full batches, each task's round trips shared by more events, and a task whose own learners were
+    taken along, with nobody waiting, returns after two reads, with no transaction. If a batch fails, each of its
+    learners and of those it could have taken along is tried alone. Only the task's own busy learners are handed
+    back: those taken along that another worker holds are that worker's.
     """
     own = list(learner_ids)
     deadline = time.monotonic() + drain_for

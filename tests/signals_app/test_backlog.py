@@ -3,6 +3,8 @@
 import base64
 import json
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import pytest
@@ -22,6 +24,30 @@ T0 = datetime(2026, 3, 2, 9, tzinfo=UTC)
 def _pending(learners: list[Learner]) -> set[int]:
     waiting = Event.objects.filter(learner__in=learners, processed_at__isnull=True)
     return set(waiting.values_list("learner_id", flat=True))
+
+
+@contextmanager
+def held_by_another_worker(*learners: Learner) -> Iterator[None]:
+    """The learners' row locks held from a second connection, as a worker evaluating them would, until the end."""
+    locked, release = threading.Event(), threading.Event()
+
+    def other_worker() -> None:
+        try:
+            with transaction.atomic():
+                list(Learner.objects.select_for_update().filter(pk__in=[learner.pk for learner in learners]))
+                locked.set()
+                release.wait(timeout=30)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=other_worker)
+    thread.start()
+    try:
+        assert locked.wait(timeout=30)
+        yield
+    finally:
+        release.set()
+        thread.join()
 
 
 @pytest.mark.django_db
@@ -89,26 +115,10 @@ def test_a_learner_taken_along_that_another_worker_holds_is_not_handed_back_as_t
     learners, poisoned = _learners_with_one_poisoned(3)
     Event.objects.filter(learner=poisoned).delete()
     own, held = [learner for learner in learners if learner != poisoned]
-    locked, release = threading.Event(), threading.Event()
 
-    def other_worker() -> None:  # holds ``held``'s row lock, as a worker evaluating them would
-        try:
-            with transaction.atomic():
-                Learner.objects.select_for_update().get(pk=held.pk)
-                locked.set()
-                release.wait(timeout=30)
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=other_worker)
-    thread.start()
-    try:
-        assert locked.wait(timeout=30)
+    with held_by_another_worker(held):
         result = learners_evaluate_pending_isolated(learner_ids=[own.pk], now=T0, fill_to=50)
         mine = learners_evaluate_pending_isolated(learner_ids=[held.pk], now=T0, fill_to=50)
-    finally:
-        release.set()
-        thread.join()
 
     assert (result.processed, result.busy) == (1, [])  # not requeued by this task: it was not given ``held``
     assert (mine.processed, mine.busy) == (0, [held.pk])  # its own task hands it back, to come again shortly
@@ -134,25 +144,9 @@ def test_two_workers_draining_the_same_backlog_take_different_learners():
     learners, poisoned = _learners_with_one_poisoned(6)
     Event.objects.filter(learner=poisoned).delete()
     first, second, *rest = [learner for learner in learners if learner != poisoned]
-    locked, release = threading.Event(), threading.Event()
 
-    def other_worker() -> None:  # holds the two waiting longest, as a worker draining before this one would
-        try:
-            with transaction.atomic():
-                list(Learner.objects.select_for_update().filter(pk__in=[first.pk, second.pk]))
-                locked.set()
-                release.wait(timeout=30)
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=other_worker)
-    thread.start()
-    try:
-        assert locked.wait(timeout=30)
+    with held_by_another_worker(first, second):  # the two waiting longest, as a worker draining before this one
         result = learners_evaluate_pending_isolated(learner_ids=[], now=T0, fill_to=2)
-    finally:
-        release.set()
-        thread.join()
 
     # Not the two held (found locked, and nothing done): the next two waiting.
     assert (result.processed, result.busy) == (2, [])
