@@ -32,7 +32,7 @@ RETRIED = {
 def evaluate_learners(*, learner_ids: list[int]) -> int:
     """Evaluate each learner's pending events, taking along the learners waiting longest, and drain the backlog
     for up to DRAIN_SECONDS. Idempotent: a redelivery finds them processed."""
-    from signals_app.services.ingestion import LEARNERS_PER_TASK, enqueue_evaluation
+    from signals_app.services.ingestion import LEARNERS_PER_TASK
     from signals_app.services.isolation import learners_evaluate_pending_isolated
 
     result = learners_evaluate_pending_isolated(
@@ -43,7 +43,9 @@ def evaluate_learners(*, learner_ids: list[int]) -> int:
         # Another worker holds these learners now; come back to them shortly rather than wait on their locks.
         evaluate_learners.apply_async(kwargs={"learner_ids": result.busy}, countdown=BUSY_RETRY_SECONDS)
     if result.backlog:
-        enqueue_evaluation([])  # a fresh task goes on draining, behind the others in the queue
+        # A fresh task, with no learners of its own, goes on draining behind the others in the queue. If the broker
+        # refuses it, the work done stands and the next request's task (or the sweeper) takes the rest.
+        evaluate_learners.delay(learner_ids=[])
     return result.processed
 
 

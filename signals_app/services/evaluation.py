@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import connection, transaction
+from django.db.models import QuerySet
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
@@ -181,13 +182,15 @@ def _busy(not_locked: set[int]) -> list[int]:
 
 def _lock(learner_ids: list[int], *, skip_locked: bool = True) -> dict[int, Learner]:
     # In primary-key order, so that workers locking overlapping batches cannot deadlock. Quarantined learners wait.
-    locked = (
-        Learner.objects.select_for_update(skip_locked=skip_locked)
-        .filter(pk__in=learner_ids)
-        .exclude(pk__in=Quarantine.objects.values("learner_id"))
-        .order_by("pk")
-    )
+    locked = _lockable(skip_locked=skip_locked).filter(pk__in=learner_ids).order_by("pk")
     return {learner.pk: learner for learner in locked}
+
+
+def _lockable(*, skip_locked: bool) -> QuerySet[Learner]:
+    """Learners to lock for evaluation: quarantined ones wait for an admin."""
+    return Learner.objects.select_for_update(skip_locked=skip_locked).exclude(
+        pk__in=Quarantine.objects.values("learner_id")
+    )
 
 
 def _lock_along(candidates: list[int], room: int) -> dict[int, Learner]:
@@ -195,7 +198,7 @@ def _lock_along(candidates: list[int], room: int) -> dict[int, Learner]:
     the same backlog take different learners instead of the second finding all of the first's locked."""
     if not candidates:
         return {}
-    locked = Learner.objects.select_for_update(skip_locked=True).exclude(pk__in=Quarantine.objects.values("learner_id"))
+    locked = _lockable(skip_locked=True)
     if connection.vendor == "postgresql":
         position = RawSQL('array_position(%s::bigint[], "identity_learner"."id")', (candidates,))
         locked = locked.filter(pk__in=candidates).order_by(position)[:room]

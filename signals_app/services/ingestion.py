@@ -220,17 +220,16 @@ def _insert_by_copy(rows: list[tuple]) -> list[tuple[str, int]]:
 
 
 def enqueue_evaluation(learner_ids: list[int]) -> None:
-    """Hand learners with new events to the workers, a task per 50 learners (none: one task to drain the backlog);
-    a broker outage leaves them to the sweeper."""
+    """Hand learners with new events to the workers; a broker outage leaves them to the sweeper."""
     from signals_app.tasks import evaluate_learners as evaluate_learners_task
 
-    chunks = [learner_ids[start : start + LEARNERS_PER_TASK] for start in range(0, len(learner_ids), LEARNERS_PER_TASK)]
-    for index, chunk in enumerate(chunks or [[]]):
+    for start in range(0, len(learner_ids), LEARNERS_PER_TASK):
+        chunk = learner_ids[start : start + LEARNERS_PER_TASK]
         try:
             evaluate_learners_task.delay(learner_ids=chunk)
         except Exception as exc:  # kombu raises many types; any of them means "not enqueued now"
             # Committed and safe: the sweeper enqueues them within a minute or two.
-            waiting = [pk for chunk in chunks[index:] for pk in chunk]
+            waiting = learner_ids[start:]
             logger.warning(
                 "signals.ingest.enqueue_failed",
                 extra={"learners": len(waiting), "learner_ids": waiting[:100], "error": repr(exc)},
