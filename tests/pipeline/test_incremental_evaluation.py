@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.core.management import call_command
+from django.db import transaction
 
 from identity.services import learner_create, role_upsert
 from playbooks.engine.journey import LearnerFacts, evaluate, known_history, start
@@ -108,9 +109,14 @@ def _waves(seed: int) -> list[list[dict]]:
     return waves
 
 
-def _learner(external_id: str):
-    role = role_upsert(slug="support_specialist", name="Support specialist")
-    return learner_create(external_id=external_id, roles=[role], timezone="Europe/Berlin")
+def _enrolled(external_id: str) -> tuple:
+    """A new learner enrolled two days before the first event. In one transaction: a learner's creation sends the
+    worker an enrolment task on commit, which would otherwise race this one and enrol them at today's date."""
+    with transaction.atomic():
+        role = role_upsert(slug="support_specialist", name="Support specialist")
+        learner = learner_create(external_id=external_id, roles=[role], timezone="Europe/Berlin")
+        (enrollment,) = learner_enroll(learner=learner, now=T0 - timedelta(days=2))
+    return learner, enrollment
 
 
 def _history(learner) -> tuple[list[int], list[EventFact]]:
@@ -147,9 +153,8 @@ def test_the_stored_tally_is_the_histories_and_decisions_equal_a_full_recomputat
     celery_worker_process, client, seed
 ):
     playbook_import(text=PLAYBOOK, publish=True)
-    learner = _learner(f"tally-{seed}")
+    learner, enrollment = _enrolled(f"tally-{seed}")
     key, _ = api_key("events:write")
-    (enrollment,) = learner_enroll(learner=learner, now=T0 - timedelta(days=2))
     waves_ids = []
     for wave in _waves(seed):
         post_events(client, key, wave)
@@ -172,9 +177,8 @@ def test_the_stored_tally_is_the_histories_and_decisions_equal_a_full_recomputat
 
 def test_rebuild_tallies_restores_a_tally_cleared_or_damaged(celery_worker_process, client):
     playbook_import(text=PLAYBOOK, publish=True)
-    learner = _learner("tally-1")
+    learner, _enrollment = _enrolled("tally-1")
     key, _ = api_key("events:write")
-    learner_enroll(learner=learner, now=T0 - timedelta(days=2))
     for wave in _waves(1)[:3]:
         post_events(client, key, wave)
         wait_until(all_processed, what="the worker to evaluate the events")
