@@ -1,6 +1,7 @@
 """A demo learner signs in, sees their next module and why, completes it, and sees the next one (Chromium)."""
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from identity.services import learner_create, role_upsert
 from playbooks.services import playbook_import
@@ -32,12 +33,23 @@ def test_a_learner_completes_a_module_in_the_browser(live_server, browser, celer
 
     # The click became an event; the worker evaluates it, and the page refreshes itself until it has. Done in a
     # few seconds, the module counts as rushed: the playbook's "remedial demo" trigger puts the guided demo first.
-    page.get_by_role("heading", name="Next: Guided demo").wait_for(timeout=30_000)
+    _wait_for_heading(page, "Next: Guided demo", worker=celery_worker_process)
     # In plain words: the learner never reads the trigger's condition.
     assert "Suggested for you because you completed a module" in page.inner_text(".reason")
     assert "event.type" not in page.inner_text(".reason")
     assert "1 of 6 steps done" in page.inner_text("main")
     page.get_by_role("button", name="Mark as complete").click()
 
-    page.get_by_role("heading", name="Next: CRM basics").wait_for(timeout=30_000)
+    _wait_for_heading(page, "Next: CRM basics", worker=celery_worker_process)
     page.close()
+
+
+def _wait_for_heading(page, name: str, *, worker, seconds: int = 30) -> None:
+    """Wait for the heading the worker's evaluation leads to; if it never comes, say what the page showed instead
+    and what the worker was doing (a failure under load is otherwise a bare timeout)."""
+    try:
+        page.get_by_role("heading", name=name).wait_for(timeout=seconds * 1000)
+    except PlaywrightTimeout as exc:
+        shown = page.locator("h1, h2").all_inner_texts()
+        log = "".join(worker.output[-40:])
+        raise AssertionError(f"no heading {name!r} in {seconds} s; the page showed {shown}; worker:\n{log}") from exc

@@ -75,6 +75,11 @@ class WorkerProcess:
 
 @pytest.fixture(scope="module")
 def celery_worker_process(django_db_setup, django_db_blocker) -> Iterator[WorkerProcess]:
+    """A worker for the module, on an empty queue: the tasks earlier modules published with no worker running (an
+    enrolment, a delivery, a sync) are theirs, and would otherwise run first, ahead of this module's."""
+    from onboarding.celery import app
+
+    app.control.purge()
     worker = WorkerProcess().start()
     yield worker
     worker.stop()
