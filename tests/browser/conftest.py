@@ -4,7 +4,8 @@ import shutil
 import pytest
 from playwright.sync_api import sync_playwright
 
-from tests.pipeline.conftest import celery_worker_process  # noqa: F401  (a real worker evaluates the clicks)
+# A real worker evaluates the clicks, and finishes before each test's tables are emptied.
+from tests.pipeline.conftest import _worker_idle_before_flush, celery_worker_process  # noqa: F401
 
 # Debian's chromium, installed by bin/test; flags for a root user on a machine with no outside network.
 CHROMIUM_ARGS = [

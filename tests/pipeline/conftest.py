@@ -9,9 +9,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import redis
+from django.conf import settings
 from django.db import connection
 
-from onboarding.celery import worker_argv
+from onboarding.celery import CeleryQueue, worker_argv
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -83,6 +85,27 @@ def celery_worker_process(django_db_setup, django_db_blocker) -> Iterator[Worker
     worker = WorkerProcess().start()
     yield worker
     worker.stop()
+
+
+def worker_idle() -> bool:
+    """No task waiting in a queue, and none taken but unacknowledged (running, or held for its retry)."""
+    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    try:
+        return not any(broker.llen(queue.value) for queue in CeleryQueue) and not broker.hlen("unacked")
+    finally:
+        broker.close()
+
+
+@pytest.fixture(autouse=True)
+def _worker_idle_before_flush(request) -> Iterator[None]:
+    """After a test with the module's worker, let the worker finish what the test set going (a delivery, a sweep)
+    before the database is emptied: a task still writing while the tables are truncated deadlocks with it, and the
+    test fails in its teardown. Torn down before pytest-django's flush, which was set up before it."""
+    yield
+    if "celery_worker_process" in request.fixturenames:
+        deadline = time.monotonic() + 30
+        while not worker_idle() and time.monotonic() < deadline:  # past that, a stuck task is the next test's news
+            time.sleep(0.05)
 
 
 @pytest.fixture

@@ -189,7 +189,7 @@ def _simulate_command(path) -> str:
 def test_the_simulate_command_refuses_an_oversized_journey_file_without_reading_it(published, tmp_path):
     path = tmp_path / "huge.yaml"
     path.write_text("events: []\nnote: " + "x" * 10_000_000 + "\n")  # 10,000,018 bytes
-    began = time.perf_counter()
+    began = time.process_time()
 
     message = _simulate_command(path)
 
@@ -197,7 +197,7 @@ def test_the_simulate_command_refuses_an_oversized_journey_file_without_reading_
         f"{path}: a journey is at most 2 MB (2,000,000 bytes); this one is 10,000,018 bytes: "
         "split it or leave out what it does not need"
     )
-    assert time.perf_counter() - began < 1
+    assert time.process_time() - began < 1
 
 
 @pytest.mark.parametrize(
@@ -238,12 +238,12 @@ def _simulate_url(version) -> str:
 
 
 def test_an_alias_bomb_pasted_on_the_simulate_page_is_refused_quickly(admin_client, published):
-    began = time.perf_counter()
+    began = time.process_time()
 
     response = admin_client.post(_simulate_url(published), {"journey": alias_bomb() + FAST_SKIPPER})
 
     assert response.status_code == 200 and ALIASES_HTML in response.content.decode()
-    assert time.perf_counter() - began < 2
+    assert time.process_time() - began < 2
 
 
 def test_an_oversized_journey_upload_is_a_form_error(admin_client, published):

@@ -102,11 +102,11 @@ def _decides_with_a_short_note(result: tuple) -> None:
 @given(context=hostile_contexts(), index=st.integers(0, len(CONDITIONS) - 1))
 def test_no_value_makes_evaluation_raise(context, index):
     condition = compile_condition(CONDITIONS[index], VOCABULARY)
-    started = time.perf_counter()
+    started = time.process_time()
 
     _decides_with_a_short_note(condition.evaluate(context))
     _decides_with_a_short_note(condition.evaluate_slowly(context))
-    assert time.perf_counter() - started < 1.0
+    assert time.process_time() - started < 1.0
 
 
 @pytest.mark.parametrize(
