@@ -296,6 +296,10 @@ CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1000)
 # Learners per task of a cohort simulation started from the admin: a run is spread over the workers a chunk at a
 # time (a chunk of 100 learners on two versions takes a second or two).
 COHORT_CHUNK_LEARNERS = positive_number("COHORT_CHUNK_LEARNERS", default=100)
+# At most this many of a request's learners per evaluation task, the fewest tasks evenly sized: a task costs about as
+# much as 17 more learners (docs/evaluation.md), and a request cut into more tasks than there are free worker
+# processes waits a whole task for its last one. Lower it when worker processes far outnumber a request's learners.
+EVALUATION_TASK_LEARNERS = positive_number("EVALUATION_TASK_LEARNERS", default=100)
 
 # ---------------------------------------------------------------------------------------------------------------
 # Metrics: Prometheus at /metrics (onboarding/metrics.py, docs/operations.md). Refused (403) unless one of these is

@@ -22,6 +22,8 @@ ROOT = Path(__file__).resolve().parents[2]
         ("API_MAX_BODY_BYTES", "5MB", "API_MAX_BODY_BYTES: '5MB' is not a whole number"),
         ("LOGIN_FAILURE_LIMIT", "0", "LOGIN_FAILURE_LIMIT: must be a number above 0"),
         ("LOGIN_LOCKOUT_MINUTES", "a while", "LOGIN_LOCKOUT_MINUTES: 'a while' is not a whole number"),
+        ("EVALUATION_TASK_LEARNERS", "0", "EVALUATION_TASK_LEARNERS: must be a number above 0"),
+        ("EVALUATION_TASK_LEARNERS", "12.5", "EVALUATION_TASK_LEARNERS: '12.5' is not a whole number"),
     ],
 )
 def test_a_malformed_bound_stops_the_process_naming_it(tmp_path, variable, value, message):

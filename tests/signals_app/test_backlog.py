@@ -16,6 +16,8 @@ from signals_app import tasks
 from signals_app.models import Decision, Event, Quarantine
 from signals_app.selectors import learners_waiting
 from signals_app.services.isolation import learner_quarantine, learners_evaluate_pending_isolated
+from tests.factories import api_key
+from tests.pipeline.journeys import post_events
 from tests.signals_app.test_isolation import _learners_with_one_poisoned
 
 T0 = datetime(2026, 3, 2, 9, tzinfo=UTC)
@@ -169,3 +171,32 @@ def test_a_task_out_of_drain_time_hands_the_rest_of_the_backlog_on_to_a_fresh_ta
     queue.delete("events")
     assert [m["headers"]["task"] for m in handed_on] == ["signals_app.evaluate_learners"]
     assert json.loads(base64.b64decode(handed_on[0]["body"]))[1] == {"learner_ids": []}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("learners", "most", "sizes"),
+    [(135, 100, [68, 67]), (100, 100, [100]), (1, 100, [1]), (201, 100, [67, 67, 67]), (135, 50, [45, 45, 45])],
+)
+def test_a_requests_learners_go_to_the_fewest_tasks_evenly_sized(
+    client, settings, django_capture_on_commit_callbacks, learners, most, sizes
+):
+    """Not 50, 50 and 35 with the third waiting for a free worker process: two tasks side by side."""
+    settings.EVALUATION_TASK_LEARNERS = most
+    queue = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    queue.delete("events")
+    key, _ = api_key("events:write", can_create_learners=True)
+    events = [
+        {"id": f"request-{n}", "learner": f"request-{n}", "type": "page_view", "occurred_at": T0.isoformat()}
+        for n in range(learners)
+    ]
+
+    with django_capture_on_commit_callbacks(execute=True):
+        post_events(client, key, events)
+
+    messages = [json.loads(message) for message in queue.lrange("events", 0, -1)]
+    queue.delete("events")
+    evaluations = [m for m in messages if m["headers"]["task"] == "signals_app.evaluate_learners"]  # not enrolments
+    given = [json.loads(base64.b64decode(message["body"]))[1]["learner_ids"] for message in evaluations]
+    assert sorted(map(len, given), reverse=True) == sizes
+    assert sorted(pk for ids in given for pk in ids) == sorted(Learner.objects.values_list("pk", flat=True))
