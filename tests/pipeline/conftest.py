@@ -87,25 +87,27 @@ def celery_worker_process(django_db_setup, django_db_blocker) -> Iterator[Worker
     worker.stop()
 
 
-def worker_idle() -> bool:
-    """No task waiting in a queue, and none taken but unacknowledged (running, or held for its retry)."""
-    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
-    try:
-        return not any(broker.llen(queue.value) for queue in CeleryQueue) and not broker.hlen("unacked")
-    finally:
-        broker.close()
-
-
 @pytest.fixture(autouse=True)
 def _worker_idle_before_flush(request) -> Iterator[None]:
     """After a test with the module's worker, let the worker finish what the test set going (a delivery, a sweep)
     before the database is emptied: a task still writing while the tables are truncated deadlocks with it, and the
     test fails in its teardown. Torn down before pytest-django's flush, which was set up before it."""
+    if "celery_worker_process" not in request.fixturenames:
+        yield
+        return
+    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    # Tasks a killed worker had taken stay unacknowledged until the visibility timeout: they are not this test's.
+    taken_before = set(broker.hkeys("unacked"))
+
+    def idle() -> bool:
+        queued = any(broker.llen(queue.value) for queue in CeleryQueue)
+        return not queued and not set(broker.hkeys("unacked")) - taken_before  # none running or held for a retry
+
     yield
-    if "celery_worker_process" in request.fixturenames:
-        deadline = time.monotonic() + 30
-        while not worker_idle() and time.monotonic() < deadline:  # past that, a stuck task is the next test's news
-            time.sleep(0.05)
+    deadline = time.monotonic() + 30
+    while not idle() and time.monotonic() < deadline:  # past that, a stuck task is the next test's news
+        time.sleep(0.05)
+    broker.close()
 
 
 @pytest.fixture
