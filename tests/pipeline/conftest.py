@@ -2,6 +2,7 @@
 
 import os
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -29,13 +30,14 @@ class WorkerProcess:
 
     def __init__(self, concurrency: int = 2) -> None:
         self.concurrency = concurrency
+        self.name = f"pytest-{time.monotonic_ns()}@{socket.gethostname()}"
         self.process: subprocess.Popen | None = None
         self.output: list[str] = []
 
     def start(self, timeout: float = 60.0) -> "WorkerProcess":
         env = {**os.environ, "DATABASE_URL": _test_database_url(), "DJANGO_SETTINGS_MODULE": "onboarding.settings.test"}
         self.process = subprocess.Popen(
-            [*worker_argv(concurrency=self.concurrency), "--hostname", f"pytest-{time.monotonic_ns()}@%h"],
+            [*worker_argv(concurrency=self.concurrency), "--hostname", self.name],
             cwd=ROOT,
             env=env,
             stdout=subprocess.PIPE,
@@ -56,6 +58,16 @@ class WorkerProcess:
             self.output.append(line)
             if " ready." in line:
                 ready.set()
+
+    def running_tasks(self) -> bool:
+        """Whether the worker is running a task, as it answers itself: a task acknowledged on receipt (not late) has
+        left the broker's unacknowledged set by the time it runs. No answer within a second counts as running."""
+        if self.process.poll() is not None:
+            return False
+        from onboarding.celery import app
+
+        answer = app.control.inspect(destination=[self.name], timeout=1.0).active()
+        return answer is None or bool(answer.get(self.name))
 
     @property
     def pid(self) -> int:
@@ -101,8 +113,10 @@ def _worker_idle_before_flush(request) -> Iterator[None]:
 
     def idle() -> bool:
         queued = any(broker.llen(queue.value) for queue in CeleryQueue)
-        return not queued and not set(broker.hkeys("unacked")) - taken_before  # none running or held for a retry
+        held = set(broker.hkeys("unacked")) - taken_before  # taken and not yet acknowledged: running, or to retry
+        return not queued and not held and not worker.running_tasks()
 
+    worker = request.getfixturevalue("celery_worker_process")
     yield
     deadline = time.monotonic() + 30
     while not idle() and time.monotonic() < deadline:  # past that, a stuck task is the next test's news
