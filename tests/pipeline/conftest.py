@@ -107,6 +107,7 @@ def _worker_idle_before_flush(request) -> Iterator[None]:
     if "celery_worker_process" not in request.fixturenames:
         yield
         return
+    worker = request.getfixturevalue("celery_worker_process")
     broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
     # Tasks a killed worker had taken stay unacknowledged until the visibility timeout: they are not this test's.
     taken_before = set(broker.hkeys("unacked"))
@@ -116,7 +117,6 @@ def _worker_idle_before_flush(request) -> Iterator[None]:
         held = set(broker.hkeys("unacked")) - taken_before  # taken and not yet acknowledged: running, or to retry
         return not queued and not held and not worker.running_tasks()
 
-    worker = request.getfixturevalue("celery_worker_process")
     yield
     deadline = time.monotonic() + 30
     while not idle() and time.monotonic() < deadline:  # past that, a stuck task is the next test's news

@@ -160,17 +160,13 @@ def test_a_task_out_of_drain_time_hands_the_rest_of_the_backlog_on_to_a_fresh_ta
     learners, poisoned = _learners_with_one_poisoned(121)
     Event.objects.filter(learner=poisoned).delete()
     monkeypatch.setattr(tasks, "DRAIN_SECONDS", 0)  # one batch, then the time is up
-    queue = redis.Redis.from_url(settings.CELERY_BROKER_URL)
-    queue.delete("events")
+    _events_queue_taken(settings)
 
     processed = tasks.evaluate_learners.run(learner_ids=[])
 
     assert processed == 50 and len(_pending(learners)) == 70
     # The rest is not left to the sweeper: a task with no learners of its own, to drain from where this one stopped.
-    handed_on = [json.loads(message) for message in queue.lrange("events", 0, -1)]
-    queue.delete("events")
-    assert [m["headers"]["task"] for m in handed_on] == ["signals_app.evaluate_learners"]
-    assert json.loads(base64.b64decode(handed_on[0]["body"]))[1] == {"learner_ids": []}
+    assert _events_queue_taken(settings) == [("signals_app.evaluate_learners", {"learner_ids": []})]
 
 
 @pytest.mark.django_db
@@ -183,8 +179,7 @@ def test_a_requests_learners_go_to_the_fewest_tasks_evenly_sized(
 ):
     """Not 50, 50 and 35 with the third waiting for a free worker process: two tasks side by side."""
     settings.EVALUATION_TASK_LEARNERS = most
-    queue = redis.Redis.from_url(settings.CELERY_BROKER_URL)
-    queue.delete("events")
+    _events_queue_taken(settings)
     key, _ = api_key("events:write", can_create_learners=True)
     events = [
         {"id": f"request-{n}", "learner": f"request-{n}", "type": "page_view", "occurred_at": T0.isoformat()}
@@ -194,9 +189,16 @@ def test_a_requests_learners_go_to_the_fewest_tasks_evenly_sized(
     with django_capture_on_commit_callbacks(execute=True):
         post_events(client, key, events)
 
-    messages = [json.loads(message) for message in queue.lrange("events", 0, -1)]
-    queue.delete("events")
-    evaluations = [m for m in messages if m["headers"]["task"] == "signals_app.evaluate_learners"]  # not enrolments
-    given = [json.loads(base64.b64decode(message["body"]))[1]["learner_ids"] for message in evaluations]
+    queued = _events_queue_taken(settings)
+    given = [kwargs["learner_ids"] for task, kwargs in queued if task == "signals_app.evaluate_learners"]
     assert sorted(map(len, given), reverse=True) == sizes
     assert sorted(pk for ids in given for pk in ids) == sorted(Learner.objects.values_list("pk", flat=True))
+
+
+def _events_queue_taken(settings) -> list[tuple[str, dict]]:
+    """The tasks waiting in Redis's ``events`` queue (each task's name and keyword arguments), taken off it."""
+    queue = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    messages = [json.loads(message) for message in queue.lrange("events", 0, -1)]
+    queue.delete("events")
+    queue.close()
+    return [(m["headers"]["task"], json.loads(base64.b64decode(m["body"]))[1]) for m in messages]
