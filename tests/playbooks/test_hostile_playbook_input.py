@@ -4,7 +4,6 @@ and never work in proportion to what an attacker can make the parser expand."""
 
 import html
 import json
-import time
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -18,6 +17,7 @@ from playbooks.services import draft_create, module_create, playbook_import, ver
 from tests.playbooks.engine.replay import SCENARIOS
 from tests.playbooks.engine.test_safe_yaml import alias_bomb
 from tests.playbooks.test_admin_playbooks import FAST_SKIPPER_TEST, _draft_form, _trigger_rows
+from tests.utils import CpuSeconds
 
 pytestmark = pytest.mark.django_db
 
@@ -55,13 +55,12 @@ def _post_draft(admin_client, draft: PlaybookVersion, **changes):
 
 
 def test_an_alias_bomb_in_a_playbook_file_is_refused_quickly_and_nothing_is_written():
-    began = time.process_time()
-
-    errors = _import_errors(_with_bomb_in_tests(PLAYBOOK))
+    with CpuSeconds() as spent:
+        errors = _import_errors(_with_bomb_in_tests(PLAYBOOK))
 
     first_anchor = PLAYBOOK.count("\n") + 2
     assert errors == [f"line {first_anchor}, column 7: {ALIASES}; write the value out in full"]
-    assert time.process_time() - began < 0.5
+    assert spent.seconds < 0.5
     assert not Playbook.objects.exists()
 
 
@@ -85,13 +84,12 @@ def test_hostile_yaml_in_a_playbook_file_is_refused_at_import(text, expected):
 def test_the_import_command_refuses_a_10_mb_file_quickly(tmp_path):
     path = tmp_path / "huge.yaml"
     path.write_text(TEN_MB_PLAYBOOK)
-    began = time.process_time()
 
-    with pytest.raises(CommandError) as caught:
+    with CpuSeconds() as spent, pytest.raises(CommandError) as caught:
         call_command("import_playbook", str(path))
 
     assert str(caught.value).startswith(f"{path}: {SIZE_MESSAGE}")  # refused by its size, before it is read
-    assert time.process_time() - began < 2
+    assert spent.seconds < 2
     assert not Playbook.objects.exists()
 
 
@@ -107,13 +105,13 @@ def test_the_import_command_refuses_duplicate_keys_naming_the_key(tmp_path):
 
 def test_an_admin_upload_over_the_size_limit_is_a_form_error_before_it_is_read(admin_client):
     upload = SimpleUploadedFile("huge.yaml", TEN_MB_PLAYBOOK.encode())
-    began = time.process_time()
 
-    response = admin_client.post(IMPORT, {"file": upload})
+    with CpuSeconds() as spent:
+        response = admin_client.post(IMPORT, {"file": upload})
 
     assert response.status_code == 200
     assert "A" + SIZE_MESSAGE[1:] in str(response.context["form"].errors["file"])
-    assert time.process_time() - began < 5  # mostly the test client encoding 10 MB
+    assert spent.seconds < 5  # mostly the test client encoding 10 MB
     assert not Playbook.objects.exists()
 
 
@@ -195,14 +193,14 @@ def test_the_module_service_refuses_a_javascript_url():
 def test_an_alias_bomb_in_the_saved_journeys_field_is_refused_quickly(admin_client):
     draft = _draft()
     bomb = alias_bomb() + "tests:\n  - {name: bomb, journey: {events: *l8}}\n"
-    began = time.process_time()
 
-    response = _post_draft(admin_client, draft, tests=bomb)
+    with CpuSeconds() as spent:
+        response = _post_draft(admin_client, draft, tests=bomb)
 
     assert response.status_code == 200
     errors = str(response.context["adminform"].form.errors["tests"])
     assert f"line 1, column 5: {ALIASES_HTML}" in errors
-    assert time.process_time() - began < 2
+    assert spent.seconds < 2
     draft.refresh_from_db()
     assert draft.tests == []
 

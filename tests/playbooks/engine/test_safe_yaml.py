@@ -1,8 +1,6 @@
 """The one YAML loader for user input: what a hostile document uses against the platform is refused quickly, with
 the line and column and what to change, as PlaybookInvalid (never a traceback)."""
 
-import time
-
 import pytest
 import yaml
 
@@ -16,6 +14,7 @@ from playbooks.engine.document import (
 from playbooks.engine.shapes import value_problem, web_url_problem
 from playbooks.engine.spec import PlaybookInvalid
 from tests.playbooks.engine.replay import SCENARIOS
+from tests.utils import CpuSeconds
 
 
 def alias_bomb(levels: int = 9, width: int = 55) -> str:
@@ -26,13 +25,11 @@ def alias_bomb(levels: int = 9, width: int = 55) -> str:
 
 
 def refusal(text: str, kind: YamlKind = PLAYBOOK_YAML) -> tuple[str, float]:
-    """The error, and the CPU seconds this process spent refusing: other work on a loaded machine stretches the
-    wall clock (1 s once for what takes 0.16 s), not the work the loader did."""
-    began = time.process_time()
-    with pytest.raises(PlaybookInvalid) as caught:
+    """The error, and the CPU seconds the loader spent refusing it."""
+    with CpuSeconds() as spent, pytest.raises(PlaybookInvalid) as caught:
         load_yaml(text, kind)
     assert len(caught.value.errors) == 1
-    return str(caught.value.errors[0]), time.process_time() - began
+    return str(caught.value.errors[0]), spent.seconds
 
 
 def test_the_alias_bomb_is_refused_at_its_first_anchor():
