@@ -60,6 +60,9 @@ STORED_FIELDS = [
     "ready_at",
     "updated_at",
 ]
+# What an evaluation may change without the enrolment being written: its running tally and the state's clock.
+LEFT_BEHIND = {"tally", "updated_at"}
+UNWRITTEN_MOST = 16  # evaluated events an enrolment's stored tally may be behind by (each batch re-reads them)
 
 
 @transaction.atomic
@@ -331,6 +334,11 @@ class Advance:
     ``rebuild`` (the learner's whole history) its tally is stored for the next evaluation; otherwise the stored
     tally is cleared, as the events evaluated may not be all there are. ``mark`` is the id of the learner's last
     event in occurred_at order, stored with the tally so that the caller can tell a late event from a new one.
+
+    ``behind`` holds the events evaluated earlier that the stored tally has not folded, in order, all before the
+    pending ones: an evaluation that changes nothing but the tally and the clock leaves the enrolment unwritten (at
+    most ``UNWRITTEN_MOST`` events in a row), and the next one folds them first and moves the clock to the latest.
+    ``written`` says whether the enrolment was stored.
     """
 
     enrollment: Enrollment
@@ -342,6 +350,8 @@ class Advance:
     tally: Tally | None = None
     rebuild: bool = False
     mark: int | None = None
+    behind: Sequence[EventFact] = ()
+    written: bool = True
 
 
 @transaction.atomic(savepoint=False)
@@ -356,6 +366,7 @@ def enrollments_advance(*, batch: list[Advance]) -> list[Advance]:
         for item in batch
         if item.enrollment.status == EnrollmentStatus.ACTIVE and (item.pending or item.clock is not None)
     ]
+    stored = [_stored(item.enrollment) for item in ran]
     for item in ran:
         item.results = _run(item)
     progress_events = {item.enrollment.pk: [e for _i, e in item.pending if e.module] for item in ran}
@@ -363,10 +374,12 @@ def enrollments_advance(*, batch: list[Advance]) -> list[Advance]:
         [item.enrollment.next_slug for item in ran]
         + [event.module for events in progress_events.values() for event in events]
     )
-    for item in ran:
+    for item, before in zip(ran, stored, strict=True):
         item.enrollment.current_module_id = modules.get(item.enrollment.next_slug)
-        item.enrollment.updated_at = timezone.now()
-    bulk_update_rows([item.enrollment for item in ran], STORED_FIELDS)
+        item.written = not _unchanged(item, before)
+        if item.written:
+            item.enrollment.updated_at = timezone.now()
+    bulk_update_rows([item.enrollment for item in ran if item.written], STORED_FIELDS)
     _record_progress(progress_events, modules)
     return batch
 
@@ -428,15 +441,50 @@ def enrollment_evaluate(
     return [decision for _index, _moment, decision in results]
 
 
+def _stored(enrollment: Enrollment) -> tuple | None:
+    """What the enrolment's row holds, but for what may be left behind: the tally and the state's clock. None when
+    it cannot be left behind: a tally that does not say where it stops (its last event) would lose the events the
+    next evaluation could not find. (The engine copies a state before changing it, so what this shares with the
+    enrolment's state is not changed under it.)"""
+    if not (enrollment.tally.get("mark") and enrollment.tally.get("last_at")):
+        return None
+    state = {key: value for key, value in enrollment.state.items() if key != "clock"}
+    return state, *(getattr(enrollment, attname) for attname in _COMPARED)
+
+
+_COMPARED = [Enrollment._meta.get_field(name).attname for name in STORED_FIELDS if name not in LEFT_BEHIND | {"state"}]
+
+
+def _unchanged(item: Advance, stored: tuple | None) -> bool:
+    """Whether writing the enrolment can wait: its evaluation decided nothing and changed nothing but the running
+    tally and the clock (as most events do: progress, views, tickets), and the tally is not too far behind. The
+    next evaluation folds the events the stored tally misses (``behind``) and so sees exactly the same."""
+    return (
+        not item.results
+        and item.clock is None
+        and item.tally is not None
+        and not item.rebuild
+        and len(item.behind) + len(item.pending) < UNWRITTEN_MOST
+        and stored is not None
+        and _stored(item.enrollment) == stored
+    )
+
+
 def _run(item: Advance) -> list[tuple[int | None, datetime, Decision]]:
     """The pending events one by one, each against the history known when it is evaluated, then the clock."""
     enrollment = item.enrollment
     state = JourneyState.from_dict(enrollment.state)
+    if item.behind:  # evaluated, not written: they moved only the clock (and the tally, folded below)
+        latest = max(event.occurred_at for event in item.behind)
+        state.clock = max(state.clock_time, latest).isoformat() if state.clock else latest.isoformat()
     playbook = selectors.compiled_version(version=enrollment.version)
     waiting = [index for index, _event in item.pending]
     results: list[tuple[int | None, datetime, Decision]] = []
     outcome = None
     tally = item.tally
+    if tally is not None:
+        for event in item.behind:
+            tally.fold(event)
     for position, (index, event) in enumerate(item.pending):
         if enrollment.migrate_to_id and event.type in (COMPLETED, SKIPPED):
             # A step boundary: the learner moves to the version the admin published, keeping shared progress. (The

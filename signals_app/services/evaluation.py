@@ -9,6 +9,7 @@ Time only moves forward for a learner (the engine keeps their clock): a late eve
 everything known then, and a clock sweep older than the clock changes nothing (docs/evaluation.md).
 """
 
+import json
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import connection, transaction
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
@@ -103,7 +104,8 @@ def _evaluate(
     if leavers:
         tallies_forget(learner_ids=leavers)  # their events are marked processed below without being folded
     enrollments, enrolled, facts = _enrollments(active)
-    plans = {enrollment.pk: _plan(enrollment, facts[enrollment.learner_id], pending) for enrollment in enrollments}
+    behind = _behind(enrollments)
+    plans = {e.pk: _plan(e, facts[e.learner_id], pending, behind.get(e.pk, NO_HISTORY)) for e in enrollments}
     rebuilt = {e.learner_id for e in enrollments if plans[e.pk] is None and _runs(e, pending, clock)}
     rebuilt |= {learner.pk for learner in active if learner.pk not in enrolled and learner.pk in pending}
     histories = {**pending, **_histories(Event.objects.filter(learner_id__in=rebuilt))} if rebuilt else pending
@@ -116,9 +118,10 @@ def _evaluate(
         if waiting or ticks:  # as _runs says
             rebuild = enrollment.learner_id in rebuilt
             tally = None if rebuild else plans[enrollment.pk]
-            mark = ids[-1] if ids else enrollment.tally.get("mark")
+            unfolded_ids, unfolded, _done = behind.get(enrollment.pk, NO_HISTORY)
+            mark = ids[-1] if ids else unfolded_ids[-1] if unfolded_ids else enrollment.tally.get("mark")
             item = Advance(enrollment, facts[enrollment.learner_id], facts_list, waiting, now if ticks else None)
-            item.tally, item.rebuild, item.mark = tally, rebuild, mark
+            item.tally, item.rebuild, item.mark, item.behind = tally, rebuild, mark, unfolded
             batch.append(item)
     advanced = enrollments_advance(batch=batch)
     decisions = _log(advanced, learners, histories)
@@ -128,14 +131,19 @@ def _evaluate(
     return len(pending_ids), decisions
 
 
-def _plan(enrollment: Enrollment, facts: LearnerFacts, pending: dict[int, History]) -> Tally | None:
-    """The enrolment's stored tally, if the learner's pending events can be folded into it; None: rebuild."""
+def _plan(enrollment: Enrollment, facts: LearnerFacts, pending: dict[int, History], behind: History) -> Tally | None:
+    """The enrolment's stored tally, if the learner's pending events can be folded into it (after the evaluated
+    events it is ``behind`` by); None: rebuild."""
     playbook = compiled_version(version=enrollment.version)
     tally = Tally.from_dict(enrollment.tally, playbook.signals, playbook.sequences, facts.timezone)
     ids, events, _done = pending.get(enrollment.learner_id, NO_HISTORY)
     if tally is None or not ids:
         return tally
-    if tally.last_at is not None and (events[0].occurred_at, ids[0]) < (tally.last_at, enrollment.tally["mark"] or 0):
+    unfolded_ids, unfolded, _done = behind
+    last = (tally.last_at, enrollment.tally["mark"] or 0)
+    if unfolded_ids:
+        last = (unfolded[-1].occurred_at, unfolded_ids[-1])
+    if last[0] is not None and (events[0].occurred_at, ids[0]) < last:
         return None  # a late event: sequences, sessions and streaks depend on the order
     if enrollment.migrate_to_id and any(event.type in (COMPLETED, SKIPPED) for event in events):
         return None  # it moves to another version at this step boundary, with other signals
@@ -212,10 +220,60 @@ def _histories(events) -> dict[int, History]:
 
     No model instances: the history is re-read for every batch and is the largest read a worker makes.
     """
+    return _collect(events.order_by("learner_id", "occurred_at", "pk").values_list(*_HISTORY_COLUMNS))
+
+
+_HISTORY_COLUMNS = ("pk", "learner_id", "type", "occurred_at", "module", "properties", "processed_at")
+_BEHIND_SQL = """
+    SELECT e.id, e.learner_id, e.type, e.occurred_at, e.module, e.properties, e.processed_at
+    FROM signals_app_event e
+    JOIN unnest(%s::bigint[], %s::timestamptz[], %s::bigint[]) AS b(learner_id, last_at, mark)
+      ON e.learner_id = b.learner_id AND e.occurred_at >= b.last_at
+    WHERE e.processed_at IS NOT NULL AND (e.occurred_at, e.id) > (b.last_at, b.mark)
+    ORDER BY e.learner_id, e.occurred_at, e.id
+"""
+
+
+def _behind(enrollments: list[Enrollment]) -> dict[int, History]:
+    """Per enrolment, the evaluated events its stored tally has not folded (the enrolment was left unwritten:
+    ``enrollments_advance``), in occurred_at order: read from each tally's last event on, by index."""
+    bounds = {
+        e.pk: (datetime.fromisoformat(e.tally["last_at"]), e.tally["mark"])
+        for e in enrollments
+        if e.tally.get("mark") and e.tally.get("last_at")
+    }
+    earliest: dict[int, tuple[datetime, int]] = {}
+    for enrollment in enrollments:
+        if enrollment.pk in bounds:
+            bound = bounds[enrollment.pk]
+            earliest[enrollment.learner_id] = min(earliest.get(enrollment.learner_id, bound), bound)
+    if not earliest:
+        return {}
+    if connection.vendor == "postgresql":
+        learner_ids, moments, marks = zip(*((pk, at, mark) for pk, (at, mark) in earliest.items()), strict=True)
+        with connection.cursor() as cursor:
+            cursor.execute(_BEHIND_SQL, [list(learner_ids), list(moments), list(marks)])
+            rows = [(*row[:5], json.loads(row[5]) if isinstance(row[5], str) else row[5], row[6]) for row in cursor]
+        histories = _collect(rows)
+    else:  # the embedded default: a few learners per batch
+        after = Q()
+        for learner_id, (at, mark) in earliest.items():
+            later = Q(occurred_at__gt=at) | Q(occurred_at=at, pk__gt=mark)
+            after |= Q(learner_id=learner_id) & later
+        histories = _histories(Event.objects.filter(after, processed_at__isnull=False))
+    behind: dict[int, History] = {}
+    for enrollment in enrollments:
+        if enrollment.pk not in bounds:
+            continue
+        ids, facts, done = histories.get(enrollment.learner_id, NO_HISTORY)
+        kept = [index for index, pk in enumerate(ids) if (facts[index].occurred_at, pk) > bounds[enrollment.pk]]
+        if kept:
+            behind[enrollment.pk] = ([ids[i] for i in kept], [facts[i] for i in kept], [done[i] for i in kept])
+    return behind
+
+
+def _collect(rows) -> dict[int, History]:
     histories: dict[int, History] = {}
-    rows = events.order_by("learner_id", "occurred_at", "pk").values_list(
-        "pk", "learner_id", "type", "occurred_at", "module", "properties", "processed_at"
-    )
     for pk, learner_id, kind, occurred_at, module, properties, processed_at in rows:
         ids, facts, processed = histories.setdefault(learner_id, ([], [], []))
         ids.append(pk)

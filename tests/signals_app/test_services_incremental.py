@@ -9,7 +9,8 @@ import pytest
 from identity.services import learner_create, learner_update, role_upsert
 from playbooks.models import Enrollment
 from playbooks.services import learner_enroll, playbook_import, playbook_publish
-from signals_app.models import Decision
+from playbooks.services.enrollments import UNWRITTEN_MOST
+from signals_app.models import Decision, Event
 from signals_app.services import learner_evaluate_pending
 from signals_app.services.ingestion import events_record
 
@@ -82,3 +83,69 @@ def test_a_version_with_a_new_signal_counts_the_events_before_the_migration():
     _send(learner, 40, "page_view")
 
     assert _fired(learner) == ["trigger 'two days': views >= 4"]
+
+
+# --- enrolments left unwritten while only their tally moves (docs/evaluation.md, "Enrolments left unwritten") -----
+
+COUNTING = """
+slug: counting
+name: Counting
+audience: {roles: [newcomer]}
+modules: [{slug: a, title: A}, {slug: b, title: B}]
+signals:
+  tickets: {event: ticket_submitted, aggregate: count}
+steps: [{module: a}, {module: b}]
+triggers:
+  - {name: third ticket, when: 'tickets >= 3', then: [{flag: busy}]}
+"""
+
+
+def _row(learner) -> Enrollment:
+    return Enrollment.objects.get(learner=learner)
+
+
+def _decided_at(learner) -> list[datetime]:
+    return list(Decision.objects.filter(learner=learner, kind="trigger").values_list("decided_at", flat=True))
+
+
+def test_an_event_that_moves_only_the_tally_leaves_the_enrolment_unwritten_and_the_next_one_counts_it():
+    playbook_import(text=COUNTING, publish=True)
+    learner = _learner()
+    _send(learner, 0)  # the first evaluation builds and stores the tally
+    written = _row(learner)
+
+    _send(learner, 1)  # two tickets: nothing to decide, nothing in the enrolment but its tally and clock changes
+
+    unwritten = _row(learner)
+    assert (unwritten.updated_at, unwritten.tally) == (written.updated_at, written.tally)
+    assert unwritten.state == written.state
+    _send(learner, 2)
+    assert _fired(learner) == ["trigger 'third ticket': tickets >= 3"]  # the unwritten ticket was counted
+    assert _row(learner).tally["folded"] == 3 and _row(learner).updated_at > written.updated_at
+
+
+def test_a_late_event_after_unwritten_ones_is_evaluated_at_the_latest_moment_evaluated():
+    playbook_import(text=COUNTING, publish=True)
+    learner = _learner()
+    _send(learner, 0)
+    _send(learner, 10)  # unwritten: the stored clock is still minute 0
+
+    _send(learner, 5)  # late: before minute 10, already evaluated
+
+    # Evaluated at the clock the unwritten event moved, as if every evaluation had been stored.
+    assert _decided_at(learner) == [T0 + timedelta(minutes=10)]
+    assert _row(learner).tally["folded"] == 3
+
+
+def test_an_enrolment_is_written_at_least_every_unwritten_most_events():
+    playbook_import(text=COUNTING, publish=True)
+    learner = _learner()
+    _send(learner, 0, "page_view")
+    marks = []
+    for minute in range(1, 2 * UNWRITTEN_MOST + 1):
+        _send(learner, minute, "page_view")
+        marks.append(_row(learner).tally["mark"])
+
+    ids = list(Event.objects.filter(learner=learner).order_by("occurred_at").values_list("pk", flat=True))
+    behind = [sent - ids.index(mark) for sent, mark in enumerate(marks, start=1)]  # events the stored tally misses
+    assert behind == [*range(1, UNWRITTEN_MOST), 0, *range(1, UNWRITTEN_MOST), 0]
