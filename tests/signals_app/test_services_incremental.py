@@ -87,17 +87,9 @@ def test_a_version_with_a_new_signal_counts_the_events_before_the_migration():
 
 # --- enrolments left unwritten while only their tally moves (docs/evaluation.md, "Enrolments left unwritten") -----
 
-COUNTING = """
-slug: counting
-name: Counting
-audience: {roles: [newcomer]}
-modules: [{slug: a, title: A}, {slug: b, title: B}]
-signals:
-  tickets: {event: ticket_submitted, aggregate: count}
-steps: [{module: a}, {module: b}]
-triggers:
-  - {name: third ticket, when: 'tickets >= 3', then: [{flag: busy}]}
-"""
+COUNTING = PLAYBOOK.replace("signals:\n", "signals:\n  tickets: {event: ticket_submitted, aggregate: count}\n").replace(
+    "triggers:\n", "triggers:\n  - {name: third ticket, when: 'tickets >= 3', then: [{flag: busy}]}\n"
+)
 
 
 def _row(learner) -> Enrollment:
