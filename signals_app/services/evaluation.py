@@ -93,10 +93,11 @@ def _evaluate(
     """Each active learner's pending events (and, with ``clock``, the clock at ``now``) through their enrolments;
     returns (events evaluated, decisions logged).
 
-    An enrolment's signals come from its running tally, folded with the pending events only. The learner's whole
-    history is read (one statement for the batch) only for those whose tally must be rebuilt: none stored yet or
-    built for other definitions (a new version, another time zone), a late event (before the last one folded), a
-    version migration at this batch's step boundary, a newcomer's first enrolment.
+    An enrolment's signals come from its running tally, folded with the pending events only (after the evaluated
+    events it was left behind by: ``_behind``). The learner's whole history is read (one statement for the batch)
+    only for those whose tally must be rebuilt: none stored yet or built for other definitions (a new version,
+    another time zone), a late event (before the last one evaluated), a version migration at this batch's step
+    boundary, a newcomer's first enrolment.
     """
     pending_ids = [pk for ids, _facts, _done in pending.values() for pk in ids]
     active = [learner for learner in learners.values() if learner.is_active and (clock or learner.pk in pending)]
@@ -273,6 +274,7 @@ def _behind(enrollments: list[Enrollment]) -> dict[int, History]:
 
 
 def _collect(rows) -> dict[int, History]:
+    """``_HISTORY_COLUMNS`` rows, in learner and occurred_at order, grouped per learner."""
     histories: dict[int, History] = {}
     for pk, learner_id, kind, occurred_at, module, properties, processed_at in rows:
         ids, facts, processed = histories.setdefault(learner_id, ([], [], []))
