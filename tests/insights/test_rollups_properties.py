@@ -55,7 +55,7 @@ class LateStream(Stream):
         getattr(self, action)()
 
     def end(self) -> None:
-        enrollment = Enrollment.objects.filter(status=EnrollmentStatus.ACTIVE).order_by("?").first()
+        enrollment = self._pick(Enrollment.objects.filter(status=EnrollmentStatus.ACTIVE))
         if enrollment is not None:
             Enrollment.objects.filter(pk=enrollment.pk).update(
                 status=EnrollmentStatus.ENDED, ended_at=T0, ended_reason="left_audience", updated_at=timezone.now()
@@ -64,7 +64,7 @@ class LateStream(Stream):
     def late_commit(self) -> None:
         """A progress row written before the last fold began, its transaction committing only after it read."""
         state = FoldState.objects.filter(folded_until__isnull=False).first()
-        row = ModuleProgress.objects.order_by("?").first()
+        row = self._pick(ModuleProgress.objects.all())
         if state is not None and row is not None:
             status = self.rng.choice(["started", "completed", "skipped"])
             seconds = self.rng.randrange(0, 600)
@@ -79,7 +79,7 @@ class LateStream(Stream):
 
     def commit_reserved(self) -> None:
         pk = self.reserved.pop(self.rng.randrange(len(self.reserved)))
-        enrollment = Enrollment.objects.order_by("?").first()
+        enrollment = self._pick(Enrollment.objects.all())
         if enrollment is not None:
             name = self.rng.choice(["nudge", "review"])
             Decision.objects.create(
