@@ -315,8 +315,18 @@ _LATENCY_SQL = """
 """
 
 
+# The evaluation transactions of a phase: the event rows each one marked processed carry its id (xmin), its start
+# of evaluation (processed_at) and its commit time.
+_TRANSACTIONS_SQL = """
+    SELECT count(*), min(processed_at), max(pg_xact_commit_timestamp(xmin)), min(received_at)
+    FROM signals_app_event WHERE source = %s AND client_id LIKE %s AND processed_at IS NOT NULL
+    GROUP BY xmin::text
+"""
+
+
 class Phase:
-    """What a phase wrote, checked against the engine: the latencies of the events that decided something."""
+    """What a phase wrote, checked against the engine: the latencies of the events that decided something, and the
+    evaluation transactions that did it."""
 
     def __init__(self, name: str, pool: Pool, engine: dict[str, list[Counter]]) -> None:
         from django.db import connection
@@ -339,6 +349,24 @@ class Phase:
         self.deciding = len(rows)
         self.to_commit = [(committed - received).total_seconds() * 1000 for received, _p, committed, _n in rows]
         self.to_start = [(processed - received).total_seconds() * 1000 for received, processed, _c, _n in rows]
+        with connection.cursor() as cursor:
+            cursor.execute(_TRANSACTIONS_SQL, [SOURCE, f"{pool.prefix}-%"])
+            self.transactions = cursor.fetchall()
+
+    def evaluating(self) -> str:
+        """How the phase's events were evaluated: in how many transactions, and for what share of the phase the
+        2 worker processes were inside one (from its start of evaluation to its commit)."""
+        sizes = sorted(count for count, _start, _commit, _received in self.transactions)
+        if not sizes:
+            return "no evaluation transaction"
+        inside = sum((commit - start).total_seconds() for _n, start, commit, _r in self.transactions)
+        first = min(received for *_rest, received in self.transactions)
+        span = (max(commit for _n, _s, commit, _r in self.transactions) - first).total_seconds()
+        return (
+            f"{len(sizes):,} evaluation transactions, {sum(sizes) / len(sizes):.0f} events each on average "
+            f"(median {percentile(sizes, 0.5)}); the 2 worker processes were inside one "
+            f"{inside / (2 * span):.0%} of the phase"
+        )
 
     @property
     def decisions(self) -> int:
@@ -509,6 +537,7 @@ def main() -> None:
             f"p95 {percentile(phase.to_commit, 0.95):.0f} ms ({len(phase.to_commit):,} events; to the start of "
             f"evaluation: p50 {percentile(phase.to_start, 0.5):.0f} ms, p95 {percentile(phase.to_start, 0.95):.0f} ms)"
         )
+        print(f"    {phase.evaluating()}")
     ratio = percentile(half.to_commit, 0.95) / percentile(trickle.to_commit, 0.5)
     print(
         f"ratio p95 at half rate / p50 at trickle: {ratio:.1f}x (target <= 3x)"
