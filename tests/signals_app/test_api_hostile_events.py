@@ -79,10 +79,11 @@ def test_json_that_could_not_be_stored_is_a_clear_400(writer, raw, message):
     assert not Event.objects.exists()
 
 
-def test_a_lone_surrogate_is_refused_on_its_field(writer):
-    body = '{"events": [{"id": "evt-\\ud800", "learner": "alice", "type": "click", "occurred_at": "%s"}]}'
+@pytest.mark.parametrize("surrogate", ["\\ud800", "\\udbff", "\\udc00", "\\udfff"])  # either half, either end
+def test_a_lone_surrogate_is_refused_on_its_field(writer, surrogate):
+    body = '{"events": [{"id": "evt-%s", "learner": "alice", "type": "click", "occurred_at": "%s"}]}'
 
-    response = writer.post(URL, body % timezone.now().isoformat(), content_type="application/json")
+    response = writer.post(URL, body % (surrogate, timezone.now().isoformat()), content_type="application/json")
 
     assert _errors(response) == [(0, "id", "invalid")]
     assert "lone UTF-16 surrogate" in response.json()["errors"][0]["message"]
