@@ -5,6 +5,7 @@ from django.db import models
 from django.db.models import Q
 from simple_history.models import HistoricalRecords
 
+from common.fields import WholeJSONField
 from playbooks.engine.shapes import web_url_problem
 from playbooks.engine.spec import AGGREGATES, PRIORITY_RANGE, SEQUENCE
 from playbooks.validators import validate_tags
@@ -388,14 +389,14 @@ class Enrollment(models.Model):
         help_text="Moves to this version at the learner's next step boundary.",
     )
     status = models.CharField(max_length=10, choices=EnrollmentStatus.choices, default=EnrollmentStatus.ACTIVE)
-    state = models.JSONField(default=dict)
+    state = WholeJSONField(default=dict)
     # The engine's running tally of the learner's signals (playbooks/engine/tally.py) and the id of the last event
     # folded into it, so that an evaluation reads only the new events; empty until rebuilt from the history.
-    tally = models.JSONField(default=dict, blank=True)
+    tally = WholeJSONField(default=dict, blank=True)
     # The engine's answer, stored at each evaluation so that reading the next module is one indexed query.
     current_step = models.CharField(max_length=100, blank=True)
     current_module = models.ForeignKey(ContentModule, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
-    current_reason = models.JSONField(default=dict, blank=True)
+    current_reason = WholeJSONField(default=dict, blank=True)
     steps_done = models.PositiveIntegerField(default=0)
     steps_total = models.PositiveIntegerField(default=0)
     enrolled_at = models.DateTimeField()

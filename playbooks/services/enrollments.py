@@ -12,6 +12,8 @@ from datetime import datetime
 from typing import Any
 
 from django.db import transaction
+from django.db.models import TextField
+from django.db.models.functions import Cast
 from django.utils import timezone
 
 from common.bulk import bulk_update_rows
@@ -318,7 +320,9 @@ def _resume(enrollment: Enrollment, *, now: datetime) -> Enrollment:
 def tallies_forget(*, learner_ids: Sequence[int]) -> int:
     """Clear the learners' stored tallies: events of theirs were stored as processed without being folded (a
     leaver's), so their next evaluation rebuilds from the history. Returns the enrolments cleared."""
-    return Enrollment.objects.filter(learner_id__in=learner_ids).exclude(tally={}).update(tally={})
+    # The tally is stored as json, which has no equality in SQL: compared as the text written (json keeps it).
+    stored = Enrollment.objects.filter(learner_id__in=learner_ids).annotate(text=Cast("tally", TextField()))
+    return Enrollment.objects.filter(pk__in=stored.exclude(text="{}").values("pk")).update(tally={})
 
 
 @dataclass

@@ -9,7 +9,7 @@ import pytest
 from identity.services import learner_create, learner_update, role_upsert
 from playbooks.models import Enrollment
 from playbooks.services import learner_enroll, playbook_import, playbook_publish
-from playbooks.services.enrollments import UNWRITTEN_MOST
+from playbooks.services.enrollments import UNWRITTEN_MOST, tallies_forget
 from signals_app.models import Decision, Event
 from signals_app.services import learner_evaluate_pending
 from signals_app.services.ingestion import events_record
@@ -141,3 +141,19 @@ def test_an_enrolment_is_written_at_least_every_unwritten_most_events():
     ids = list(Event.objects.filter(learner=learner).order_by("occurred_at").values_list("pk", flat=True))
     behind = [sent - ids.index(mark) for sent, mark in enumerate(marks, start=1)]  # events the stored tally misses
     assert behind == [*range(1, UNWRITTEN_MOST), 0, *range(1, UNWRITTEN_MOST), 0]
+
+
+def test_forgetting_tallies_rewrites_only_those_stored_and_the_next_evaluation_rebuilds_from_the_history():
+    playbook_import(text=PLAYBOOK, publish=True)
+    learner = _learner()
+    _send(learner, 0)
+    other = learner_create(external_id="bo", roles=[role_upsert(slug="newcomer", name="Newcomer")])
+    learner_enroll(learner=other, now=T0 - timedelta(days=1))  # nothing evaluated yet: no tally stored
+    assert Enrollment.objects.get(learner=learner).tally["folded"] == 1
+
+    # The tally is stored as json (no equality in SQL): "only those stored" is the count of rows written.
+    assert tallies_forget(learner_ids=[learner.pk, other.pk]) == 1
+    assert [e.tally for e in Enrollment.objects.order_by("learner_id")] == [{}, {}]
+
+    _send(learner, 1)
+    assert Enrollment.objects.get(learner=learner).tally["folded"] == 2  # both events, read from the history
