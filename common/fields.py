@@ -24,7 +24,7 @@ class WholeJSONField(models.JSONField):
         return "json" if connection.vendor == "postgresql" else super().db_type(connection)
 
     def from_db_value(self, value: Any, expression: Any, connection: Any) -> Any:
-        if value is not None and not isinstance(value, str):
+        if connection.vendor == "postgresql":
             return value  # psycopg decodes ``json`` itself (Django turns that off for ``jsonb`` only)
         return super().from_db_value(value, expression, connection)
 
