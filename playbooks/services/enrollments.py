@@ -322,7 +322,7 @@ def tallies_forget(*, learner_ids: Sequence[int]) -> int:
     leaver's), so their next evaluation rebuilds from the history. Returns the enrolments cleared."""
     # The tally is stored as json, which has no equality in SQL: compared as the text written (json keeps it).
     stored = Enrollment.objects.filter(learner_id__in=learner_ids).annotate(text=Cast("tally", TextField()))
-    return Enrollment.objects.filter(pk__in=stored.exclude(text="{}").values("pk")).update(tally={})
+    return stored.exclude(text="{}").update(tally={})
 
 
 @dataclass
