@@ -248,12 +248,14 @@ def drain() -> None:
     """Wait until every event is processed and the workers have nothing left: tasks still queued (a task often
     finds its learners' events already evaluated by another) or held back (busy learners come back 0.2 s later),
     which would otherwise delay the next phase's first events."""
+    from onboarding.celery import queued_tasks
+
     client = broker()
     wait_for(lambda: unprocessed() == 0, timeout=600, what="evaluation", interval=0.05)
 
     # kombu's Redis transport keeps each task taken from a queue in its "unacked" hash until it is acknowledged.
     def idle() -> bool:
-        return client.llen("events") + client.hlen("unacked") == 0
+        return queued_tasks(client) + client.hlen("unacked") == 0
 
     wait_for(idle, timeout=600, what="the workers", interval=0.05)
     time.sleep(0.5)
@@ -315,6 +317,13 @@ _LATENCY_SQL = """
 """
 
 
+# Every event of a phase, decisive or not: from its storage to the commit of its evaluation.
+_EVALUATED_SQL = """
+    SELECT received_at, pg_xact_commit_timestamp(xmin)
+    FROM signals_app_event WHERE source = %s AND client_id LIKE %s AND processed_at IS NOT NULL
+"""
+
+
 # The evaluation transactions of a phase: the event rows each one marked processed carry its id (xmin), its start
 # of evaluation (processed_at) and its commit time.
 _TRANSACTIONS_SQL = """
@@ -350,6 +359,8 @@ class Phase:
         self.to_commit = [(committed - received).total_seconds() * 1000 for received, _p, committed, _n in rows]
         self.to_start = [(processed - received).total_seconds() * 1000 for received, processed, _c, _n in rows]
         with connection.cursor() as cursor:
+            cursor.execute(_EVALUATED_SQL, [SOURCE, f"{pool.prefix}-%"])
+            self.every_to_commit = [(c - r).total_seconds() * 1000 for r, c in cursor.fetchall()]
             cursor.execute(_TRANSACTIONS_SQL, [SOURCE, f"{pool.prefix}-%"])
             self.transactions = cursor.fetchall()
 
@@ -536,6 +547,10 @@ def main() -> None:
             f"  at {rate:>5,.0f} events/s: p50 {percentile(phase.to_commit, 0.5):.0f} ms, "
             f"p95 {percentile(phase.to_commit, 0.95):.0f} ms ({len(phase.to_commit):,} events; to the start of "
             f"evaluation: p50 {percentile(phase.to_start, 0.5):.0f} ms, p95 {percentile(phase.to_start, 0.95):.0f} ms)"
+        )
+        print(
+            f"    every event, to its evaluation's commit: p50 {percentile(phase.every_to_commit, 0.5):.0f} ms, "
+            f"p95 {percentile(phase.every_to_commit, 0.95):.0f} ms ({len(phase.every_to_commit):,} events)"
         )
         print(f"    {phase.evaluating()}")
     ratio = percentile(half.to_commit, 0.95) / percentile(trickle.to_commit, 0.5)

@@ -67,12 +67,17 @@ class Gunicorn(ServerProcess):
         self.port = closed_port()
         self.url = f"http://127.0.0.1:{self.port}"
         argv = [sys.executable, "-m", "gunicorn", "onboarding.wsgi", "--bind", f"127.0.0.1:{self.port}"]
+        argv += ["--config", "python:tests.pipeline.gunicorn_ready"]
         super().__init__([*argv, "--workers", str(workers), "--timeout", "30"], server_env(**env))
         try:
             wait_until(self._answers, timeout=60, what="gunicorn to answer /healthz")
+            wait_until(lambda: self._booted(workers), timeout=60, what=f"gunicorn's {workers} workers to boot")
         except BaseException:
             self.stop()  # no server outlives a failed start
             raise
+
+    def _booted(self, workers: int) -> bool:
+        return len(self.lines("worker ready")) >= workers  # tests/pipeline/gunicorn_ready.py
 
     def _answers(self) -> bool:
         if not self.alive:
