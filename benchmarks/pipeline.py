@@ -248,14 +248,12 @@ def drain() -> None:
     """Wait until every event is processed and the workers have nothing left: tasks still queued (a task often
     finds its learners' events already evaluated by another) or held back (busy learners come back 0.2 s later),
     which would otherwise delay the next phase's first events."""
-    from onboarding.celery import queued_tasks
-
     client = broker()
     wait_for(lambda: unprocessed() == 0, timeout=600, what="evaluation", interval=0.05)
 
     # kombu's Redis transport keeps each task taken from a queue in its "unacked" hash until it is acknowledged.
     def idle() -> bool:
-        return queued_tasks(client) + client.hlen("unacked") == 0
+        return client.llen("events") + client.hlen("unacked") == 0
 
     wait_for(idle, timeout=600, what="the workers", interval=0.05)
     time.sleep(0.5)

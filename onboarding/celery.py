@@ -45,15 +45,6 @@ def worker_argv(*, concurrency: int, loglevel: str = "INFO") -> list[str]:
     ]
 
 
-def queued_tasks(client) -> int:
-    """How many tasks wait in Redis (``client``: a redis-py client) in our queues: kombu keeps one list per queue and
-    priority step (``events`` for the urgent evaluations, ``events`` + separator + ``6`` for the routine ones)."""
-    from kombu.transport.redis import PRIORITY_STEPS, Channel
-
-    steps = [f"{Channel.sep}{step}" if step else "" for step in PRIORITY_STEPS]
-    return sum(client.llen(f"{queue.value}{step}") for queue in CeleryQueue for step in steps)
-
-
 # Tasks do not name their queue; routing by stable task name keeps the lower apps free of this module.
 TASK_ROUTES = {
     "identity.*": {"queue": CeleryQueue.IDENTITY.value},

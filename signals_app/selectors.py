@@ -6,7 +6,6 @@ from datetime import datetime
 from django.db.models import Q, QuerySet
 
 from identity.models import Learner
-from playbooks.engine.signals import STEP_ENDS
 from playbooks.models import Enrollment, EnrollmentStatus, PlaybookVersion
 from playbooks.selectors import compiled_version
 from signals_app.models import Decision, Event, Flag, Quarantine, Reminder
@@ -29,14 +28,12 @@ def learners_pending(*, learner_ids: list[int]) -> set[int]:
 def learners_waiting(*, limit: int, exclude: Collection[int] = ()) -> list[int]:
     """Up to ``limit`` learners with events stored and not yet evaluated, those waiting longest first (quarantined
     learners and ``exclude`` left out): what a task with room in its batch takes along (tasks sized to the backlog,
-    docs/evaluation.md). Learners who ended a step are left to their urgent tasks, served first: taken along into a
-    larger batch, they would wait for it."""
+    docs/evaluation.md)."""
     if limit <= 0:
         return []
-    unprocessed = Event.objects.filter(processed_at__isnull=True)
     waiting = (
-        unprocessed.exclude(learner_id__in=Quarantine.objects.values("learner_id"))
-        .exclude(learner_id__in=unprocessed.filter(type__in=STEP_ENDS).values("learner_id"))
+        Event.objects.filter(processed_at__isnull=True)
+        .exclude(learner_id__in=Quarantine.objects.values("learner_id"))
         .order_by("received_at")
     )
     if exclude:

@@ -29,30 +29,23 @@ RETRIED = {
 
 
 @shared_task(name="signals_app.evaluate_learners", acks_late=True, reject_on_worker_lost=True, **RETRIED)
-def evaluate_learners(*, learner_ids: list[int], urgent: bool = False) -> int:
+def evaluate_learners(*, learner_ids: list[int]) -> int:
     """Evaluate each learner's pending events, taking along the learners waiting longest, and drain the backlog
-    for up to DRAIN_SECONDS. An ``urgent`` task (learners who ended a step) evaluates its own learners only, so that
-    it stays as short as they are few. Idempotent: a redelivery finds them processed."""
-    from signals_app.services.ingestion import LEARNERS_PER_TASK, lane_priority
+    for up to DRAIN_SECONDS. Idempotent: a redelivery finds them processed."""
+    from signals_app.services.ingestion import LEARNERS_PER_TASK
     from signals_app.services.isolation import learners_evaluate_pending_isolated
 
     result = learners_evaluate_pending_isolated(
-        learner_ids=learner_ids,
-        fill_to=0 if urgent else LEARNERS_PER_TASK,
-        drain_for=0.0 if urgent else DRAIN_SECONDS,
+        learner_ids=learner_ids, fill_to=LEARNERS_PER_TASK, drain_for=DRAIN_SECONDS
     )
     EVENTS_EVALUATED.inc(result.processed)
     if result.busy:
         # Another worker holds these learners now; come back to them shortly rather than wait on their locks.
-        evaluate_learners.apply_async(
-            kwargs={"learner_ids": result.busy, "urgent": urgent},
-            countdown=BUSY_RETRY_SECONDS,
-            priority=lane_priority(urgent=urgent),
-        )
+        evaluate_learners.apply_async(kwargs={"learner_ids": result.busy}, countdown=BUSY_RETRY_SECONDS)
     if result.backlog:
         # A fresh task, with no learners of its own, goes on draining behind the others in the queue. If the broker
         # refuses it, the work done stands and the next request's task (or the sweeper) takes the rest.
-        evaluate_learners.apply_async(kwargs={"learner_ids": []}, priority=lane_priority(urgent=False))
+        evaluate_learners.delay(learner_ids=[])
     return result.processed
 
 
@@ -75,14 +68,10 @@ def sweep_unprocessed() -> int:
 @shared_task(name="signals_app.sweep_clock")
 def sweep_clock() -> int:
     """Enqueue a clock evaluation for learners whose playbooks have time-based conditions."""
-    from signals_app.services.ingestion import lane_priority
-
     learner_ids = selectors.learners_with_clock_conditions()
     at = timezone.now().replace(microsecond=0).isoformat()
     for start in range(0, len(learner_ids), 200):
-        evaluate_clock.apply_async(
-            kwargs={"learner_ids": learner_ids[start : start + 200], "at": at}, priority=lane_priority(urgent=False)
-        )
+        evaluate_clock.delay(learner_ids=learner_ids[start : start + 200], at=at)
     return len(learner_ids)
 
 

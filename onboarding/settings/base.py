@@ -300,10 +300,6 @@ COHORT_CHUNK_LEARNERS = positive_number("COHORT_CHUNK_LEARNERS", default=100)
 # much as 17 more learners (docs/evaluation.md), and a request cut into more tasks than there are free worker
 # processes waits a whole task for its last one. Lower it when worker processes far outnumber a request's learners.
 EVALUATION_TASK_LEARNERS = positive_number("EVALUATION_TASK_LEARNERS", default=100)
-# A request's urgent learners (a module completed or skipped: waiting for their next one) are spread over at least
-# this many tasks, served first, so that the worker processes evaluating events take them side by side: set it to
-# the number of those processes (docs/evaluation.md, "Urgent first").
-EVALUATION_URGENT_TASKS = positive_number("EVALUATION_URGENT_TASKS", default=2)
 
 # ---------------------------------------------------------------------------------------------------------------
 # Metrics: Prometheus at /metrics (onboarding/metrics.py, docs/operations.md). Refused (403) unless one of these is

@@ -19,8 +19,6 @@ COMPLETED, SKIPPED, PROGRESS, VIEWED, SESSION = (
     "module_viewed",
     "session_started",
 )
-# The events that end a step: the learner moves on, and is waiting to see where to.
-STEP_ENDS = frozenset({COMPLETED, SKIPPED})
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,6 @@
 
 import json
 import logging
-from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import pairwise
@@ -16,7 +15,6 @@ from django.utils import timezone
 from common.metrics import count_events_on_commit
 from identity.models import Learner
 from identity.services import learner_create
-from playbooks.engine.signals import STEP_ENDS
 from playbooks.services import tallies_forget
 from signals_app.event_input import EventInput, batch_items, validate_item
 from signals_app.event_vocabulary import event_warnings
@@ -135,9 +133,7 @@ def _store(
         logger.info("signals.ingest.not_evaluated", extra={"source": source, "events": len(not_evaluated)})
     learner_ids = sorted({learner_id for _client_id, learner_id in inserted if learner_id not in inactive})
     if learner_ids:
-        step_ends = {e.client_id for e in unique.values() if e.type in STEP_ENDS}
-        urgent = {learner_id for client_id, learner_id in inserted if client_id in step_ends}
-        transaction.on_commit(lambda: enqueue_evaluation(learner_ids, urgent=urgent), robust=True)
+        transaction.on_commit(lambda: enqueue_evaluation(learner_ids), robust=True)
     new = {client_id for client_id, _learner_id in inserted}
     repeated = [e for e in inputs if e.client_id not in new or e is not unique[e.client_id]]
     conflicts = _conflicts(repeated, learners, source=source)
@@ -226,47 +222,23 @@ def _insert_by_copy(rows: list[tuple]) -> list[tuple[str, int]]:
         return cursor.fetchall()
 
 
-def enqueue_evaluation(learner_ids: list[int], *, urgent: Collection[int] = ()) -> None:
+def enqueue_evaluation(learner_ids: list[int]) -> None:
     """Hand learners with new events to the workers, in the fewest tasks of at most ``EVALUATION_TASK_LEARNERS``,
     evenly sized (135 learners: 68 and 67, evaluated side by side, not 50, 50 and a third task waiting for a free
-    process); a broker outage leaves them to the sweeper.
-
-    The ``urgent`` learners (a module completed or skipped: they wait for their next one) get tasks of their own,
-    enqueued first and served first (``URGENT_PRIORITY``), spread over ``EVALUATION_URGENT_TASKS`` tasks for the
-    worker processes to take side by side: under load their decisions do not queue behind the tallies and progress
-    of everyone else's page views.
-    """
+    process); a broker outage leaves them to the sweeper."""
     from signals_app.tasks import evaluate_learners as evaluate_learners_task
 
-    lanes = ([pk for pk in learner_ids if pk in urgent], [pk for pk in learner_ids if pk not in urgent])
-    enqueued = 0
-    for is_urgent, lane in zip((True, False), lanes, strict=True):
-        spread = settings.EVALUATION_URGENT_TASKS if is_urgent else 1
-        for _start, chunk in _even_chunks(lane, settings.EVALUATION_TASK_LEARNERS, least=spread):
-            try:
-                evaluate_learners_task.apply_async(
-                    kwargs={"learner_ids": chunk, "urgent": is_urgent}, priority=lane_priority(urgent=is_urgent)
-                )
-            except Exception as exc:  # kombu raises many types; any of them means "not enqueued now"
-                # Committed and safe: the sweeper enqueues them within a minute or two.
-                waiting = [*lanes[0], *lanes[1]][enqueued:]
-                logger.warning(
-                    "signals.ingest.enqueue_failed",
-                    extra={"learners": len(waiting), "learner_ids": waiting[:100], "error": repr(exc)},
-                )
-                return
-            enqueued += len(chunk)
-
-
-def lane_priority(*, urgent: bool) -> int:
-    """The broker priority of an evaluation task. Redis serves the lower number first (kombu's priority steps are
-    0, 3, 6 and 9; a task that names none is 0); the embedded default's filesystem broker ignores priorities, and
-    there the order tasks were enqueued in is the order they run in."""
-    return URGENT_PRIORITY if urgent else ROUTINE_PRIORITY
-
-
-URGENT_PRIORITY = 0
-ROUTINE_PRIORITY = 6
+    for start, chunk in _even_chunks(learner_ids, settings.EVALUATION_TASK_LEARNERS):
+        try:
+            evaluate_learners_task.delay(learner_ids=chunk)
+        except Exception as exc:  # kombu raises many types; any of them means "not enqueued now"
+            # Committed and safe: the sweeper enqueues them within a minute or two.
+            waiting = learner_ids[start:]
+            logger.warning(
+                "signals.ingest.enqueue_failed",
+                extra={"learners": len(waiting), "learner_ids": waiting[:100], "error": repr(exc)},
+            )
+            return
 
 
 def events_requeue_stale(*, older_than: datetime, limit: int = 10_000) -> int:
@@ -284,9 +256,8 @@ def _learner_error(event: EventInput, code: str, message: str) -> dict[str, Any]
     return {"index": event.index, "field": "learner", "code": code, "message": message}
 
 
-def _even_chunks(items: list[int], most: int, *, least: int = 1) -> list[tuple[int, list[int]]]:
-    """The fewest chunks of at most ``most`` items (and at least ``least`` chunks, items permitting), their sizes one
-    apart at most, each with where it starts."""
-    count = max(-(-len(items) // most), min(least, len(items)))
+def _even_chunks(items: list[int], most: int) -> list[tuple[int, list[int]]]:
+    """The fewest chunks of at most ``most`` items, their sizes one apart at most, each with where it starts."""
+    count = -(-len(items) // most)
     bounds = [index * len(items) // count for index in range(count + 1)] if count else []
     return [(start, items[start:end]) for start, end in pairwise(bounds)]

@@ -14,7 +14,7 @@ import redis
 from django.conf import settings
 from django.db import connection
 
-from onboarding.celery import queued_tasks, worker_argv
+from onboarding.celery import CeleryQueue, worker_argv
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -113,7 +113,7 @@ def _worker_idle_before_flush(request) -> Iterator[None]:
     taken_before = set(broker.hkeys("unacked"))
 
     def idle() -> bool:
-        queued = queued_tasks(broker)
+        queued = any(broker.llen(queue.value) for queue in CeleryQueue)
         held = set(broker.hkeys("unacked")) - taken_before  # taken and not yet acknowledged: running, or to retry
         return not queued and not held and not worker.running_tasks()
 

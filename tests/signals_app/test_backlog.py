@@ -13,7 +13,7 @@ from django.db import connection, transaction
 
 from identity.models import Learner
 from signals_app import tasks
-from signals_app.models import Event, Quarantine
+from signals_app.models import Decision, Event, Quarantine
 from signals_app.selectors import learners_waiting
 from signals_app.services.isolation import learner_quarantine, learners_evaluate_pending_isolated
 from tests.factories import api_key
@@ -21,12 +21,6 @@ from tests.pipeline.journeys import post_events
 from tests.signals_app.test_isolation import _learners_with_one_poisoned
 
 T0 = datetime(2026, 3, 2, 9, tzinfo=UTC)
-
-
-def _poisoned(count: int) -> tuple[list[Learner], Learner]:
-    """Learners with progress waiting, one of them failing: routine events, which tasks with room take along
-    (a learner who ended a step is left to their urgent task)."""
-    return _learners_with_one_poisoned(count, kind="module_progress")
 
 
 def _pending(learners: list[Learner]) -> set[int]:
@@ -62,7 +56,7 @@ def held_by_another_worker(*learners: Learner) -> Iterator[None]:
 def test_a_task_with_room_evaluates_the_learners_waiting_longest_and_their_own_tasks_find_nothing(
     django_assert_max_num_queries,
 ):
-    learners, poisoned = _poisoned(6)
+    learners, poisoned = _learners_with_one_poisoned(6)
     learners.remove(poisoned)
     Event.objects.filter(learner=poisoned).delete()
     first, *others = learners
@@ -73,8 +67,7 @@ def test_a_task_with_room_evaluates_the_learners_waiting_longest_and_their_own_t
     # The task's own learner and the three waiting longest: the last one received stays for its own task.
     assert result.processed == 4
     assert _pending(learners) == {others[-1].pk}
-    evaluated = Event.objects.filter(processed_at__isnull=False).values_list("learner_id", flat=True)
-    assert set(evaluated) == {first.pk, *(o.pk for o in others[:3])}
+    assert set(Decision.objects.values_list("learner_id", flat=True)) == {first.pk, *(o.pk for o in others[:3])}
     later = learners_evaluate_pending_isolated(learner_ids=[others[0].pk], now=T0)
     assert (later.processed, later.decisions) == (0, 0)
     Event.objects.filter(learner=others[-1]).update(processed_at=T0)  # evaluated by another task meanwhile
@@ -85,7 +78,7 @@ def test_a_task_with_room_evaluates_the_learners_waiting_longest_and_their_own_t
 
 @pytest.mark.django_db
 def test_without_room_a_task_evaluates_only_its_own_learners():
-    learners, poisoned = _poisoned(3)
+    learners, poisoned = _learners_with_one_poisoned(3)
     own = [learner.pk for learner in learners if learner != poisoned]
 
     result = learners_evaluate_pending_isolated(learner_ids=own, now=T0, fill_to=2)
@@ -97,7 +90,7 @@ def test_without_room_a_task_evaluates_only_its_own_learners():
 
 @pytest.mark.django_db
 def test_a_failing_learner_taken_along_is_quarantined_and_the_tasks_own_learner_is_evaluated():
-    learners, poisoned = _poisoned(3)
+    learners, poisoned = _learners_with_one_poisoned(3)
     own = next(learner for learner in learners if learner != poisoned)
 
     result = learners_evaluate_pending_isolated(learner_ids=[own.pk], now=T0, fill_to=3)
@@ -109,7 +102,7 @@ def test_a_failing_learner_taken_along_is_quarantined_and_the_tasks_own_learner_
 
 @pytest.mark.django_db
 def test_quarantined_learners_are_not_taken_along():
-    learners, poisoned = _poisoned(3)
+    learners, poisoned = _learners_with_one_poisoned(3)
     learner_quarantine(learner_id=poisoned.pk, error=ValueError("bad data"))
 
     assert poisoned.pk not in learners_waiting(limit=10)
@@ -121,7 +114,7 @@ def test_quarantined_learners_are_not_taken_along():
 
 @pytest.mark.django_db(transaction=True)
 def test_a_learner_taken_along_that_another_worker_holds_is_not_handed_back_as_the_tasks_own():
-    learners, poisoned = _poisoned(3)
+    learners, poisoned = _learners_with_one_poisoned(3)
     Event.objects.filter(learner=poisoned).delete()
     own, held = [learner for learner in learners if learner != poisoned]
 
@@ -136,7 +129,7 @@ def test_a_learner_taken_along_that_another_worker_holds_is_not_handed_back_as_t
 
 @pytest.mark.django_db
 def test_a_draining_task_goes_on_while_its_batches_come_out_full_and_stops_on_time_otherwise():
-    learners, poisoned = _poisoned(7)
+    learners, poisoned = _learners_with_one_poisoned(7)
     Event.objects.filter(learner=poisoned).delete()
 
     stopped = learners_evaluate_pending_isolated(learner_ids=[], now=T0, fill_to=2)  # no time to drain
@@ -150,7 +143,7 @@ def test_a_draining_task_goes_on_while_its_batches_come_out_full_and_stops_on_ti
 
 @pytest.mark.django_db(transaction=True)
 def test_two_workers_draining_the_same_backlog_take_different_learners():
-    learners, poisoned = _poisoned(6)
+    learners, poisoned = _learners_with_one_poisoned(6)
     Event.objects.filter(learner=poisoned).delete()
     first, second, *rest = [learner for learner in learners if learner != poisoned]
 
@@ -164,7 +157,7 @@ def test_two_workers_draining_the_same_backlog_take_different_learners():
 
 @pytest.mark.django_db
 def test_a_task_out_of_drain_time_hands_the_rest_of_the_backlog_on_to_a_fresh_task(monkeypatch, settings):
-    learners, poisoned = _poisoned(121)
+    learners, poisoned = _learners_with_one_poisoned(121)
     Event.objects.filter(learner=poisoned).delete()
     monkeypatch.setattr(tasks, "DRAIN_SECONDS", 0)  # one batch, then the time is up
     _events_queue_taken(settings)
@@ -202,79 +195,10 @@ def test_a_requests_learners_go_to_the_fewest_tasks_evenly_sized(
     assert sorted(pk for ids in given for pk in ids) == sorted(Learner.objects.values_list("pk", flat=True))
 
 
-@pytest.mark.django_db
-def test_learners_who_ended_a_step_get_tasks_of_their_own_served_first(
-    client, settings, django_capture_on_commit_callbacks
-):
-    """Under load a learner who completed or skipped a module, waiting for the next one, must not queue behind the
-    tallies of everyone else's page views and tickets."""
-    settings.EVALUATION_TASK_LEARNERS = 2
-    _events_queue_taken(settings)
-    key, _ = api_key("events:write", can_create_learners=True)
-    sent = [
-        ("l0", "page_view"),
-        ("l0", "module_completed"),  # with a page view before it: the learner's whole batch is urgent
-        ("l1", "page_view"),
-        ("l2", "module_skipped"),
-        ("l3", "ticket_submitted"),
-        ("l4", "module_completed"),
-        ("l5", "module_progress"),
-    ]
-    events = [
-        {"id": f"e{n}", "learner": learner, "type": kind, "module": "welcome", "occurred_at": T0.isoformat()}
-        for n, (learner, kind) in enumerate(sent)
-    ]
-
-    with django_capture_on_commit_callbacks(execute=True):
-        post_events(client, key, events)
-
-    pks = dict(Learner.objects.values_list("external_id", "pk"))
-    names = {pk: external_id for external_id, pk in pks.items()}
-    queued = [
-        (sorted(names[pk] for pk in kwargs["learner_ids"]), kwargs.get("urgent", False), priority)
-        for task, kwargs, priority in _events_queue_taken_with_priority(settings)
-        if task == "signals_app.evaluate_learners"
-    ]
-    assert queued == [
-        (["l0"], True, 0),
-        (["l2", "l4"], True, 0),
-        (["l1"], False, 6),
-        (["l3", "l5"], False, 6),
-    ]
-
-
-@pytest.mark.django_db
-def test_an_urgent_task_evaluates_its_own_learners_only_and_is_not_raided_by_others():
-    learners, poisoned = _learners_with_one_poisoned(5)  # completions: each of them ended a step
-    Event.objects.filter(learner=poisoned).delete()
-    first, second, *others = [learner for learner in learners if learner != poisoned]
-
-    assert tasks.evaluate_learners.run(learner_ids=[first.pk], urgent=True) == 1
-    assert _pending(learners) == {second.pk, *(o.pk for o in others)}
-    # A routine task with room leaves them too: their own urgent tasks, served first, are on the way.
-    assert learners_waiting(limit=10) == []
-    assert tasks.evaluate_learners.run(learner_ids=[second.pk]) == 1
-    assert _pending(learners) == {o.pk for o in others}
-
-
 def _events_queue_taken(settings) -> list[tuple[str, dict]]:
-    """The tasks waiting in Redis's ``events`` queue (each task's name and keyword arguments), in the order a worker
-    takes them (kombu keeps a list per priority step, the lowest step served first), taken off it."""
-    return [(task, kwargs) for task, kwargs, _priority in _events_queue_taken_with_priority(settings)]
-
-
-def _events_queue_taken_with_priority(settings) -> list[tuple[str, dict, int]]:
-    from kombu.transport.redis import PRIORITY_STEPS, Channel
-
+    """The tasks waiting in Redis's ``events`` queue (each task's name and keyword arguments), taken off it."""
     queue = redis.Redis.from_url(settings.CELERY_BROKER_URL)
-    taken = []
-    for step in PRIORITY_STEPS:
-        key = f"events{Channel.sep}{step}" if step else "events"
-        messages = [json.loads(message) for message in reversed(queue.lrange(key, 0, -1))]  # pushed left, taken right
-        queue.delete(key)
-        taken += [
-            (m["headers"]["task"], json.loads(base64.b64decode(m["body"]))[1], m["properties"].get("priority", 0))
-            for m in messages
-        ]
+    messages = [json.loads(message) for message in queue.lrange("events", 0, -1)]
+    queue.delete("events")
     queue.close()
-    return taken
+    return [(m["headers"]["task"], json.loads(base64.b64decode(m["body"]))[1]) for m in messages]

@@ -18,26 +18,24 @@ pytestmark = pytest.mark.django_db
 T0 = datetime(2026, 3, 2, 9, tzinfo=UTC)
 
 
-def _learners_with_one_poisoned(count: int = 50, *, kind: str = "module_completed") -> tuple[list[Learner], Learner]:
-    """``count`` learners with a completion each (or another module event: ``kind``); one of them (stored before
-    validation at the door existed) carries a duration no integer column holds, so evaluating them fails every
-    time."""
+def _learners_with_one_poisoned(count: int = 50) -> tuple[list[Learner], Learner]:
+    """``count`` learners with a completion each; one of them (stored before validation at the door existed) carries
+    a duration no integer column holds, so evaluating them fails every time."""
     playbook_import(text=(SCENARIOS / "support-specialist" / "playbook.yaml").read_text(), publish=True)
     role = role_upsert(slug="support_specialist", name="S")
     learners = Learner.objects.bulk_create(Learner(external_id=f"l{n}") for n in range(count))
     RoleAssignment.objects.bulk_create(RoleAssignment(learner=learner, role=role) for learner in learners)
     poisoned = learners[count // 3]
-    seconds = "seconds" if kind == "module_progress" else "duration_seconds"
     Event.objects.bulk_create(
         Event(
             source="key:1",
             client_id=f"e{learner.pk}",
             learner=learner,
-            type=kind,
+            type="module_completed",
             module="welcome",
             occurred_at=T0,
             received_at=T0,
-            properties={seconds: 3_000_000_000 if learner == poisoned else 40},
+            properties={"duration_seconds": 3_000_000_000 if learner == poisoned else 40},
         )
         for learner in learners
     )
