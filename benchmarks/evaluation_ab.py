@@ -33,19 +33,20 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
+from typing import Protocol
 
 from benchmarks._support import django_setup
 from benchmarks.pipeline import JOURNEY_LENGTH, PLAYBOOK, Pool, ingest
 
 
-class Variant:
+class Variant(Protocol):
     """What B does differently, switched on for B's evaluations only."""
 
-    def switch(self, on: bool) -> None:
-        raise NotImplementedError
+    def switch(self, on: bool) -> None: ...
 
 
-class Swaps(Variant):
+class Swaps:
     """Module attributes swapped in while B evaluates."""
 
     def __init__(self, swaps: list[tuple[object, str, object]]) -> None:
@@ -71,6 +72,7 @@ def _kept_enrolments(*, checked: bool) -> Variant:
 
     def enrollments(learners):
         fresh = [learner for learner in learners if learner.pk not in kept]
+        fresh_ids = {learner.pk for learner in fresh}
         active, enrolled, facts = read(fresh) if fresh else ([], set(), {})
         for enrollment in active:
             kept[enrollment.learner_id] = (enrollment, facts[enrollment.learner_id])
@@ -80,7 +82,7 @@ def _kept_enrolments(*, checked: bool) -> Variant:
             enrolled = {learner_id for _pk, learner_id, _status in rows}
         reused.clear()
         for learner in learners:
-            if learner in fresh:
+            if learner.pk in fresh_ids:
                 continue
             enrollment, learner_facts = kept[learner.pk]
             enrolled.add(learner.pk)
@@ -108,7 +110,7 @@ def _django_timestamps() -> Variant:
     class DjangoLoader(BaseTzLoader):
         timezone = connection.timezone
 
-    class Loaders(Variant):
+    class Loaders:
         def switch(self, on: bool) -> None:
             adapters.register_loader("timestamptz", DjangoLoader if on else ours)
 
@@ -132,7 +134,7 @@ def _backend_cpu_ms() -> Callable[[], float]:
         pid = cursor.fetchone()[0]
 
     def read() -> float:
-        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()  # noqa: SIM115
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
 
     return read
