@@ -20,10 +20,11 @@ Between the completions and skips that decide, the journeys hold module_started,
 sessions and tickets, as a learner's app sends them; about a third of the events cause decisions. A learner
 given more events than its journey sends page views after it.
 
-1. Baseline: N no-op Celery tasks through the same Redis to 2 worker processes: tasks/s.
+1. Baseline: N no-op Celery tasks through the same Redis to the worker processes (``--processes``, 2 by
+   default): tasks/s.
 2. Sustained: N events (``--events``) over ``--learners`` learners, stored through the ingestion service in
-   batches of 500 (round-robin over the learners, so each learner's events arrive in order) and evaluated by 2
-   worker processes: events/s until every event is processed. Target: at least 1x the no-op's tasks/s.
+   batches of 500 (round-robin over the learners, so each learner's events arrive in order) and evaluated by the
+   same worker processes: events/s until every event is processed. Target: at least 1x the no-op's tasks/s.
 3. Latency from storage to the commit of the decisions an event caused (the decision rows' commit timestamp,
    ``pg_xact_commit_timestamp(xmin)``, minus the event's ``received_at``), over the events that caused at least
    one decision: p50 at a trickle of 20 events/s, and p95 at half the sustained rate, each phase on fresh learners
@@ -362,9 +363,9 @@ class Phase:
             cursor.execute(_TRANSACTIONS_SQL, [SOURCE, f"{pool.prefix}-%"])
             self.transactions = cursor.fetchall()
 
-    def evaluating(self) -> str:
+    def evaluating(self, processes: int) -> str:
         """How the phase's events were evaluated: in how many transactions, and for what share of the phase the
-        2 worker processes were inside one (from its start of evaluation to its commit)."""
+        worker processes were inside one (from its start of evaluation to its commit)."""
         sizes = sorted(count for count, _start, _commit, _received in self.transactions)
         if not sizes:
             return "no evaluation transaction"
@@ -373,8 +374,8 @@ class Phase:
         span = (max(commit for _n, _s, commit, _r in self.transactions) - first).total_seconds()
         return (
             f"{len(sizes):,} evaluation transactions, {sum(sizes) / len(sizes):.0f} events each on average "
-            f"(median {percentile(sizes, 0.5)}); the 2 worker processes were inside one "
-            f"{inside / (2 * span):.0%} of the phase"
+            f"(median {percentile(sizes, 0.5)}); the {processes} worker processes were inside one "
+            f"{inside / (processes * span):.0%} of the phase"
         )
 
     @property
@@ -477,6 +478,9 @@ def main() -> None:
         help="load the latency phases as shares of this rate instead of the sustained rate measured (to compare two "
         "versions at the same absolute load; the ratio is then not the target's)",
     )
+    parser.add_argument(
+        "--processes", type=int, default=2, help="worker processes for every phase, the no-op's included"
+    )
     parser.add_argument("--curve", type=int, default=0, metavar="N", help="only the throughput of 1 … N processes")
     parser.add_argument(
         "--tick",
@@ -512,7 +516,7 @@ def main() -> None:
     sustained_pool.create()
     trickle_pool = Pool("trickle", math.ceil(20 * args.seconds * 1.2 / JOURNEY_LENGTH) + 1, start)
     trickle_pool.create()
-    worker = start_worker(concurrency=2)
+    worker = start_worker(concurrency=args.processes)
     try:
         time.sleep(5)  # let the worker connect
         noop = noop_rate(args.events)
@@ -536,7 +540,7 @@ def main() -> None:
         Phase("half", half_pool, engine),
     ]
     trickle, half = phases[1], phases[2]
-    print(f"no-op task:               {noop:>9,.0f} tasks/s (2 worker processes)")
+    print(f"no-op task:               {noop:>9,.0f} tasks/s ({args.processes} worker processes)")
     print(f"event -> evaluated:       {sustained:>9,.0f} events/s sustained, {args.learners} learners")
     print(f"ratio sustained / no-op:  {sustained / noop:.2f}x (target >= 1x)")
     print("latency from storage to the commit of the decisions, over the events that decided something:")
@@ -550,7 +554,7 @@ def main() -> None:
             f"    every event, to its evaluation's commit: p50 {percentile(phase.every_to_commit, 0.5):.0f} ms, "
             f"p95 {percentile(phase.every_to_commit, 0.95):.0f} ms ({len(phase.every_to_commit):,} events)"
         )
-        print(f"    {phase.evaluating()}")
+        print(f"    {phase.evaluating(args.processes)}")
     ratio = percentile(half.to_commit, 0.95) / percentile(trickle.to_commit, 0.5)
     print(
         f"ratio p95 at half rate / p50 at trickle: {ratio:.1f}x (target <= 3x)"
