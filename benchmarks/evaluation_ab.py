@@ -1,6 +1,6 @@
 """A worker's evaluation cost, two variants side by side in one process, to tell apart changes of a few percent.
 
-    bin/bench evaluation_ab VARIANT [--learners 75] [--rounds 3]
+    bin/bench evaluation_ab VARIANT [--learners 75] [--rounds 3] [--b-events K]
 
 This machine's speed drifts by 20-30 % over minutes (docs/benchmarks.md), far more than most changes to the
 evaluation move it, so two runs of `bin/bench pipeline` cannot tell a 10 % change apart. Here two pools of learners
@@ -23,6 +23,12 @@ Variants (what B does differently):
 
 Both pools must end with the same decisions, kind by kind (checked): a variant that changed what the engine
 decides would not be a measure of cost.
+
+``--b-events K`` measures what a batch's cost is made of instead: B's learners get K steps' events (K new events
+each) before each of B's evaluations, A's one, as under a backlog and at a moderate load. A batch of n learners with
+k new events each costs about f + n (a + k b); the two sides give the cost per learner (a, with f shared out) and
+per event (b), and how much more an event costs evaluated alone than with K - 1 others of its learner. (The events
+are the same and evaluated in the same order, so the decisions must still be identical.)
 """
 
 import argparse
@@ -152,7 +158,12 @@ def main() -> None:
     parser.add_argument("variant", choices=sorted(VARIANTS))
     parser.add_argument("--learners", type=int, default=75, help="learners per pool (a task's batch at half rate)")
     parser.add_argument("--rounds", type=int, default=3, help="fresh pools walked through the 20 steps")
+    parser.add_argument(
+        "--b-events", type=int, default=1, metavar="K", help="B evaluates every K steps, K new events per learner"
+    )
     args = parser.parse_args()
+    if args.b_events < 1 or JOURNEY_LENGTH % args.b_events:
+        parser.error(f"--b-events must divide the journeys' {JOURNEY_LENGTH} steps")
     django_setup()
     logging.disable(logging.INFO)
     from django.utils import timezone
@@ -175,38 +186,54 @@ def main() -> None:
             pool.create()
             ids = list(Learner.objects.filter(external_id__startswith=f"{pool.prefix}-").values_list("pk", flat=True))
             pools[side] = (pool, ids)
+        wall: Counter = Counter()
         for step in range(JOURNEY_LENGTH):
-            wall = {}
             for side in "AB" if step % 2 == 0 else "BA":
                 pool, ids = pools[side]
                 ingest(pool.take(args.learners))
+                if side == "B" and (step + 1) % args.b_events:
+                    continue  # B's learners wait for more events
                 variant.switch(side == "B")
                 began, cpu, server = time.perf_counter(), time.process_time(), backend_cpu()
                 try:
                     learners_evaluate_pending(learner_ids=ids)
                 finally:
                     variant.switch(False)
-                wall[side] = time.perf_counter() - began
+                wall[side] += time.perf_counter() - began
                 totals[side].update(
-                    wall=wall[side] * 1000, cpu=(time.process_time() - cpu) * 1000, server=backend_cpu() - server
+                    batches=1,
+                    wall=(time.perf_counter() - began) * 1000,
+                    cpu=(time.process_time() - cpu) * 1000,
+                    server=backend_cpu() - server,
                 )
-            ratios.append(wall["B"] / wall["A"])
+            if (step + 1) % args.b_events == 0:  # the same events evaluated on both sides
+                ratios.append(wall["B"] / wall["A"])
+                wall.clear()
         celery_app.control.purge()  # the tasks the ingestion enqueued: already done here
         a, b = _decisions(f"ab{number}A-"), _decisions(f"ab{number}B-")
         if a != b:
             raise SystemExit(f"round {number}: the variant changed the decisions: A {dict(a)}, B {dict(b)}")
-    steps = args.rounds * JOURNEY_LENGTH
     print(f"{args.variant}: {args.rounds} rounds of {JOURNEY_LENGTH} steps, {args.learners} learners a batch")
     for side in "AB":
         t = totals[side]
         print(
-            f"  {side}: {t['wall'] / steps:6.1f} ms a batch (worker CPU {t['cpu'] / steps:5.1f}, "
-            f"PostgreSQL CPU {t['server'] / steps:4.1f})"
+            f"  {side}: {t['wall'] / t['batches']:6.1f} ms a batch (worker CPU {t['cpu'] / t['batches']:5.1f}, "
+            f"PostgreSQL CPU {t['server'] / t['batches']:4.1f})"
+            + (f", {args.b_events if side == 'B' else 1} new event(s) per learner" if args.b_events > 1 else "")
         )
     print(
-        f"  B / A: median over steps {statistics.median(ratios):.3f}; "
-        f"totals {totals['B']['wall'] / totals['A']['wall']:.3f}; decisions identical"
+        f"  B / A: median over {'steps' if args.b_events == 1 else f'groups of {args.b_events} steps'} "
+        f"{statistics.median(ratios):.3f}; totals {totals['B']['wall'] / totals['A']['wall']:.3f}; "
+        "decisions identical"
     )
+    if args.b_events > 1:
+        one = totals["A"]["wall"] / totals["A"]["batches"] / args.learners
+        several = totals["B"]["wall"] / totals["B"]["batches"] / args.learners
+        per_event = (several - one) / (args.b_events - 1)
+        print(
+            f"  per learner in a batch {one - per_event:.3f} ms (a), per event {per_event:.3f} ms (b): an event "
+            f"evaluated alone costs {one / (several / args.b_events):.2f}x one of {args.b_events} of its learner"
+        )
 
 
 if __name__ == "__main__":

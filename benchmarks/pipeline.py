@@ -33,6 +33,9 @@ given more events than its journey sends page views after it.
    0.01 is closer to many apps posting a few events each). The same is measured at the shares of the sustained rate
    given by ``--load-curve`` (by default 10 to 40 %), with how long evaluation ran on after the last batch: a few
    tenths of a second when the workers kept up, the backlog when they did not.
+   Each phase also prints its evaluation transactions: how many, their size, how many events each learner had in
+   one (several in the sustained phase, where the workers run behind the storing; one in the latency phases), and
+   the share of the phase the worker processes spent inside one.
    Below the target (or with ``--profile``), cProfile of the evaluation as the half-rate phase runs it (tasks of
    50 learners with one new event each) says where the time goes.
 
@@ -326,7 +329,8 @@ _EVALUATED_SQL = """
 # The evaluation transactions of a phase: the event rows each one marked processed carry its id (xmin), its start
 # of evaluation (processed_at) and its commit time.
 _TRANSACTIONS_SQL = """
-    SELECT count(*), min(processed_at), max(pg_xact_commit_timestamp(xmin)), min(received_at)
+    SELECT count(*), min(processed_at), max(pg_xact_commit_timestamp(xmin)), min(received_at),
+           count(DISTINCT learner_id)
     FROM signals_app_event WHERE source = %s AND client_id LIKE %s AND processed_at IS NOT NULL
     GROUP BY xmin::text
 """
@@ -364,18 +368,20 @@ class Phase:
             self.transactions = cursor.fetchall()
 
     def evaluating(self, processes: int) -> str:
-        """How the phase's events were evaluated: in how many transactions, and for what share of the phase the
-        worker processes were inside one (from its start of evaluation to its commit)."""
-        sizes = sorted(count for count, _start, _commit, _received in self.transactions)
+        """How the phase's events were evaluated: in how many transactions, how many events each learner had in one
+        (a batch's cost is mostly per learner), and for what share of the phase the worker processes were inside one
+        (from its start of evaluation to its commit)."""
+        sizes = sorted(count for count, *_rest in self.transactions)
         if not sizes:
             return "no evaluation transaction"
-        inside = sum((commit - start).total_seconds() for _n, start, commit, _r in self.transactions)
-        first = min(received for *_rest, received in self.transactions)
-        span = (max(commit for _n, _s, commit, _r in self.transactions) - first).total_seconds()
+        learners = sum(learners for *_rest, learners in self.transactions)
+        inside = sum((commit - start).total_seconds() for _n, start, commit, _r, _l in self.transactions)
+        first = min(received for _n, _s, _c, received, _l in self.transactions)
+        span = (max(commit for _n, _s, commit, _r, _l in self.transactions) - first).total_seconds()
         return (
             f"{len(sizes):,} evaluation transactions, {sum(sizes) / len(sizes):.0f} events each on average "
-            f"(median {percentile(sizes, 0.5)}); the {processes} worker processes were inside one "
-            f"{inside / (processes * span):.0%} of the phase"
+            f"(median {percentile(sizes, 0.5)}), {sum(sizes) / learners:.2f} events per learner in one; the "
+            f"{processes} worker processes were inside one {inside / (processes * span):.0%} of the phase"
         )
 
     @property
@@ -543,6 +549,7 @@ def main() -> None:
     print(f"no-op task:               {noop:>9,.0f} tasks/s ({args.processes} worker processes)")
     print(f"event -> evaluated:       {sustained:>9,.0f} events/s sustained, {args.learners} learners")
     print(f"ratio sustained / no-op:  {sustained / noop:.2f}x (target >= 1x)")
+    print(f"  {phases[0].evaluating(args.processes)}")
     print("latency from storage to the commit of the decisions, over the events that decided something:")
     for phase, rate in ((trickle, 20.0), (half, load / 2)):
         print(
