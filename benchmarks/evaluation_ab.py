@@ -199,10 +199,11 @@ def main() -> None:
                     learners_evaluate_pending(learner_ids=ids)
                 finally:
                     variant.switch(False)
-                wall[side] += time.perf_counter() - began
+                elapsed = time.perf_counter() - began
+                wall[side] += elapsed
                 totals[side].update(
                     batches=1,
-                    wall=(time.perf_counter() - began) * 1000,
+                    wall=elapsed * 1000,
                     cpu=(time.process_time() - cpu) * 1000,
                     server=backend_cpu() - server,
                 )
