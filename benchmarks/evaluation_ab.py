@@ -18,6 +18,8 @@ Variants (what B does differently):
 - ``kept-enrolments-checked``: the same, but reading what a real version could not skip: the learners' facts and
   each enrolment's id and status (where a revision would be checked), and the evaluated events a kept tally may
   be behind by (another worker's unwritten evaluations).
+- ``without-quiet``: B evaluates every event through the engine, as before the quiet path (docs/evaluation.md);
+  A takes the events that cannot change a journey on the quiet path. B / A above 1 is what the quiet path saves.
 - ``django-timestamps``: B parses timestamps with Django's own loader (pure Python), A with psycopg's C parser
   as the product does (common/postgresql.py).
 
@@ -123,8 +125,16 @@ def _django_timestamps() -> Variant:
     return Loaders()
 
 
+def _without_quiet() -> Variant:
+    """B takes every learner's events through the engine, A takes the quiet ones on the quiet path."""
+    import signals_app.services.evaluation as evaluation
+
+    return Swaps([(evaluation, "_take_quiet", lambda learners, pending: set())])
+
+
 VARIANTS: dict[str, Callable[[], Variant]] = {
     "none": _none,
+    "without-quiet": _without_quiet,
     "kept-enrolments": lambda: _kept_enrolments(checked=False),
     "kept-enrolments-checked": lambda: _kept_enrolments(checked=True),
     "django-timestamps": _django_timestamps,

@@ -393,6 +393,9 @@ class Enrollment(models.Model):
     # The engine's running tally of the learner's signals (playbooks/engine/tally.py) and the id of the last event
     # folded into it, so that an evaluation reads only the new events; empty until rebuilt from the history.
     tally = WholeJSONField(default=dict, blank=True)
+    # The event types that could change the journey from where it stands (engine/quiet.py), stored with the state:
+    # the worker marks the learner's other events evaluated without running the engine. Null: any type could.
+    decisive_kinds = WholeJSONField(null=True, blank=True, default=None, editable=False)
     # The engine's answer, stored at each evaluation so that reading the next module is one indexed query.
     current_step = models.CharField(max_length=100, blank=True)
     current_module = models.ForeignKey(ContentModule, null=True, blank=True, on_delete=models.PROTECT, related_name="+")

@@ -8,6 +8,7 @@ from playbooks.services.enrollments import (
     enrollments_advance,
     learner_enroll,
     learners_reroute,
+    module_events_record,
     tallies_forget,
 )
 from playbooks.services.modules import MODULE_FIELDS, module_create, module_update, module_upsert
@@ -35,6 +36,7 @@ __all__ = [
     "enrollment_evaluate",
     "learner_enroll",
     "learners_reroute",
+    "module_events_record",
     "RerouteResult",
     "tallies_forget",
     "module_create",

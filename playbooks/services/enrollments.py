@@ -32,6 +32,7 @@ from playbooks.engine.journey import (
     progress,
     start,
 )
+from playbooks.engine.quiet import decisive_kinds
 from playbooks.engine.signals import COMPLETED, PROGRESS, SKIPPED, EventFact
 from playbooks.engine.tally import Tally
 from playbooks.models import (
@@ -53,6 +54,7 @@ STORED_FIELDS = [
     "status",
     "state",
     "tally",
+    "decisive_kinds",
     "current_step",
     "current_module",
     "current_reason",
@@ -521,6 +523,8 @@ def _apply(enrollment: Enrollment, playbook: CompiledPlaybook, outcome: Outcome,
     to resolve, in one query for a whole batch."""
     position = outcome.position
     enrollment.state = outcome.state.to_dict()
+    decisive = decisive_kinds(playbook, outcome.state)
+    enrollment.decisive_kinds = sorted(decisive) if decisive is not None else None
     enrollment.current_step = position.step or ""
     enrollment.next_slug = position.module
     reason = position.reason
@@ -533,6 +537,13 @@ def _apply(enrollment: Enrollment, playbook: CompiledPlaybook, outcome: Outcome,
     if position.status == "completed" and enrollment.status == EnrollmentStatus.ACTIVE:
         enrollment.status = EnrollmentStatus.COMPLETED
         enrollment.completed_at = now
+
+
+def module_events_record(*, events_by_enrollment: dict[int, list[EventFact]]) -> None:
+    """Fold the learners' module events into their enrolments' ModuleProgress rows, for events the worker marks
+    evaluated without running the engine (the quiet path: docs/evaluation.md). The caller holds their locks."""
+    modules = _module_ids([event.module for events in events_by_enrollment.values() for event in events])
+    _record_progress(events_by_enrollment, modules)
 
 
 def _module_ids(slugs: Sequence[str | None]) -> dict[str, int]:

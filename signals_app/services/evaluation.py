@@ -26,8 +26,9 @@ from playbooks.engine.journey import LearnerFacts
 from playbooks.engine.signals import COMPLETED, SKIPPED, EventFact
 from playbooks.engine.tally import Tally
 from playbooks.models import Enrollment, EnrollmentStatus, PlaybookVersion
-from playbooks.selectors import compiled_version, learner_facts_many
-from playbooks.services import Advance, enrollments_advance, learner_enroll, tallies_forget
+from playbooks.selectors import compiled_version, learner_facts_many, resting_enrollments
+from playbooks.services import Advance, enrollments_advance, learner_enroll, module_events_record, tallies_forget
+from playbooks.services.enrollments import UNWRITTEN_MOST
 from signals_app.models import Decision, Event, Flag, Quarantine
 from signals_app.services.flag_notices import flags_notify_managers
 from signals_app.services.reminders import Cancellation, reminders_cancel, reminders_schedule
@@ -101,6 +102,10 @@ def _evaluate(
     """
     pending_ids = [pk for ids, _facts, _done in pending.values() for pk in ids]
     active = [learner for learner in learners.values() if learner.is_active and (clock or learner.pk in pending)]
+    quiet = set() if clock else _take_quiet(active, pending)
+    if quiet:
+        active = [learner for learner in active if learner.pk not in quiet]
+        pending = {pk: history for pk, history in pending.items() if pk not in quiet}
     leavers = [pk for pk in pending if not learners[pk].is_active]
     if leavers:
         tallies_forget(learner_ids=leavers)  # their events are marked processed below without being folded
@@ -130,6 +135,66 @@ def _evaluate(
     if pending_ids:
         Event.objects.filter(pk__in=pending_ids).update(processed_at=now)
     return len(pending_ids), decisions
+
+
+def _take_quiet(learners: list[Learner], pending: dict[int, History]) -> set[int]:
+    """Of the learners, those whose pending events leave every journey of theirs as it stands (the quiet path,
+    docs/evaluation.md): their module events are recorded here, and the events are marked evaluated with the rest of
+    the batch's, without the enrolments being read or the engine run. Returns them.
+
+    A learner qualifies when, for every active enrolment, none of the events is of a type the enrolment's stored
+    answer calls decisive (``decisive_kinds``, the engine's), the stored tally says where it ends, the events are
+    all later than every event evaluated (a late one rebuilds the tally), and the tally stays within
+    ``UNWRITTEN_MOST`` events: the next evaluation folds them exactly as it folds those of an unwritten one.
+    """
+    if connection.vendor != "postgresql":
+        return set()  # the embedded default evaluates every event: its batches are a learner or two
+    wanted = [
+        learner.pk
+        for learner in learners
+        if learner.pk in pending and not _MOVES & {fact.type for fact in pending[learner.pk][1]}
+    ]
+    if not wanted:
+        return set()
+    resting = resting_enrollments(learner_ids=wanted)
+    bounds: dict[int, tuple[datetime, int, datetime]] = {}  # learner → the earliest tally end, the latest one
+    for learner_id, rows in resting.items():
+        kinds = {fact.type for fact in pending[learner_id][1]}
+        if all(row.decisive is not None and not kinds & row.decisive and row.last_at and row.mark for row in rows):
+            earliest = min((row.last_at, row.mark) for row in rows)
+            bounds[learner_id] = (*earliest, max(row.last_at for row in rows))
+    if not bounds:
+        return set()
+    learner_ids, moments, marks = zip(*((pk, at, mark) for pk, (at, mark, _latest) in bounds.items()), strict=True)
+    with connection.cursor() as cursor:
+        cursor.execute(_SINCE_SQL, [list(learner_ids), list(moments), list(marks)])
+        since = {learner_id: (count, newest) for learner_id, count, newest in cursor}
+    quiet = set()
+    for learner_id, (_at, _mark, latest) in bounds.items():
+        count, newest = since.get(learner_id, (0, None))
+        ids, facts, _done = pending[learner_id]
+        if facts[0].occurred_at > max(latest, newest or latest) and count + len(ids) < UNWRITTEN_MOST:
+            quiet.add(learner_id)
+    module_events = {
+        row.pk: [fact for fact in pending[learner_id][1] if fact.module]
+        for learner_id in quiet
+        for row in resting[learner_id]
+    }
+    if any(module_events.values()):
+        module_events_record(events_by_enrollment=module_events)
+    return quiet
+
+
+_MOVES = frozenset({COMPLETED, SKIPPED})
+# Per learner, the evaluated events its earliest tally end is behind by: how many, and the latest.
+_SINCE_SQL = """
+    SELECT b.learner_id, count(*), max(e.occurred_at)
+    FROM signals_app_event e
+    JOIN unnest(%s::bigint[], %s::timestamptz[], %s::bigint[]) AS b(learner_id, last_at, mark)
+      ON e.learner_id = b.learner_id AND e.occurred_at >= b.last_at
+    WHERE e.processed_at IS NOT NULL AND (e.occurred_at, e.id) > (b.last_at, b.mark)
+    GROUP BY b.learner_id
+"""
 
 
 def _plan(enrollment: Enrollment, facts: LearnerFacts, pending: dict[int, History], behind: History) -> Tally | None:
