@@ -127,3 +127,35 @@ def test_a_late_quiet_event_goes_through_the_engine_and_rebuilds_the_tally():
     _send(learner, 15, "page_view")  # happened before the last one evaluated
 
     assert _enrollment().tally["folded"] == 3  # rebuilt from the whole history, in occurred_at order
+
+
+VIEWS_COUNTED = """
+slug: viewed
+name: Viewed
+audience: {roles: [newcomer]}
+modules: [{slug: v, title: V}]
+signals:
+  views: {event: page_view, aggregate: count}
+steps: [{module: v}]
+triggers:
+  - {name: curious, when: 'views >= 3', then: [{flag: curious}]}
+"""
+
+
+def test_an_event_one_of_the_learners_playbooks_counts_goes_through_the_engine_for_all_of_them():
+    learner = _learner()
+    playbook_import(text=VIEWS_COUNTED, publish=True)
+    learner_enroll(learner=learner, now=T0)
+    _send(learner, 1, "module_started", "a")
+    viewed = Enrollment.objects.get(learner=learner, playbook__slug="viewed")
+    assert "page_view" in viewed.decisive_kinds and "page_view" not in _enrollment_in("quiet").decisive_kinds
+
+    for minute in (2, 3, 4):
+        _send(learner, minute, "page_view")
+
+    fired = Decision.objects.get(kind="trigger")
+    assert fired.rule.startswith("trigger 'curious'") and fired.decided_at == T0 + timedelta(minutes=4)
+
+
+def _enrollment_in(slug: str) -> Enrollment:
+    return Enrollment.objects.get(learner__external_id="ada", playbook__slug=slug)
