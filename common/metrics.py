@@ -22,6 +22,9 @@ EVENTS_CONFLICTS = Counter(
     "onboarding_events_conflicts", "Retried ids whose body differed from the stored event (the first is kept).", []
 )
 EVENTS_EVALUATED = Counter("onboarding_events_evaluated", "Events evaluated by the workers.", [])
+EVENTS_QUIET = Counter(
+    "onboarding_events_quiet", "Of the events evaluated, those marked on the quiet path, without the engine.", []
+)
 DECISIONS = Counter("onboarding_decisions", "Decisions logged, by kind (next_module, branch, trigger, ...).", ["kind"])
 OUTBOX_ATTEMPTS = Counter(
     "onboarding_outbox_attempts",

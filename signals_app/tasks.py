@@ -7,7 +7,7 @@ from celery import shared_task
 from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
-from common.metrics import EVENTS_EVALUATED
+from common.metrics import EVENTS_EVALUATED, EVENTS_QUIET
 from signals_app import selectors
 
 logger = logging.getLogger(__name__)
@@ -39,6 +39,7 @@ def evaluate_learners(*, learner_ids: list[int]) -> int:
         learner_ids=learner_ids, fill_to=LEARNERS_PER_TASK, drain_for=DRAIN_SECONDS
     )
     EVENTS_EVALUATED.inc(result.processed)
+    EVENTS_QUIET.inc(result.quiet)
     if result.busy:
         # Another worker holds these learners now; come back to them shortly rather than wait on their locks.
         evaluate_learners.apply_async(kwargs={"learner_ids": result.busy}, countdown=BUSY_RETRY_SECONDS)

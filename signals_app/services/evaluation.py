@@ -54,6 +54,7 @@ class PendingResult:
     busy: list[int]  # learners another worker holds: the caller hands them back to the queue
     decisions: int = 0
     taken: int = 0  # learners taken along (of the ``along`` offered)
+    quiet: int = 0  # of the events evaluated, those marked on the quiet path (no engine run)
     backlog: bool = False  # a draining task stopped on time with learners still waiting
 
 
@@ -72,8 +73,8 @@ def learners_evaluate_pending(
     taken = _lock_along([pk for pk in along if pk not in learners], room) if room > 0 else {}
     learners |= taken
     pending = _histories(Event.objects.filter(learner_id__in=list(learners), processed_at__isnull=True))
-    processed, decisions = _evaluate(learners, pending, now=now or timezone.now(), clock=False)
-    return PendingResult(processed, busy, decisions, len(taken))
+    processed, decisions, quiet = _evaluate(learners, pending, now=now or timezone.now(), clock=False)
+    return PendingResult(processed, busy, decisions, len(taken), quiet=quiet)
 
 
 @transaction.atomic
@@ -90,9 +91,9 @@ def learners_evaluate_clock(*, learner_ids: list[int], now: datetime) -> int:
 
 def _evaluate(
     learners: dict[int, Learner], pending: dict[int, History], *, now: datetime, clock: bool
-) -> tuple[int, int]:
+) -> tuple[int, int, int]:
     """Each active learner's pending events (and, with ``clock``, the clock at ``now``) through their enrolments;
-    returns (events evaluated, decisions logged).
+    returns (events evaluated, decisions logged, events of those on the quiet path).
 
     An enrolment's signals come from its running tally, folded with the pending events only (after the evaluated
     events it was left behind by: ``_behind``). The learner's whole history is read (one statement for the batch)
@@ -103,6 +104,7 @@ def _evaluate(
     pending_ids = [pk for ids, _facts, _done in pending.values() for pk in ids]
     active = [learner for learner in learners.values() if learner.is_active and (clock or learner.pk in pending)]
     quiet = set() if clock else _take_quiet(active, pending)
+    quiet_events = sum(len(pending[pk][0]) for pk in quiet)
     if quiet:
         active = [learner for learner in active if learner.pk not in quiet]
         pending = {pk: history for pk, history in pending.items() if pk not in quiet}
@@ -134,7 +136,7 @@ def _evaluate(
     decisions += len(reminders_cancel(cancellations=_cancellations(advanced, histories)))
     if pending_ids:
         Event.objects.filter(pk__in=pending_ids).update(processed_at=now)
-    return len(pending_ids), decisions
+    return len(pending_ids), decisions, quiet_events
 
 
 def _take_quiet(learners: list[Learner], pending: dict[int, History]) -> set[int]:

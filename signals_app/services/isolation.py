@@ -40,13 +40,13 @@ def learners_evaluate_pending_isolated(
     """
     own = list(learner_ids)
     deadline = time.monotonic() + drain_for
-    processed = decisions = 0
+    processed = decisions = quiet = 0
     busy: list[int] = []
     while True:
         room = max(0, fill_to - len(own))
         along = selectors.learners_waiting(limit=room * 4, exclude=own) if room else []
         if not along and not (own and selectors.learners_pending(learner_ids=own)):
-            return PendingResult(processed, busy, decisions)
+            return PendingResult(processed, busy, decisions, quiet=quiet)
         results = _isolated(
             lambda ids: learners_evaluate_pending(learner_ids=ids, now=now),
             own + along,
@@ -54,12 +54,13 @@ def learners_evaluate_pending_isolated(
         )
         processed += sum(r.processed for r in results)
         decisions += sum(r.decisions for r in results)
+        quiet += sum(r.quiet for r in results)
         busy += sorted(pk for r in results for pk in r.busy if pk in own)
         full = fill_to > 0 and sum(r.taken for r in results) >= room
         if not full:
-            return PendingResult(processed, busy, decisions)
+            return PendingResult(processed, busy, decisions, quiet=quiet)
         if time.monotonic() >= deadline:
-            return PendingResult(processed, busy, decisions, backlog=True)
+            return PendingResult(processed, busy, decisions, quiet=quiet, backlog=True)
         own = []
 
 

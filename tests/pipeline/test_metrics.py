@@ -109,15 +109,30 @@ def test_counters_after_a_pipeline_run_match_what_happened(web, start_worker, fi
             ]
         )
     wait_until(all_processed, what="the worker to evaluate the events")
+    # Each learner now rests on crm-basics, where a page view can change nothing: the quiet path takes them.
+    views = [
+        {
+            "id": f"view-{learner}",
+            "learner": f"metrics-{learner}",
+            "type": "page_view",
+            "module": "",
+            "occurred_at": "2026-11-25T09:05:00Z",
+            "properties": {},
+        }
+        for learner in range(6)
+    ]
+    send(web.url, key, views)
+    wait_until(all_processed, what="the worker to evaluate the page views")
     wait_until(lambda: SyncRun.objects.filter(status=SyncRunStatus.SUCCEEDED).exists(), what="the sync run")
     wait_until(lambda: not Message.objects.filter(status=MessageStatus.SCHEDULED).exists(), what="the delivery")
     samples = scrape(web.url)
 
-    assert first["accepted"] == len(events) == Event.objects.count()
-    assert value(samples, "onboarding_events_accepted_total", sender="key") == len(events)
+    assert first["accepted"] == len(events) == Event.objects.count() - len(views)
+    assert value(samples, "onboarding_events_accepted_total", sender="key") == len(events) + len(views)
     assert value(samples, "onboarding_events_duplicates_total", sender="key") == again["duplicates"] + 1 == 11
     assert value(samples, "onboarding_events_conflicts_total") == len(changed["conflicts"]) == 1
-    assert value(samples, "onboarding_events_evaluated_total") == len(events)
+    assert value(samples, "onboarding_events_evaluated_total") == len(events) + len(views)
+    assert value(samples, "onboarding_events_quiet_total") == len(views)
     logged = dict(Decision.objects.values_list("kind").annotate(n=Count("pk")))
     assert logged.get("next_module")  # the playbook decided something to count
     counted = {labels[0][1]: n for (name, labels), n in samples.items() if name == "onboarding_decisions_total"}
@@ -131,7 +146,7 @@ def test_counters_after_a_pipeline_run_match_what_happened(web, start_worker, fi
     assert value(samples, "onboarding_identity_sync_last_success_timestamp_seconds", source=file_source.name) > 0
     route = "api/v1/events"
     assert (
-        value(samples, "onboarding_http_request_duration_seconds_count", method="POST", route=route, status="202") == 3
+        value(samples, "onboarding_http_request_duration_seconds_count", method="POST", route=route, status="202") == 4
     )
     tasks = Counter(
         dict(labels)["task"]
