@@ -10,13 +10,16 @@ does for the evaluations it leaves unwritten.
 
 It answers None (any event may matter) whenever it cannot be sure for every type: a pending wait, a trigger that
 reads the clock (every event moves the clock), the learner's roles or attributes (which change between events), a
-module's values or session figures (which any event moves), or a trigger whose memory is not recorded yet.
+module's values or session figures (which any event moves), or a trigger whose memory is not recorded yet. A
+trigger that names the event type it fires on (``event.type == "x" and ...``) is the exception: whatever else it
+reads, only an event of that type can make it hold.
 """
 
 import re
 from datetime import UTC, datetime
 from functools import lru_cache
 
+from playbooks.engine.conditions import Condition
 from playbooks.engine.journey import _ROOT_NAME, CompiledPlaybook, JourneyState, _keep_schedule, resolve
 from playbooks.engine.sessions import SESSION_NAMES
 from playbooks.engine.signals import COMPLETED, SESSION, SKIPPED
@@ -42,11 +45,8 @@ def decisive_kinds(playbook: CompiledPlaybook, state: JourneyState) -> frozenset
     anything but the clock and the tally; None: any type could."""
     if state.waits or resolve(playbook, state).pending_branch:
         return ANY
-    triggers = _trigger_kinds(playbook)
-    if triggers is ANY:
-        return ANY
     kinds = set(_MOVES)
-    for name, (when_true, when_false) in triggers.items():
+    for name, (when_true, when_false) in _trigger_kinds(playbook).items():
         memory = state.triggers.get(name)
         if memory is None:
             return ANY  # the first evaluation records the condition's value
@@ -71,36 +71,36 @@ Kinds = frozenset[str] | None
 
 
 @lru_cache(maxsize=256)
-def _trigger_kinds(playbook: CompiledPlaybook) -> dict[str, tuple[Kinds, Kinds]] | None:
-    """Per trigger, the event types that could turn its condition while it holds, and while it does not; None
-    for a version where no type can be ruled out (a trigger reading the clock)."""
-    if playbook.clock_triggers:
-        return ANY
-    by_name = {signal.name: frozenset({signal.event}) for signal in playbook.signals}
+def _trigger_kinds(playbook: CompiledPlaybook) -> dict[str, tuple[Kinds, Kinds]]:
+    """Per trigger, the event types that could turn its condition while it holds, and while it does not."""
+    clocked = {trigger.name for trigger, _condition in playbook.clock_triggers}
+    counted = {signal.name: frozenset({signal.event}) for signal in playbook.signals}
     anything = {*SESSION_NAMES, "module", *(sequence.name for sequence in playbook.sequences)}
-    result: dict[str, tuple[Kinds, Kinds]] = {}
-    for trigger, condition in playbook.triggers:
-        names = set(_ROOT_NAME.findall(_STRING.sub('""', condition.expression))) - _KEYWORDS
-        if names & _FACTS:
-            return ANY
-        kinds: set[str] = set()
-        changes: Kinds = None if names & anything else frozenset()
-        for name in names - _CONSTANT - {"event"} - anything:
-            known = _BUILTIN_KINDS[name] if name in _BUILTIN_KINDS else by_name.get(name)
-            if known is None:
-                changes = ANY  # a name this analysis does not know: assume the worst
-                break
-            kinds |= known
-        if changes is not None:
-            changes = frozenset(kinds)
-        if "event" not in names:
-            result[trigger.name] = (changes, changes)
-            continue
-        # The condition reads the event itself. It can hold only for the type it names, if it names one in a
-        # conjunction; while it holds, any event of another type turns it false (a change of its memory).
-        required = _required_event_type(condition.tree())
-        result[trigger.name] = (ANY, ANY if required is None else frozenset({required}))
-    return result
+    return {
+        trigger.name: _turns(condition, trigger.name in clocked, counted, anything)
+        for trigger, condition in playbook.triggers
+    }
+
+
+def _turns(
+    condition: Condition, clocked: bool, counted: dict[str, frozenset[str]], anything: set[str]
+) -> tuple[Kinds, Kinds]:
+    """(while it holds, while it does not): the event types that could turn the condition; None: any."""
+    required = _required_event_type(condition.tree())
+    if required is not None:
+        # It can hold only at an event of the type it names, whatever the time or the learner's facts; while it
+        # holds, an event of any other type turns it false (a change of its memory).
+        return ANY, frozenset({required})
+    names = set(_ROOT_NAME.findall(_STRING.sub('""', condition.expression))) - _KEYWORDS
+    if clocked or "event" in names or names & _FACTS or names & anything:
+        return ANY, ANY  # every event moves the clock, the event and what any event moves; facts move between
+    kinds: set[str] = set()
+    for name in names - _CONSTANT:
+        known = _BUILTIN_KINDS[name] if name in _BUILTIN_KINDS else counted.get(name)
+        if known is None:
+            return ANY, ANY  # a name this analysis does not know: assume the worst
+        kinds |= known
+    return frozenset(kinds), frozenset(kinds)
 
 
 def _required_event_type(node) -> str | None:
