@@ -19,6 +19,7 @@ from conditions.compiler import (
     did_you_mean,
     known_names,
     referenced_keys,
+    root_names,
 )
 
 __all__ = [
@@ -34,4 +35,5 @@ __all__ = [
     "did_you_mean",
     "known_names",
     "referenced_keys",
+    "root_names",
 ]

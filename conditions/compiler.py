@@ -624,3 +624,15 @@ def referenced_keys(expression: str, mapping: str = "attributes") -> frozenset[s
         return frozenset()
     _rewritten, keys = _item_access(expression, _mask_strings(expression))
     return keys.get(mapping, frozenset())
+
+
+_ROOT = re.compile(r"(?<![\w.])[A-Za-z_][A-Za-z0-9_]*")  # "$now" reads as now: a clock name
+_KEYWORDS = frozenset({"and", "or", "not", "in", "if", "else", "for", "true", "false", "null", "inf", "nan"})
+
+
+def root_names(expression: str) -> frozenset[str]:
+    """The names ``expression`` reads at its root (``skips``, ``event`` of ``event.type``, ``attributes``), not
+    attributes of them, words inside strings or keywords; for analyses of what a condition depends on."""
+    if not isinstance(expression, str):
+        return frozenset()
+    return frozenset(_ROOT.findall(_mask_strings(expression))) - _KEYWORDS

@@ -20,6 +20,7 @@ from conditions.compiler import (
     compile_condition,
     known_names,
     referenced_keys,
+    root_names,
 )
 
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "compile_condition",
     "known_names",
     "referenced_keys",
+    "root_names",
     "signal_type",
     "vocabulary_for",
 ]

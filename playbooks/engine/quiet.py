@@ -15,20 +15,21 @@ trigger that names the event type it fires on (``event.type == "x" and ...``) is
 reads, only an event of that type can make it hold.
 """
 
-import re
 from datetime import UTC, datetime
 from functools import lru_cache
 
-from playbooks.engine.conditions import Condition
-from playbooks.engine.journey import _ROOT_NAME, CompiledPlaybook, JourneyState, _keep_schedule, resolve
+from rule_engine import ast
+
+from playbooks.engine.conditions import Condition, root_names
+from playbooks.engine.journey import CompiledPlaybook, JourneyState, _keep_schedule, resolve
 from playbooks.engine.sessions import SESSION_NAMES
 from playbooks.engine.signals import COMPLETED, SESSION, SKIPPED
 
 ANY = None  # an analysis result: every event type may matter
-_MOVES = frozenset({COMPLETED, SKIPPED})  # the path's own events: always decisive
+MOVES = frozenset({COMPLETED, SKIPPED})  # the path's own events: always decisive
 _BUILTIN_KINDS = {
-    "skips": _MOVES,
-    "skip_streak": _MOVES,
+    "skips": MOVES,
+    "skip_streak": MOVES,
     "completed_modules": frozenset({COMPLETED}),
     "avg_module_seconds": frozenset({COMPLETED}),
     "sessions": frozenset({SESSION}),
@@ -36,8 +37,6 @@ _BUILTIN_KINDS = {
 _CONSTANT = frozenset({"params"})  # the version's and the learner's parameter values: fixed for the journey
 # Read from the learner's facts, which an identity sync changes between events: the next event would see the change.
 _FACTS = frozenset({"roles", "role", "attributes"})
-_KEYWORDS = frozenset({"and", "or", "not", "in", "if", "else", "for", "true", "false", "null", "inf", "nan"})
-_STRING = re.compile(r"\"(?:[^\"\\]|\\.)*\"|'(?:[^'\\]|\\.)*'")  # blanked: a name in a string is not read
 
 
 def decisive_kinds(playbook: CompiledPlaybook, state: JourneyState) -> frozenset[str] | None:
@@ -45,7 +44,7 @@ def decisive_kinds(playbook: CompiledPlaybook, state: JourneyState) -> frozenset
     anything but the clock and the tally; None: any type could."""
     if state.waits or resolve(playbook, state).pending_branch:
         return ANY
-    kinds = set(_MOVES)
+    kinds = set(MOVES)
     for name, (when_true, when_false) in _trigger_kinds(playbook).items():
         memory = state.triggers.get(name)
         if memory is None:
@@ -91,7 +90,7 @@ def _turns(
         # It can hold only at an event of the type it names, whatever the time or the learner's facts; while it
         # holds, an event of any other type turns it false (a change of its memory).
         return ANY, frozenset({required})
-    names = set(_ROOT_NAME.findall(_STRING.sub('""', condition.expression))) - _KEYWORDS
+    names = root_names(condition.expression)
     if clocked or "event" in names or names & _FACTS or names & anything:
         return ANY, ANY  # every event moves the clock, the event and what any event moves; facts move between
     kinds: set[str] = set()
@@ -103,22 +102,21 @@ def _turns(
     return frozenset(kinds), frozenset(kinds)
 
 
-def _required_event_type(node) -> str | None:
+def _required_event_type(node: ast.ExpressionBase) -> str | None:
     """The event type a condition requires (``event.type == "x"`` as a term of its top-level ``and``), if any."""
-    kind = type(node).__name__
-    if kind == "LogicExpression" and node.type == "and":
+    if isinstance(node, ast.LogicExpression) and node.type == "and":
         return _required_event_type(node.left) or _required_event_type(node.right)
-    if kind == "ComparisonExpression" and node.type == "eq":
+    if isinstance(node, ast.ComparisonExpression) and node.type == "eq":
         for side, other in ((node.left, node.right), (node.right, node.left)):
-            if _is_event_type(side) and type(other).__name__ == "StringExpression":
+            if _is_event_type(side) and isinstance(other, ast.StringExpression):
                 return other.value
     return None
 
 
-def _is_event_type(node) -> bool:
+def _is_event_type(node: ast.ExpressionBase) -> bool:
     return (
-        type(node).__name__ == "GetAttributeExpression"
+        isinstance(node, ast.GetAttributeExpression)
         and node.name == "type"
-        and type(node.object).__name__ == "SymbolExpression"
+        and isinstance(node.object, ast.SymbolExpression)
         and node.object.name == "event"
     )

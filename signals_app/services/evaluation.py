@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from identity.models import Learner
 from playbooks.engine.journey import LearnerFacts
+from playbooks.engine.quiet import MOVES
 from playbooks.engine.signals import COMPLETED, SKIPPED, EventFact
 from playbooks.engine.tally import Tally
 from playbooks.models import Enrollment, EnrollmentStatus, PlaybookVersion
@@ -154,7 +155,7 @@ def _take_quiet(learners: list[Learner], pending: dict[int, History]) -> set[int
     wanted = [
         learner.pk
         for learner in learners
-        if learner.pk in pending and not _MOVES & {fact.type for fact in pending[learner.pk][1]}
+        if learner.pk in pending and not MOVES & {fact.type for fact in pending[learner.pk][1]}
     ]
     if not wanted:
         return set()
@@ -187,16 +188,15 @@ def _take_quiet(learners: list[Learner], pending: dict[int, History]) -> set[int
     return quiet
 
 
-_MOVES = frozenset({COMPLETED, SKIPPED})
-# Per learner, the evaluated events its earliest tally end is behind by: how many, and the latest.
-_SINCE_SQL = """
-    SELECT b.learner_id, count(*), max(e.occurred_at)
+# The evaluated events after each learner's tally end (parameters: learner ids, last_at, mark), by index.
+_AFTER_TALLY = """
     FROM signals_app_event e
     JOIN unnest(%s::bigint[], %s::timestamptz[], %s::bigint[]) AS b(learner_id, last_at, mark)
       ON e.learner_id = b.learner_id AND e.occurred_at >= b.last_at
     WHERE e.processed_at IS NOT NULL AND (e.occurred_at, e.id) > (b.last_at, b.mark)
-    GROUP BY b.learner_id
 """
+# Per learner, how many events its earliest tally end is behind by, and the latest of them.
+_SINCE_SQL = f"SELECT b.learner_id, count(*), max(e.occurred_at) {_AFTER_TALLY} GROUP BY b.learner_id"
 
 
 def _plan(enrollment: Enrollment, facts: LearnerFacts, pending: dict[int, History], behind: History) -> Tally | None:
@@ -292,12 +292,8 @@ def _histories(events) -> dict[int, History]:
 
 
 _HISTORY_COLUMNS = ("pk", "learner_id", "type", "occurred_at", "module", "properties", "processed_at")
-_BEHIND_SQL = """
-    SELECT e.id, e.learner_id, e.type, e.occurred_at, e.module, e.properties, e.processed_at
-    FROM signals_app_event e
-    JOIN unnest(%s::bigint[], %s::timestamptz[], %s::bigint[]) AS b(learner_id, last_at, mark)
-      ON e.learner_id = b.learner_id AND e.occurred_at >= b.last_at
-    WHERE e.processed_at IS NOT NULL AND (e.occurred_at, e.id) > (b.last_at, b.mark)
+_BEHIND_SQL = f"""
+    SELECT e.id, e.learner_id, e.type, e.occurred_at, e.module, e.properties, e.processed_at {_AFTER_TALLY}
     ORDER BY e.learner_id, e.occurred_at, e.id
 """
 

@@ -194,3 +194,10 @@ def test_a_pending_wait_or_a_trigger_on_the_clock_makes_every_event_decisive():
     skip = EventFact("module_skipped", T0 + timedelta(minutes=1), "a", {})
     state = evaluate(waiting, facts, state, events=[skip], event=skip, now=skip.occurred_at).state
     assert state.waits and decisive_kinds(waiting, state) is None
+
+
+def test_a_conditions_root_names_leave_out_strings_attributes_and_keywords_but_not_builtins():
+    from playbooks.engine.conditions import root_names
+
+    expression = "event.type == \"skips and idle_hours\" and attributes.team == 'a' and $now > 3 and not true"
+    assert root_names(expression) == {"event", "attributes", "now"}  # "$now" is the clock: never missed
