@@ -129,7 +129,7 @@ def _without_quiet() -> Variant:
     """B takes every learner's events through the engine, A takes the quiet ones on the quiet path."""
     import signals_app.services.evaluation as evaluation
 
-    return Swaps([(evaluation, "_take_quiet", lambda learners, pending: set())])
+    return Swaps([(evaluation, "_take_quiet", lambda learners, pending: (set(), {}))])
 
 
 VARIANTS: dict[str, Callable[[], Variant]] = {

@@ -8,7 +8,6 @@ from playbooks.services.enrollments import (
     enrollments_advance,
     learner_enroll,
     learners_reroute,
-    module_events_record,
     tallies_forget,
 )
 from playbooks.services.modules import MODULE_FIELDS, module_create, module_update, module_upsert
@@ -36,7 +35,6 @@ __all__ = [
     "enrollment_evaluate",
     "learner_enroll",
     "learners_reroute",
-    "module_events_record",
     "RerouteResult",
     "tallies_forget",
     "module_create",

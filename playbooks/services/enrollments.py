@@ -361,8 +361,12 @@ class Advance:
 
 
 @transaction.atomic(savepoint=False)
-def enrollments_advance(*, batch: list[Advance]) -> list[Advance]:
+def enrollments_advance(*, batch: list[Advance], progress: dict[int, list[EventFact]] | None = None) -> list[Advance]:
     """Run the engine for every enrolment of the batch and store the outcomes; fills each ``results``.
+
+    ``progress`` holds module events of other enrolments (by id) to fold into their ModuleProgress rows with the
+    batch's own, without running the engine: the events the worker marks evaluated on the quiet path
+    (docs/evaluation.md). One read, insert and update of the progress rows serve both.
 
     The caller holds the learners' locks (enrolments change only under their learner's lock). Inside the caller's
     transaction no savepoint is taken (two round trips a batch): a failure here fails the caller's whole unit.
@@ -375,7 +379,10 @@ def enrollments_advance(*, batch: list[Advance]) -> list[Advance]:
     stored = [_stored(item.enrollment) for item in ran]
     for item in ran:
         item.results = _run(item)
-    progress_events = {item.enrollment.pk: [e for _i, e in item.pending if e.module] for item in ran}
+    progress_events = {
+        **(progress or {}),
+        **{item.enrollment.pk: [e for _i, e in item.pending if e.module] for item in ran},
+    }
     modules = _module_ids(
         [item.enrollment.next_slug for item in ran]
         + [event.module for events in progress_events.values() for event in events]
@@ -537,13 +544,6 @@ def _apply(enrollment: Enrollment, playbook: CompiledPlaybook, outcome: Outcome,
     if position.status == "completed" and enrollment.status == EnrollmentStatus.ACTIVE:
         enrollment.status = EnrollmentStatus.COMPLETED
         enrollment.completed_at = now
-
-
-def module_events_record(*, events_by_enrollment: dict[int, list[EventFact]]) -> None:
-    """Fold the learners' module events into their enrolments' ModuleProgress rows, for events the worker marks
-    evaluated without running the engine (the quiet path: docs/evaluation.md). The caller holds their locks."""
-    modules = _module_ids([event.module for events in events_by_enrollment.values() for event in events])
-    _record_progress(events_by_enrollment, modules)
 
 
 def _module_ids(slugs: Sequence[str | None]) -> dict[str, int]:

@@ -28,7 +28,7 @@ from playbooks.engine.signals import COMPLETED, SKIPPED, EventFact
 from playbooks.engine.tally import Tally
 from playbooks.models import Enrollment, EnrollmentStatus, PlaybookVersion
 from playbooks.selectors import compiled_version, learner_facts_many, resting_enrollments
-from playbooks.services import Advance, enrollments_advance, learner_enroll, module_events_record, tallies_forget
+from playbooks.services import Advance, enrollments_advance, learner_enroll, tallies_forget
 from playbooks.services.enrollments import UNWRITTEN_MOST
 from signals_app.models import Decision, Event, Flag, Quarantine
 from signals_app.services.flag_notices import flags_notify_managers
@@ -104,7 +104,7 @@ def _evaluate(
     """
     pending_ids = [pk for ids, _facts, _done in pending.values() for pk in ids]
     active = [learner for learner in learners.values() if learner.is_active and (clock or learner.pk in pending)]
-    quiet = set() if clock else _take_quiet(active, pending)
+    quiet, quiet_progress = (set(), {}) if clock else _take_quiet(active, pending)
     quiet_events = sum(len(pending[pk][0]) for pk in quiet)
     if quiet:
         active = [learner for learner in active if learner.pk not in quiet]
@@ -132,7 +132,7 @@ def _evaluate(
             item = Advance(enrollment, facts[enrollment.learner_id], facts_list, waiting, now if ticks else None)
             item.tally, item.rebuild, item.mark, item.behind = tally, rebuild, mark, unfolded
             batch.append(item)
-    advanced = enrollments_advance(batch=batch)
+    advanced = enrollments_advance(batch=batch, progress=quiet_progress)
     decisions = _log(advanced, learners, histories)
     decisions += len(reminders_cancel(cancellations=_cancellations(advanced, histories)))
     if pending_ids:
@@ -140,10 +140,10 @@ def _evaluate(
     return len(pending_ids), decisions, quiet_events
 
 
-def _take_quiet(learners: list[Learner], pending: dict[int, History]) -> set[int]:
+def _take_quiet(learners: list[Learner], pending: dict[int, History]) -> tuple[set[int], dict[int, list[EventFact]]]:
     """Of the learners, those whose pending events leave every journey of theirs as it stands (the quiet path,
-    docs/evaluation.md): their module events are recorded here, and the events are marked evaluated with the rest of
-    the batch's, without the enrolments being read or the engine run. Returns them.
+    docs/evaluation.md): their events are marked evaluated with the rest of the batch's, without the enrolments
+    being read or the engine run. Returns them, and their module events by enrolment (recorded with the batch's).
 
     A learner qualifies when, for every active enrolment, none of the events is of a type the enrolment's stored
     answer calls decisive (``decisive_kinds``, the engine's), the stored tally says where it ends, the events are
@@ -151,14 +151,14 @@ def _take_quiet(learners: list[Learner], pending: dict[int, History]) -> set[int
     ``UNWRITTEN_MOST`` events: the next evaluation folds them exactly as it folds those of an unwritten one.
     """
     if connection.vendor != "postgresql":
-        return set()  # the embedded default evaluates every event: its batches are a learner or two
+        return set(), {}  # the embedded default evaluates every event: its batches are a learner or two
     wanted = [
         learner.pk
         for learner in learners
         if learner.pk in pending and not MOVES & {fact.type for fact in pending[learner.pk][1]}
     ]
     if not wanted:
-        return set()
+        return set(), {}
     resting = resting_enrollments(learner_ids=wanted)
     bounds: dict[int, tuple[datetime, int, datetime]] = {}  # learner → the earliest tally end, the latest one
     for learner_id, rows in resting.items():
@@ -167,7 +167,7 @@ def _take_quiet(learners: list[Learner], pending: dict[int, History]) -> set[int
             earliest = min((row.last_at, row.mark) for row in rows)
             bounds[learner_id] = (*earliest, max(row.last_at for row in rows))
     if not bounds:
-        return set()
+        return set(), {}
     learner_ids, moments, marks = zip(*((pk, at, mark) for pk, (at, mark, _latest) in bounds.items()), strict=True)
     with connection.cursor() as cursor:
         cursor.execute(_SINCE_SQL, [list(learner_ids), list(moments), list(marks)])
@@ -183,9 +183,7 @@ def _take_quiet(learners: list[Learner], pending: dict[int, History]) -> set[int
         for learner_id in quiet
         for row in resting[learner_id]
     }
-    if any(module_events.values()):
-        module_events_record(events_by_enrollment=module_events)
-    return quiet
+    return quiet, module_events
 
 
 # The evaluated events after each learner's tally end (parameters: learner ids, last_at, mark), by index.
