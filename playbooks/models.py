@@ -377,7 +377,10 @@ class EndedReason(models.TextChoices):
 class Enrollment(models.Model):
     """A learner on a playbook, pinned to one version; ``state`` is the engine's JourneyState."""
 
-    learner = models.ForeignKey("identity.Learner", on_delete=models.CASCADE, related_name="enrollments")
+    # Indexed by the (learner, playbook) and (learner, status) indexes below, which serve the look-ups by learner.
+    learner = models.ForeignKey(
+        "identity.Learner", on_delete=models.CASCADE, related_name="enrollments", db_index=False
+    )
     playbook = models.ForeignKey(Playbook, on_delete=models.PROTECT, related_name="enrollments")
     version = models.ForeignKey(PlaybookVersion, on_delete=models.PROTECT, related_name="enrollments")
     migrate_to = models.ForeignKey(
@@ -439,7 +442,8 @@ class ProgressStatus(models.TextChoices):
 
 
 class ModuleProgress(models.Model):
-    enrollment = models.ForeignKey(Enrollment, on_delete=models.CASCADE, related_name="progress")
+    # Indexed by the (enrollment, module) constraint below, which serves the look-ups by enrolment.
+    enrollment = models.ForeignKey(Enrollment, on_delete=models.CASCADE, related_name="progress", db_index=False)
     module = models.ForeignKey(ContentModule, on_delete=models.PROTECT, related_name="+")
     status = models.CharField(max_length=10, choices=ProgressStatus.choices, default=ProgressStatus.STARTED)
     seconds = models.PositiveIntegerField(default=0)

@@ -13,7 +13,9 @@ class Event(models.Model):
 
     source = models.CharField(max_length=40, help_text="Who sent it: key:<api key id> or web:<learner id>.")
     client_id = models.CharField(max_length=200)
-    learner = models.ForeignKey("identity.Learner", on_delete=models.CASCADE, related_name="events")
+    # No index of its own: (learner, occurred_at) below serves every look-up by learner, and one index fewer is one
+    # write fewer for each event stored and each marked evaluated.
+    learner = models.ForeignKey("identity.Learner", on_delete=models.CASCADE, related_name="events", db_index=False)
     type = models.CharField(max_length=64)
     module = models.CharField(max_length=100, blank=True)
     occurred_at = models.DateTimeField()
@@ -70,7 +72,8 @@ class DecisionQuerySet(models.QuerySet):
 class Decision(models.Model):
     """One row of the decision log: what the engine decided, the rule, and the values it saw."""
 
-    learner = models.ForeignKey("identity.Learner", on_delete=models.CASCADE, related_name="decisions")
+    # Indexed by (learner, decided_at) below, which serves the look-ups by learner.
+    learner = models.ForeignKey("identity.Learner", on_delete=models.CASCADE, related_name="decisions", db_index=False)
     enrollment = models.ForeignKey("playbooks.Enrollment", on_delete=models.CASCADE, related_name="decisions")
     event = models.ForeignKey(Event, null=True, blank=True, on_delete=models.SET_NULL, related_name="decisions")
     # Unique per evaluation: a redelivered task that evaluates the same event again cannot log it twice.
