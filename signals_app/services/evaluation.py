@@ -152,18 +152,17 @@ def _take_quiet(learners: list[Learner], pending: dict[int, History]) -> tuple[s
     """
     if connection.vendor != "postgresql":
         return set(), {}  # the embedded default evaluates every event: its batches are a learner or two
-    wanted = [
-        learner.pk
-        for learner in learners
-        if learner.pk in pending and not MOVES & {fact.type for fact in pending[learner.pk][1]}
-    ]
+    kinds = {
+        learner.pk: {fact.type for fact in pending[learner.pk][1]} for learner in learners if learner.pk in pending
+    }
+    wanted = [learner_id for learner_id, types in kinds.items() if not MOVES & types]
     if not wanted:
         return set(), {}
     resting = resting_enrollments(learner_ids=wanted)
     bounds: dict[int, tuple[datetime, int, datetime]] = {}  # learner → the earliest tally end, the latest one
     for learner_id, rows in resting.items():
-        kinds = {fact.type for fact in pending[learner_id][1]}
-        if all(row.decisive is not None and not kinds & row.decisive and row.last_at and row.mark for row in rows):
+        types = kinds[learner_id]
+        if all(row.decisive is not None and not types & row.decisive and row.last_at and row.mark for row in rows):
             earliest = min((row.last_at, row.mark) for row in rows)
             bounds[learner_id] = (*earliest, max(row.last_at for row in rows))
     if not bounds:
